@@ -1,0 +1,66 @@
+"""Command-line plumbing shared by every script: the parent parser and the error wrapper."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+class UsageError(ValueError):
+    """A bad option or input the user can fix; printed as one line, exit code 2."""
+
+
+def training_parser(description: str, default_out, default_epochs: int = 60,
+                    default_lr: float = 3e-4) -> argparse.ArgumentParser:
+    """Options every trainer shares; each script adds its own and sets its defaults."""
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    from fer.data import DEFAULT_TRAIN, USAGES
+
+    parser.add_argument("--data", default=str(DEFAULT_TRAIN),
+                        help="training data: a CSV 'label,feature' (.gz fine), Kaggle's "
+                             "fer2013.csv (with --usage), or an image folder ROOT/<class>/")
+    parser.add_argument("--usage", choices=USAGES, default=None,
+                        help="split to read from Kaggle's fer2013.csv (Usage column)")
+    parser.add_argument("--out", default=str(default_out),
+                        help="where to write the best model (.h5); its sidecar .json, "
+                             "history .csv and curves .png go beside it")
+    parser.add_argument("--epochs", type=int, default=default_epochs,
+                        help="maximum number of epochs (the cosine schedule spans them)")
+    parser.add_argument("--batch-size", type=int, default=128, help="images per step")
+    parser.add_argument("--lr", type=float, default=default_lr,
+                        help="peak Adam learning rate, decayed by a cosine schedule")
+    parser.add_argument("--patience", type=int, default=12,
+                        help="stop after this many epochs without a better validation accuracy")
+    parser.add_argument("--val-split", type=float, default=0.1,
+                        help="share of the data held out (stratified by class) for validation")
+    parser.add_argument("--seed", type=int, default=42,
+                        help="seed for the split, the weights and the augmentation")
+    parser.add_argument("--precision", choices=("auto", "float32", "bfloat16", "float16"),
+                        default="auto",
+                        help="auto = mixed bfloat16 where the CPU has AVX512-BF16/AMX or the "
+                             "GPU supports it, else float32; bfloat16/float16 = mixed precision")
+    parser.add_argument("--no-augment", dest="augment", action="store_false",
+                        help="turn off random flips, shifts, rotations and zooms")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue training the model at --out from its saved weights "
+                             "and epoch count (same options as the first run)")
+    return parser
+
+
+def positive(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, found {value}")
+    return number
+
+
+def run(main, argv=None) -> int:
+    """Run main(argv); turn the errors a user can fix into one line on stderr and exit 2."""
+    from fer.data import DataError
+
+    try:
+        return main(argv) or 0
+    except (DataError, UsageError, FileNotFoundError, ValueError) as err:
+        message = str(err).splitlines()[0] if str(err) else err.__class__.__name__
+        print(f"error: {message}", file=sys.stderr)
+        return 2

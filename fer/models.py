@@ -1,0 +1,157 @@
+"""Model builders, the JSON sidecar beside each .h5, and loading a trained model.
+
+Every model takes raw 0-255 pixels shaped (48, 48, 1) and normalizes them itself (a
+Rescaling layer), so the normalization is decided once and travels inside the .h5. The
+last Dense layer is named ``logits`` and is followed by a float32 ``softmax`` layer:
+saliency and filter visualization take their gradients from a sub-model ending at the
+logits, never through the softmax.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from fer.backend import keras
+
+layers = keras.layers
+
+from fer.data import IMAGE_SIZE
+from fer.labels import CLASS_NAMES
+
+INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
+NORMALIZATION = "x / 255 inside the model (Rescaling layer): feed raw 0-255 grey pixels"
+CNN_FILTERS = (32, 64, 128)     # one group of three 3x3 convolutions per entry
+CONVS_PER_GROUP = 3
+CNN_DENSE = (256, 128, 64)
+DNN_DENSE = (512, 512, 512, 256)
+
+
+def build_cnn(num_classes: int = 7, conv_dropout: float = 0.2,
+              dense_dropout: float = 0.3) -> keras.Model:
+    """Stage-1 CNN (1,704,391 parameters for 7 classes); the specialist is the same body.
+
+    (48,48,1) -> 3 groups of [conv3x3+BN+ReLU]x3 + 2x2 max-pool: (24,24,32) -> (12,12,64)
+    -> (6,6,128) -> Flatten 4,608 -> Dense 256-128-64 -> logits (num_classes) -> softmax.
+    """
+    inputs = keras.Input(INPUT_SHAPE, name="pixels")
+    x = layers.Rescaling(1 / 255, name="rescale")(inputs)
+    for group, filters in enumerate(CNN_FILTERS, start=1):
+        for i in range(1, CONVS_PER_GROUP + 1):
+            # The convolutions keep their bias: the specified parameter count includes it.
+            x = layers.Conv2D(filters, 3, padding="same", name=f"conv{group}_{i}")(x)
+            x = layers.BatchNormalization(name=f"bn{group}_{i}")(x)
+            x = layers.ReLU(name=f"relu{group}_{i}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{group}")(x)
+        x = layers.Dropout(conv_dropout, name=f"drop{group}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(CNN_DENSE, start=1):
+        x = layers.Dense(units, activation="relu", name=f"dense{i}")(x)
+        x = layers.Dropout(dense_dropout, name=f"dense_drop{i}")(x)
+    return _classifier_head(inputs, x, num_classes, "cnn")
+
+
+def build_dnn(num_classes: int = 7, dense_dropout: float = 0.3) -> keras.Model:
+    """Plain DNN on the flat pixels (1,838,599 parameters for 7 classes).
+
+    (48,48,1) -> Flatten 2,304 -> Dense 512-512-512-256 -> logits (num_classes) -> softmax.
+    """
+    inputs = keras.Input(INPUT_SHAPE, name="pixels")
+    x = layers.Rescaling(1 / 255, name="rescale")(inputs)
+    x = layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(DNN_DENSE, start=1):
+        x = layers.Dense(units, activation="relu", name=f"dense{i}")(x)
+        x = layers.Dropout(dense_dropout, name=f"dense_drop{i}")(x)
+    return _classifier_head(inputs, x, num_classes, "dnn")
+
+
+def _classifier_head(inputs, features, num_classes, name):
+    logits = layers.Dense(num_classes, name="logits")(features)
+    # float32 softmax: under mixed precision, bf16 probabilities are too coarse to rank.
+    probs = layers.Activation("softmax", dtype="float32", name="softmax")(logits)
+    return keras.Model(inputs, probs, name=name)
+
+
+BUILDERS = {"cnn": build_cnn, "dnn": build_dnn}
+
+
+def build_model(architecture: str, num_classes: int, **options) -> keras.Model:
+    if architecture not in BUILDERS:
+        raise ValueError(f"architecture: expected one of {sorted(BUILDERS)}, found {architecture!r}")
+    return BUILDERS[architecture](num_classes, **options)
+
+
+def logits_model(model: keras.Model) -> keras.Model:
+    """A sub-model from the input to the pre-softmax logits (the given model is untouched)."""
+    return keras.Model(model.inputs, model.get_layer("logits").output, name=f"{model.name}_logits")
+
+
+# --- sidecar and files ------------------------------------------------------------------
+
+def sidecar_path(model_path) -> Path:
+    return Path(model_path).with_suffix(".json")
+
+
+def write_atomically(path, write) -> None:
+    """Call write(tmp_path) on a temporary file beside ``path``, then rename it into place,
+    so that a reader (or a crash) never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model(model: keras.Model, path, sidecar: dict) -> None:
+    """Write the .h5 (weights and architecture, no optimizer state) and its JSON sidecar."""
+    write_atomically(path, lambda tmp: model.save(tmp, include_optimizer=False))
+    write_sidecar(path, sidecar)
+
+
+def write_sidecar(model_path, sidecar: dict) -> None:
+    text = json.dumps(sidecar, indent=2, default=str) + "\n"
+    write_atomically(sidecar_path(model_path), lambda tmp: Path(tmp).write_text(text))
+
+
+def read_sidecar(model_path, make_command: str = "") -> dict:
+    path = sidecar_path(model_path)
+    hint = f"; make it with: {make_command}" if make_command else ""
+    if not Path(model_path).exists():
+        raise FileNotFoundError(f"{model_path}: model file not found{hint}")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: sidecar not found beside the model{hint}")
+    try:
+        sidecar = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    for key in ("architecture", "classes", "build"):
+        if key not in sidecar:
+            raise ValueError(f"{path}: expected a key {key!r} in the sidecar, found "
+                             f"{sorted(sidecar)}")
+    return sidecar
+
+
+def load_model(path, make_command: str = "") -> tuple[keras.Model, dict]:
+    """Rebuild the architecture from the sidecar in float32 and load the weights.
+
+    Rebuilding (rather than keras.models.load_model) makes a model trained under mixed
+    precision load as plain float32 anywhere. Returns (model, sidecar).
+    """
+    sidecar = read_sidecar(path, make_command)
+    model = build_model(sidecar["architecture"], len(sidecar["classes"]), **sidecar["build"])
+    try:
+        model.load_weights(path)
+    except (ValueError, OSError) as err:
+        raise ValueError(f"{path}: weights do not fit the architecture its sidecar describes "
+                         f"({str(err).splitlines()[0]})") from None
+    return model, sidecar
+
+
+def class_names(classes) -> list[str]:
+    return [CLASS_NAMES[c] for c in classes]

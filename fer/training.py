@@ -1,0 +1,306 @@
+"""The one training routine shared by cnn_train.py, cnn_train_mod.py and dnn_train.py.
+
+Story: load faces -> keep the chosen classes -> stratified train/validation split ->
+tf.data pipeline (augmentation inside the graph) -> build under the chosen precision and
+distribution strategy -> fit with a cosine learning-rate schedule and early stopping ->
+the best-validation model is written atomically after every improvement, with its sidecar,
+the history CSV and a PNG of the curves.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fer.backend import keras, tf
+from fer.data import IMAGE_SIZE, load_faces
+from fer.labels import CLASS_NAMES
+from fer.models import (NORMALIZATION, build_model, class_names, load_model, save_model,
+                        write_atomically, write_sidecar)
+
+# Augmentation strengths: FER2013 faces are roughly aligned, so only small moves help.
+MAX_SHIFT = 0.1      # share of the image size
+MAX_ROTATION = 10.0  # degrees
+MAX_ZOOM = 0.1       # +-10 %
+
+
+def configure_threads() -> None:
+    """On small CPUs one op at a time using every core beats several ops fighting for them."""
+    tf.config.threading.set_intra_op_parallelism_threads(os.cpu_count() or 1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def cpu_has_fast_bfloat16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(name: str) -> str:
+    """--precision value -> Keras dtype policy name."""
+    if name == "auto":
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            capability = tf.config.experimental.get_device_details(gpus[0]).get(
+                "compute_capability", (0, 0))
+            return "mixed_bfloat16" if capability >= (8, 0) else "mixed_float16"
+        return "mixed_bfloat16" if cpu_has_fast_bfloat16() else "float32"
+    return {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}[name]
+
+
+def default_strategy() -> tf.distribute.Strategy:
+    """All visible GPUs when there are several, else the default (one device) strategy."""
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy([g.name for g in gpus])
+    return tf.distribute.get_strategy()
+
+
+def stratified_split(labels: np.ndarray, val_split: float, seed: int):
+    """Shuffled, class-stratified (train_indices, val_indices): never the tail of the file."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < val_split < 1:
+        raise ValueError(f"--val-split: expected a share between 0 and 1, found {val_split}")
+    indices = np.arange(len(labels))
+    try:
+        return train_test_split(indices, test_size=val_split, random_state=seed,
+                                stratify=labels, shuffle=True)
+    except ValueError as err:
+        raise ValueError(f"--val-split {val_split}: cannot split {len(labels)} images "
+                         f"by class ({err})") from None
+
+
+def select_classes(images, labels, classes):
+    """Keep only the given classes and renumber them 0..K-1 in the given order."""
+    keep = np.isin(labels, classes)
+    remap = np.full(len(CLASS_NAMES), -1)
+    remap[classes] = np.arange(len(classes))
+    return images[keep], remap[labels[keep]]
+
+
+def augment_batch(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Random flip, shift, rotation and zoom of a (B, 48, 48, 1) float batch, as one affine
+    warp per image (one bilinear resampling instead of four)."""
+    batch = tf.shape(images)[0]
+    seeds = tf.random.experimental.stateless_split(seed, 5)
+    def uniform(i, low, high):
+        return tf.random.stateless_uniform([batch], seeds[i], low, high)
+    flip = tf.where(uniform(0, 0.0, 1.0) < 0.5, -1.0, 1.0)
+    angle = uniform(1, -MAX_ROTATION, MAX_ROTATION) * math.pi / 180
+    scale = uniform(2, 1 - MAX_ZOOM, 1 + MAX_ZOOM)
+    shift_x = uniform(3, -MAX_SHIFT, MAX_SHIFT) * IMAGE_SIZE
+    shift_y = uniform(4, -MAX_SHIFT, MAX_SHIFT) * IMAGE_SIZE
+    # Output pixel p maps to input pixel c + A (p - c) - shift, with c the image centre and
+    # A = rotation / scale with the x axis mirrored when flipping.
+    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
+    a0, a1 = cos * flip, -sin
+    b0, b1 = sin * flip, cos
+    centre = (IMAGE_SIZE - 1) / 2
+    a2 = centre - a0 * centre - a1 * centre - shift_x
+    b2 = centre - b0 * centre - b1 * centre - shift_y
+    zeros = tf.zeros_like(a0)
+    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=[IMAGE_SIZE, IMAGE_SIZE],
+        fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
+
+
+def make_dataset(images, labels, batch_size, augment=False, shuffle=False, seed=0):
+    """uint8 (N, 48, 48) + labels -> batches of float32 (B, 48, 48, 1) and int labels.
+
+    The arrays stay uint8 in memory (1/4 the size); casting, augmentation and batching
+    happen in the graph, in parallel, and the next batch is prefetched while the model
+    trains on this one.
+    """
+    data = tf.data.Dataset.from_tensor_slices((images[..., None], labels))
+    if shuffle:
+        data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    data = data.batch(batch_size)
+    data = data.map(lambda x, y: (tf.cast(x, tf.float32), y),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    if augment:
+        counter = tf.data.Dataset.counter().map(lambda i: tf.stack([tf.cast(seed, tf.int64), i]))
+        data = tf.data.Dataset.zip((data, counter)).map(
+            lambda xy, s: (augment_batch(xy[0], s), xy[1]), num_parallel_calls=tf.data.AUTOTUNE)
+    return data.prefetch(tf.data.AUTOTUNE)
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """After each epoch: history CSV and curves PNG; on a new best validation accuracy,
+    the model and its sidecar, each written atomically."""
+
+    def __init__(self, out, sidecar, best=-1.0, history=None):
+        super().__init__()
+        self.out, self.sidecar, self.best = Path(out), sidecar, best
+        self.history = history or []
+        self.started = time.time() - sidecar.get("wall_time_s", 0.0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self.history.append({"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}})
+        self.sidecar["epochs_run"] = epoch + 1
+        self.sidecar["wall_time_s"] = round(time.time() - self.started, 1)
+        if logs.get("val_accuracy", -1) > self.best:
+            self.best = logs["val_accuracy"]
+            self.sidecar.update(best_epoch=epoch + 1, best_val_accuracy=round(self.best, 4))
+            save_model(self.model, self.out, self.sidecar)
+            print(f"\nepoch {epoch + 1}: validation accuracy {self.best:.4f}, "
+                  f"best so far: saved {self.out}", flush=True)
+        elif self.out.exists():  # keep the sidecar's epoch count current for --resume
+            write_sidecar(self.out, self.sidecar)
+        write_history(self.out, self.history)
+
+
+def write_history(out, history):
+    out = Path(out)
+    keys = list(history[0])
+    def write_csv(tmp):
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(history)
+    write_atomically(out.with_suffix(".history.csv"), write_csv)
+    write_atomically(out.with_suffix(".curves.png"), lambda tmp: plot_history(history, tmp))
+
+
+def plot_history(history, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        ax.plot(epochs, [h[metric] for h in history], label="training")
+        if f"val_{metric}" in history[0]:
+            ax.plot(epochs, [h[f"val_{metric}"] for h in history], label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=80)
+    plt.close(fig)
+
+
+def library_versions() -> dict:
+    import matplotlib, pandas, sklearn
+    return {"python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "numpy": np.__version__, "pandas": pandas.__version__,
+            "scikit-learn": sklearn.__version__, "matplotlib": matplotlib.__version__}
+
+
+def train(args, architecture: str, classes, build_options: dict, strategy=None,
+          init_from=None) -> dict:
+    """Train ``architecture`` on ``classes`` as the parsed ``args`` say; return the sidecar.
+
+    ``init_from``: a trained model of the same architecture whose weights (all but the
+    logits layer, whose size may differ) start this one.
+    """
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) <= 0:
+            raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, "
+                             f"found {getattr(args, name)}")
+    if args.lr <= 0:
+        raise ValueError(f"--lr: expected a positive learning rate, found {args.lr}")
+    configure_threads()
+    keras.utils.set_random_seed(args.seed)
+
+    # Data: uint8 (N, 48, 48) and labels renumbered 0..K-1 in the order of `classes`.
+    faces = load_faces(args.data, usage=args.usage, require_labels=True)
+    images, labels = select_classes(faces.images, faces.labels, classes)
+    train_idx, val_idx = stratified_split(labels, args.val_split, args.seed)
+    names = class_names(classes)
+    print(f"data: {args.data}: {len(images)} images of {len(classes)} classes "
+          f"({len(train_idx)} training, {len(val_idx)} validation)")
+    train_counts = np.bincount(labels[train_idx], minlength=len(classes))
+    val_counts = np.bincount(labels[val_idx], minlength=len(classes))
+    for name, n_train, n_val in zip(names, train_counts, val_counts):
+        print(f"  {name:<9} {n_train:6d} training {n_val:6d} validation")
+
+    train_data = make_dataset(images[train_idx], labels[train_idx], args.batch_size,
+                              augment=args.augment, shuffle=True, seed=args.seed)
+    val_data = make_dataset(images[val_idx], labels[val_idx], 2 * args.batch_size)
+
+    policy = resolve_precision(args.precision)
+    keras.mixed_precision.set_global_policy(policy)
+    strategy = strategy or default_strategy()
+    out = Path(args.out)
+    with strategy.scope():
+        if args.resume:
+            model, previous = load_model(out)
+            if previous["classes"] != list(classes):
+                raise ValueError(f"{out}: --resume: the model covers classes "
+                                 f"{previous['classes']}, this run trains {list(classes)}")
+        else:
+            model, previous = build_model(architecture, len(classes), **build_options), {}
+            if init_from:
+                copy_body_weights(load_model(init_from)[0], model)
+        model.compile(optimizer=keras.optimizers.Adam(args.lr),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    print(f"model: {architecture}, {model.count_params():,} parameters, precision {policy}, "
+          f"{strategy.num_replicas_in_sync} replica(s)")
+
+    initial_epoch = previous.get("epochs_run", 0)
+    sidecar = {
+        "architecture": architecture, "classes": list(classes), "class_names": names,
+        "build": build_options, "input_shape": [IMAGE_SIZE, IMAGE_SIZE, 1],
+        "normalization": NORMALIZATION, "command": " ".join(sys.argv),
+        "config": vars(args), "init_from": init_from, "seed": args.seed, "val_split": args.val_split,
+        "data": str(Path(args.data).resolve()), "usage": args.usage, "precision": policy,
+        "parameters": model.count_params(), "epochs_run": initial_epoch,
+        "wall_time_s": previous.get("wall_time_s", 0.0),
+        "best_epoch": previous.get("best_epoch"),
+        "best_val_accuracy": previous.get("best_val_accuracy"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, "
+                   f"{len(tf.config.list_physical_devices('GPU'))} GPU(s)",
+        "versions": library_versions(),
+    }
+    history = read_history(out) if args.resume else []
+    checkpoint = BestCheckpoint(out, sidecar, best=previous.get("best_val_accuracy") or -1.0,
+                                history=history)
+
+    def cosine(epoch, _lr):  # from args.lr down to 1% of it over args.epochs
+        progress = min(epoch / max(args.epochs - 1, 1), 1.0)
+        return args.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    callbacks = [keras.callbacks.LearningRateScheduler(cosine), checkpoint,
+                 keras.callbacks.EarlyStopping("val_accuracy", patience=args.patience,
+                                               mode="max")]
+    try:
+        model.fit(train_data, validation_data=val_data, epochs=args.epochs,
+                  initial_epoch=initial_epoch, callbacks=callbacks, shuffle=False,
+                  verbose=1 if sys.stdout.isatty() else 2)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted after {sidecar['epochs_run']} epoch(s)", file=sys.stderr)
+    if out.exists():
+        print(f"best model: {out} (epoch {sidecar['best_epoch']}, validation accuracy "
+              f"{sidecar['best_val_accuracy']}); sidecar {out.with_suffix('.json')}")
+    else:
+        print("no epoch finished: no model written", file=sys.stderr)
+    return sidecar
+
+
+def copy_body_weights(source: keras.Model, target: keras.Model) -> None:
+    """Copy every layer's weights but the logits' from source to target (same body)."""
+    for layer in target.layers:
+        if layer.name != "logits" and layer.weights:
+            layer.set_weights(source.get_layer(layer.name).get_weights())
+
+
+def read_history(out) -> list[dict]:
+    path = Path(out).with_suffix(".history.csv")
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]

@@ -1,0 +1,115 @@
+"""Predict expressions with the two-stage cascade and write a Kaggle-style 'id,label' file.
+
+Usage:
+    python3 predict.py test.csv out.csv
+    python3 predict.py ../shared/data/fer2013/test.csv.gz out.csv --tta \
+        --labels ../shared/data/fer2013/test_labels.csv
+    python3 predict.py faces/ out.csv --no-cascade      # an image folder works too
+
+Stage 1 (models/cnn.h5) predicts one of the seven classes. When that prediction is one of
+the specialist's classes (read from the specialist's sidecar), the specialist's choice
+among its classes replaces it. Prints images/s and, with --labels, the accuracy of stage 1
+alone and of the cascade.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from fer import MODELS, cli
+from fer.data import USAGES
+
+DEFAULT_STAGE1 = MODELS / "cnn.h5"
+DEFAULT_STAGE2 = MODELS / "cnn_specific_0_2_4_6.h5"
+MAKE_STAGE1 = "python3 cnn_train.py"
+MAKE_STAGE2 = "python3 cnn_train_mod.py --specific 0_2_4_6"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("test", help="faces to label: CSV 'id,feature' (or 'label,feature', "
+                                     "fer2013.csv with --usage, an image folder); .gz fine")
+    parser.add_argument("out", help="output CSV 'id,label', written atomically")
+    parser.add_argument("--stage1", default=str(DEFAULT_STAGE1), help="7-class model")
+    parser.add_argument("--stage2", default=str(DEFAULT_STAGE2),
+                        help="specialist model; its sidecar says which classes it covers")
+    parser.add_argument("--no-cascade", dest="cascade", action="store_false",
+                        help="use stage 1 alone")
+    parser.add_argument("--handoff-below", type=float, default=1.0,
+                        help="hand a face to the specialist only when stage 1's confidence "
+                             "is at most this (1.0 = always)")
+    parser.add_argument("--tta", action="store_true",
+                        help="average the softmax of each image and its mirror image")
+    parser.add_argument("--labels", default=None,
+                        help="answers 'id,label': also print the accuracy of stage 1 and "
+                             "of the cascade")
+    parser.add_argument("--usage", choices=USAGES, default=None,
+                        help="split to read from Kaggle's fer2013.csv")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    started = time.perf_counter()
+    args = parse_args(argv)
+    import numpy as np
+    from fer.data import DataError, load_faces, load_id_labels
+    from fer.inference import cascade_labels, handoff_mask, predict_probs
+    from fer.models import load_model, write_atomically
+
+    # Check every input before the slow work, so a bad file fails fast.
+    faces = load_faces(args.test, usage=args.usage)
+    ids = faces.ids if faces.ids is not None else np.arange(len(faces)).astype(str)
+    answers = load_id_labels(args.labels) if args.labels else None
+    if answers is not None:
+        missing = [i for i in ids if i not in answers]
+        if missing:
+            raise DataError(f"{args.labels}: expected a label for every id of {args.test}, "
+                            f"found none for id {missing[0]!r} ({len(missing)} missing)")
+    stage1, stage1_info = load_model(args.stage1, MAKE_STAGE1)
+    if stage1_info["classes"] != list(range(7)):
+        raise ValueError(f"{args.stage1}: expected a 7-class stage-1 model, found classes "
+                         f"{stage1_info['classes']}; make it with: {MAKE_STAGE1}")
+    if args.cascade:
+        stage2, stage2_info = load_model(args.stage2, MAKE_STAGE2)
+        classes = stage2_info["classes"]
+        if not (2 <= len(classes) < 7 and set(classes) <= set(range(7))):
+            raise ValueError(f"{args.stage2}: expected a specialist on 2-6 of the classes "
+                             f"0-6, found classes {classes}; make it with: {MAKE_STAGE2}")
+    loaded = time.perf_counter()
+
+    # Stage 1 on every face: (N, 7); stage 2 only on the faces handed to it: (M, K).
+    probs1 = predict_probs(stage1, faces.images, tta=args.tta)
+    stage1_labels = probs1.argmax(axis=1)
+    labels = stage1_labels
+    if args.cascade:
+        handoff = handoff_mask(probs1, classes, args.handoff_below)
+        probs2 = np.zeros((len(faces), len(classes)), dtype=np.float32)
+        probs2[handoff] = predict_probs(stage2, faces.images[handoff], tta=args.tta)
+        labels = cascade_labels(probs1, probs2, classes, args.handoff_below)
+    predicted = time.perf_counter()
+
+    def write_csv(tmp):
+        with open(tmp, "w") as f:
+            f.write("id,label\n")
+            f.writelines(f"{i},{label}\n" for i, label in zip(ids, labels))
+    write_atomically(args.out, write_csv)
+
+    seconds = predicted - loaded
+    print(f"wrote {args.out}: {len(faces)} rows; prediction {len(faces) / seconds:.0f} images/s "
+          f"({seconds:.2f} s{', with TTA' if args.tta else ''}"
+          f"{f', specialist on {int(handoff.sum())} faces' if args.cascade else ''}); "
+          f"end to end {time.perf_counter() - started:.2f} s after start-up")
+    if answers is not None:
+        truth = np.array([answers[i] for i in ids])
+        print(f"accuracy: stage 1 alone {np.mean(stage1_labels == truth):.4f}", end="")
+        if args.cascade:
+            changed = labels != stage1_labels
+            print(f", cascade {np.mean(labels == truth):.4f} (changed {changed.sum()}, "
+                  f"{np.sum(changed & (labels == truth))} of them right)", end="")
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
