@@ -20,10 +20,7 @@ DEFAULT_OUT = MODELS / "cnn.h5"
 
 def parse_args(argv=None):
     parser = cli.training_parser(__doc__.splitlines()[0], DEFAULT_OUT)
-    parser.add_argument("--conv-dropout", type=float, default=0.2,
-                        help="dropout after each group of three convolutions")
-    parser.add_argument("--dense-dropout", type=float, default=0.3,
-                        help="dropout after each hidden dense layer")
+    cli.add_cnn_options(parser)
     return parser.parse_args(argv)
 
 
@@ -32,7 +29,7 @@ def main(argv=None):
     from fer.training import train
 
     train(args, "cnn", list(range(NUM_CLASSES)),
-          {"conv_dropout": args.conv_dropout, "dense_dropout": args.dense_dropout})
+          cli.cnn_build_options(args))
 
 
 if __name__ == "__main__":

@@ -22,10 +22,7 @@ def parse_args(argv=None):
     parser.add_argument("--init-from", default=None,
                         help="start from this trained 7-class CNN's weights (all but the "
                              "output layer), which converges in far fewer epochs")
-    parser.add_argument("--conv-dropout", type=float, default=0.2,
-                        help="dropout after each group of three convolutions")
-    parser.add_argument("--dense-dropout", type=float, default=0.3,
-                        help="dropout after each hidden dense layer")
+    cli.add_cnn_options(parser)
     args = parser.parse_args(argv)
     args.out = args.out or str(MODELS / f"cnn_specific_{args.specific}.h5")
     return args
@@ -38,7 +35,7 @@ def main(argv=None):
     from fer.training import train
 
     train(args, "cnn", classes,
-          {"conv_dropout": args.conv_dropout, "dense_dropout": args.dense_dropout},
+          cli.cnn_build_options(args),
           init_from=args.init_from)
 
 

@@ -21,9 +21,10 @@ def training_parser(description: str, default_out, default_epochs: int = 60,
                              "fer2013.csv (with --usage), or an image folder ROOT/<class>/")
     parser.add_argument("--usage", choices=USAGES, default=None,
                         help="split to read from Kaggle's fer2013.csv (Usage column)")
-    parser.add_argument("--out", default=str(default_out),
+    parser.add_argument("--out", default=default_out and str(default_out),
                         help="where to write the best model (.h5); its sidecar .json, "
-                             "history .csv and curves .png go beside it")
+                             "history .csv and curves .png go beside it"
+                             + ("" if default_out else " (default: models/cnn_specific_<spec>.h5)"))
     parser.add_argument("--epochs", type=int, default=default_epochs,
                         help="maximum number of epochs (the cosine schedule spans them)")
     parser.add_argument("--batch-size", type=int, default=128, help="images per step")
@@ -47,11 +48,19 @@ def training_parser(description: str, default_out, default_epochs: int = 60,
     return parser
 
 
-def positive(value: str) -> int:
-    number = int(value)
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, found {value}")
-    return number
+def add_cnn_options(parser: argparse.ArgumentParser) -> None:
+    """Architecture knobs of the CNN trainers (stage 1 and the specialist)."""
+    parser.add_argument("--conv-dropout", type=float, default=0.2,
+                        help="dropout after each group of three convolutions")
+    parser.add_argument("--dense-dropout", type=float, default=0.3,
+                        help="dropout after each hidden dense layer")
+    parser.add_argument("--bn-momentum", type=float, default=0.99,
+                        help="BatchNorm moving-average momentum (lower it for very short runs)")
+
+
+def cnn_build_options(args) -> dict:
+    return {"conv_dropout": args.conv_dropout, "dense_dropout": args.dense_dropout,
+            "bn_momentum": args.bn_momentum}
 
 
 def run(main, argv=None) -> int:

@@ -225,7 +225,7 @@ def _check_unique_ids(ids, path, line_numbers):
         i = np.flatnonzero(duplicated)[0]
         first = np.flatnonzero(ids == ids[i])[0]
         raise DataError(f"{path}: line {line_numbers[i]}: expected unique ids, found id "
-                        f"{ids[i]!r} again (first on line {line_numbers[first]})")
+                        f"{str(ids[i])!r} again (first on line {line_numbers[first]})")
 
 
 def _load_folder(root: Path) -> Faces:

@@ -28,12 +28,13 @@ CNN_DENSE = (256, 128, 64)
 DNN_DENSE = (512, 512, 512, 256)
 
 
-def build_cnn(num_classes: int = 7, conv_dropout: float = 0.2,
-              dense_dropout: float = 0.3) -> keras.Model:
+def build_cnn(num_classes: int = 7, conv_dropout: float = 0.2, dense_dropout: float = 0.3,
+              bn_momentum: float = 0.99) -> keras.Model:
     """Stage-1 CNN (1,704,391 parameters for 7 classes); the specialist is the same body.
 
     (48,48,1) -> 3 groups of [conv3x3+BN+ReLU]x3 + 2x2 max-pool: (24,24,32) -> (12,12,64)
     -> (6,6,128) -> Flatten 4,608 -> Dense 256-128-64 -> logits (num_classes) -> softmax.
+    A lower ``bn_momentum`` lets BatchNorm's moving statistics catch up in very short runs.
     """
     inputs = keras.Input(INPUT_SHAPE, name="pixels")
     x = layers.Rescaling(1 / 255, name="rescale")(inputs)
@@ -41,7 +42,7 @@ def build_cnn(num_classes: int = 7, conv_dropout: float = 0.2,
         for i in range(1, CONVS_PER_GROUP + 1):
             # The convolutions keep their bias: the specified parameter count includes it.
             x = layers.Conv2D(filters, 3, padding="same", name=f"conv{group}_{i}")(x)
-            x = layers.BatchNormalization(name=f"bn{group}_{i}")(x)
+            x = layers.BatchNormalization(momentum=bn_momentum, name=f"bn{group}_{i}")(x)
             x = layers.ReLU(name=f"relu{group}_{i}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{group}")(x)
         x = layers.Dropout(conv_dropout, name=f"drop{group}")(x)

@@ -8,6 +8,7 @@ the history CSV and a PNG of the curves.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
@@ -31,9 +32,16 @@ MAX_ZOOM = 0.1       # +-10 %
 
 
 def configure_threads() -> None:
-    """On small CPUs one op at a time using every core beats several ops fighting for them."""
-    tf.config.threading.set_intra_op_parallelism_threads(os.cpu_count() or 1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    """On small CPUs one op at a time using every core beats several ops fighting for them.
+
+    TensorFlow fixes its pools when it first runs an op; after that (a caller that already
+    used TensorFlow, such as a test) the existing pools are kept.
+    """
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(os.cpu_count() or 1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass
 
 
 def cpu_has_fast_bfloat16() -> bool:
@@ -54,6 +62,18 @@ def resolve_precision(name: str) -> str:
             return "mixed_bfloat16" if capability >= (8, 0) else "mixed_float16"
         return "mixed_bfloat16" if cpu_has_fast_bfloat16() else "float32"
     return {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}[name]
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Build layers under this Keras dtype policy, then restore the caller's: a layer keeps
+    the policy it was built with, and the rest of the process (tests, predict) stays float32."""
+    caller = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(caller)
 
 
 def default_strategy() -> tf.distribute.Strategy:
@@ -201,8 +221,10 @@ def library_versions() -> dict:
 
 
 def train(args, architecture: str, classes, build_options: dict, strategy=None,
-          init_from=None) -> dict:
-    """Train ``architecture`` on ``classes`` as the parsed ``args`` say; return the sidecar.
+          init_from=None):
+    """Train ``architecture`` on ``classes`` as the parsed ``args`` say.
+
+    Returns (model as training left it, sidecar of the best checkpoint written to args.out).
 
     ``init_from``: a trained model of the same architecture whose weights (all but the
     logits layer, whose size may differ) start this one.
@@ -233,10 +255,9 @@ def train(args, architecture: str, classes, build_options: dict, strategy=None,
     val_data = make_dataset(images[val_idx], labels[val_idx], 2 * args.batch_size)
 
     policy = resolve_precision(args.precision)
-    keras.mixed_precision.set_global_policy(policy)
     strategy = strategy or default_strategy()
     out = Path(args.out)
-    with strategy.scope():
+    with dtype_policy(policy), strategy.scope():
         if args.resume:
             model, previous = load_model(out)
             if previous["classes"] != list(classes):
@@ -288,7 +309,7 @@ def train(args, architecture: str, classes, build_options: dict, strategy=None,
               f"{sidecar['best_val_accuracy']}); sidecar {out.with_suffix('.json')}")
     else:
         print("no epoch finished: no model written", file=sys.stderr)
-    return sidecar
+    return model, sidecar
 
 
 def copy_body_weights(source: keras.Model, target: keras.Model) -> None:

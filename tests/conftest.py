@@ -1,0 +1,52 @@
+"""Shared test helpers: small generated faces with a learnable class signal, written in
+every accepted format. No real FER2013 data is ever written by the tests."""
+import gzip
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+FER2013 = ROOT.parent / "shared" / "data" / "fer2013"
+
+
+def make_faces(n: int, seed: int = 0, classes=range(7)):
+    """(images uint8 (n, 48, 48), labels (n,)): noise, plus a bright bar whose row
+    (6 pixels apart per class) gives the class away: easy for a CNN, hard for chance."""
+    rng = np.random.default_rng(seed)
+    classes = np.asarray(list(classes))
+    labels = classes[np.arange(n) % len(classes)]
+    rng.shuffle(labels)
+    images = rng.integers(0, 100, size=(n, 48, 48))
+    for image, label in zip(images, labels):
+        image[3 + 6 * label: 6 + 6 * label, 8:40] = 255
+    return images.astype(np.uint8), labels
+
+
+def pixels(image) -> str:
+    return " ".join(map(str, np.asarray(image).ravel()))
+
+
+def write_csv(path, header, rows):
+    """rows: (first column, image or pixel string); gzip when the name ends with .gz."""
+    text = header + "\n" + "".join(
+        f"{key},{image if isinstance(image, str) else pixels(image)}\n" for key, image in rows)
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wt") as f:
+        f.write(text)
+    return path
+
+
+@pytest.fixture
+def train_csv(tmp_path):
+    images, labels = make_faces(70)
+    return write_csv(tmp_path / "train.csv", "label,feature", zip(labels, images))
+
+
+@pytest.fixture
+def test_csv(tmp_path):
+    images, _ = make_faces(30, seed=1)
+    return write_csv(tmp_path / "test.csv", "id,feature",
+                     ((f"img{i}", image) for i, image in enumerate(images)))

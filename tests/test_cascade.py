@@ -1,0 +1,58 @@
+"""The cascade rule, a pure function of two probability arrays and the class subset."""
+import numpy as np
+import pytest
+
+from fer.inference import cascade_labels, handoff_mask
+from fer.labels import parse_specific, specific_name
+
+
+def one_hot_probs(labels, k, confidence=0.9):
+    probs = np.full((len(labels), k), (1 - confidence) / (k - 1))
+    probs[np.arange(len(labels)), labels] = confidence
+    return probs
+
+
+def test_specialist_decides_only_where_stage1_says_one_of_its_classes():
+    classes = [0, 2, 4, 6]
+    stage1 = one_hot_probs([0, 3, 4, 5, 6, 1], 7)
+    stage2 = one_hot_probs([1, 0, 3, 2, 0, 3], 4)  # its picks: 2, 0, 6, 4, 0, 6
+    labels = cascade_labels(stage1, stage2, classes)
+    # Rows 1, 3 and 5 (Happy, Surprise, Disgust) are not the specialist's: stage 1 stands.
+    assert labels.tolist() == [2, 3, 6, 5, 0, 1]
+
+
+def test_handoff_threshold_keeps_confident_stage1_answers():
+    classes = [0, 2, 4, 6]
+    stage1 = np.vstack([one_hot_probs([4], 7, 0.95), one_hot_probs([4], 7, 0.5)])
+    stage2 = one_hot_probs([0, 0], 4)
+    assert cascade_labels(stage1, stage2, classes, handoff_below=0.8).tolist() == [4, 0]
+    assert handoff_mask(stage1, classes, 0.8).tolist() == [False, True]
+    assert cascade_labels(stage1, stage2, classes).tolist() == [0, 0]
+
+
+def test_rows_not_handed_off_are_never_read():
+    stage1 = one_hot_probs([3, 0], 7)
+    stage2 = np.array([[np.nan] * 2, [0.2, 0.8]])
+    assert cascade_labels(stage1, stage2, [0, 2]).tolist() == [3, 2]
+
+
+def test_shape_mismatch_is_a_value_error():
+    with pytest.raises(ValueError, match=r"stage2_probs: expected shape \(2, 4\), found \(2, 3\)"):
+        cascade_labels(one_hot_probs([0, 1], 7), one_hot_probs([0, 1], 3), [0, 2, 4, 6])
+
+
+@pytest.mark.parametrize("spec,classes", [("0_2_4_6", [0, 2, 4, 6]), ("6_1", [6, 1])])
+def test_specific_parses_in_order(spec, classes):
+    assert parse_specific(spec) == classes
+    assert specific_name(classes) == spec
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("0_2_7", "expected class digits 0-6"), ("0,2", "expected class digits 0-6"),
+    ("", "expected class digits 0-6"), ("0__2", "expected class digits 0-6"),
+    ("02_4", "expected class digits 0-6"), ("2_2_4", "found a repeat"),
+    ("3", "expected at least two classes"),
+])
+def test_bad_specific_is_a_clear_error(spec, message):
+    with pytest.raises(ValueError, match=message):
+        parse_specific(spec)

@@ -1,0 +1,57 @@
+"""Exact parameter counts, the logits sub-model, and sidecar-based loading."""
+import numpy as np
+import pytest
+
+from fer.models import build_cnn, build_dnn, build_model, load_model, logits_model, save_model
+
+
+def test_stage1_cnn_has_exactly_1704391_parameters():
+    model = build_cnn(7)
+    assert model.count_params() == 1_704_391
+    assert model.get_layer("flatten").output.shape[-1] == 4608
+    assert sum(layer.name.startswith("conv") for layer in model.layers) == 9
+
+
+def test_dnn_has_exactly_1838599_parameters():
+    assert build_dnn(7).count_params() == 1_838_599
+
+
+def test_specialist_is_the_same_body_with_k_outputs():
+    specialist = build_cnn(4)
+    assert specialist.output_shape == (None, 4)
+    # Only the output layer differs: 64 * (7 - 4) weights and 3 biases fewer.
+    assert build_cnn(7).count_params() - specialist.count_params() == 64 * 3 + 3
+
+
+def test_logits_model_stops_before_softmax_and_leaves_model_untouched():
+    model = build_cnn(7)
+    x = np.random.default_rng(0).integers(0, 255, (2, 48, 48, 1)).astype("float32")
+    logits = logits_model(model)(x).numpy()
+    probs = model(x).numpy()
+    np.testing.assert_allclose(np.exp(logits) / np.exp(logits).sum(1, keepdims=True), probs,
+                               rtol=1e-4, atol=1e-6)
+    assert model.layers[-1].name == "softmax"
+
+
+def test_unknown_architecture_is_a_value_error():
+    with pytest.raises(ValueError, match="architecture: expected one of .*found 'resnet'"):
+        build_model("resnet", 7)
+
+
+def test_load_model_needs_the_sidecar_and_names_the_command(tmp_path):
+    path = tmp_path / "m.h5"
+    with pytest.raises(FileNotFoundError, match=r"m\.h5: model file not found; make it with: X"):
+        load_model(path, "X")
+    model = build_dnn(3)
+    save_model(model, path, {"architecture": "dnn", "classes": [0, 1, 2], "build": {}})
+    assert not list(tmp_path.glob(".*")), "no temporary file left behind"
+    path.with_suffix(".json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"m\.json: sidecar not found"):
+        load_model(path)
+
+
+def test_weights_that_do_not_fit_the_sidecar_are_a_clear_error(tmp_path):
+    path = tmp_path / "m.h5"
+    save_model(build_dnn(3), path, {"architecture": "cnn", "classes": [0, 1, 2], "build": {}})
+    with pytest.raises(ValueError, match="weights do not fit the architecture"):
+        load_model(path)

@@ -1,0 +1,218 @@
+"""The shared training routine through the three trainers, on small generated data."""
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, make_faces, write_csv
+import cnn_train
+import cnn_train_mod
+import dnn_train
+from fer import MODELS, cli
+from fer.inference import predict_probs
+from fer.models import build_cnn, load_model
+from fer.training import (BestCheckpoint, augment_batch, copy_body_weights, make_dataset,
+                          select_classes, stratified_split)
+
+FAST = ["--batch-size", "16", "--lr", "1e-3", "--no-augment", "--patience", "50"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train")
+    images, labels = make_faces(280)
+    write_csv(folder / "train.csv", "label,feature", zip(labels, images))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def stage1(data_dir):
+    """A stage-1 CNN trained for a few epochs: (path, model as it ended, sidecar)."""
+    out = data_dir / "cnn.h5"
+    args = cnn_train.parse_args(["--data", str(data_dir / "train.csv"), "--out", str(out),
+                                 "--epochs", "4", "--val-split", "0.25", "--bn-momentum", "0.8",
+                                 "--precision", "float32", *FAST])
+    from fer.training import train
+    model, sidecar = train(args, "cnn", list(range(7)), cli.cnn_build_options(args))
+    return out, model, sidecar
+
+
+def validation_split(data_dir, sidecar):
+    from fer.data import load_faces
+    faces = load_faces(data_dir / "train.csv")
+    images, labels = select_classes(faces.images, faces.labels, sidecar["classes"])
+    _, val = stratified_split(labels, sidecar["val_split"], sidecar["seed"])
+    return images[val], labels[val]
+
+
+def test_short_cnn_run_learns_far_above_chance(stage1):
+    _, _, sidecar = stage1
+    assert sidecar["best_val_accuracy"] >= 0.6  # chance is 1/7 = 0.14
+
+
+def test_saved_model_is_the_best_epoch_and_reloads_identically(data_dir, stage1):
+    out, _, sidecar = stage1
+    images, labels = validation_split(data_dir, sidecar)
+    first, _ = load_model(out)
+    second, reloaded_sidecar = load_model(out)
+    probs = predict_probs(first, images)
+    np.testing.assert_array_equal(probs, predict_probs(second, images))
+    assert np.mean(probs.argmax(1) == labels) == pytest.approx(sidecar["best_val_accuracy"],
+                                                               abs=1e-4)
+    assert reloaded_sidecar == json.loads(json.dumps(sidecar, default=str))
+
+
+def test_sidecar_history_and_curves_are_written(stage1):
+    out, _, sidecar = stage1
+    for key in ("classes", "normalization", "command", "config", "seed", "epochs_run",
+                "best_val_accuracy", "wall_time_s", "versions", "precision"):
+        assert key in sidecar
+    assert sidecar["classes"] == list(range(7)) and sidecar["epochs_run"] == 4
+    assert sidecar["parameters"] == 1_704_391 and sidecar["precision"] == "float32"
+    history = out.with_suffix(".history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch,") and len(history) == 5
+    assert out.with_suffix(".curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_mixed_bfloat16_model_loads_as_float32_with_the_same_classes(data_dir, tmp_path):
+    out = tmp_path / "mixed.h5"
+    args = cnn_train.parse_args(["--data", str(data_dir / "train.csv"), "--out", str(out),
+                                 "--epochs", "1", "--precision", "bfloat16", "--lr", "3e-3",
+                                 "--bn-momentum", "0.5", "--val-split", "0.5",
+                                 "--batch-size", "32", "--no-augment"])
+    from fer.training import train
+    mixed, sidecar = train(args, "cnn", list(range(7)), cli.cnn_build_options(args))
+    assert sidecar["precision"] == "mixed_bfloat16"
+    assert mixed.get_layer("conv1_1").compute_dtype == "bfloat16"
+    reloaded, _ = load_model(out)
+    assert reloaded.get_layer("conv1_1").compute_dtype == "float32"
+    images, _ = make_faces(60, seed=5)
+    expected, found = predict_probs(mixed, images), predict_probs(reloaded, images)
+    # bfloat16 keeps ~3 significant digits: compare classes wherever the top two differ
+    # by more than that rounding can move them.
+    top2 = np.sort(found, axis=1)[:, -2:]
+    clear = (top2[:, 1] - top2[:, 0]) > 0.02
+    assert clear.mean() > 0.5
+    np.testing.assert_array_equal(expected.argmax(1)[clear], found.argmax(1)[clear])
+
+
+def test_interrupt_keeps_best_checkpoint_and_resume_continues(data_dir, tmp_path, monkeypatch,
+                                                              capsys):
+    out = tmp_path / "dnn.h5"
+    argv = ["--data", str(data_dir / "train.csv"), "--out", str(out), "--epochs", "3", *FAST]
+    original = BestCheckpoint.on_epoch_end
+
+    def interrupt_after_second_epoch(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 1:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(BestCheckpoint, "on_epoch_end", interrupt_after_second_epoch)
+    assert cli.run(dnn_train.main, argv) == 0
+    assert "interrupted after 2 epoch(s)" in capsys.readouterr().err
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["epochs_run"] == 2 and out.exists()
+
+    monkeypatch.setattr(BestCheckpoint, "on_epoch_end", original)
+    assert cli.run(dnn_train.main, argv + ["--resume"]) == 0
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["epochs_run"] == 3 and sidecar["parameters"] == 1_838_599
+    assert len(out.with_suffix(".history.csv").read_text().splitlines()) == 4
+
+
+def test_specialist_trains_on_its_classes_only(data_dir, stage1, tmp_path):
+    out = tmp_path / "spec.h5"
+    assert cli.run(cnn_train_mod.main, ["--data", str(data_dir / "train.csv"), "--out", str(out),
+                                        "--specific", "4_2", "--epochs", "1",
+                                        "--init-from", str(stage1[0]), *FAST]) == 0
+    model, sidecar = load_model(out)
+    assert sidecar["classes"] == [4, 2] and sidecar["class_names"] == ["Sad", "Fear"]
+    assert model.output_shape == (None, 2)
+    assert cnn_train_mod.parse_args(["--specific", "2_4"]).out == str(MODELS / "cnn_specific_2_4.h5")
+
+
+def test_init_from_copies_every_layer_but_the_logits():
+    source, target = build_cnn(7), build_cnn(4)
+    copy_body_weights(source, target)
+    np.testing.assert_array_equal(source.get_layer("conv2_2").get_weights()[0],
+                                  target.get_layer("conv2_2").get_weights()[0])
+    assert target.get_layer("logits").get_weights()[0].shape == (64, 4)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--specific", "0_9"], "--specific: expected class digits 0-6"),
+    (["--specific", "4_4"], "found a repeat"),
+    (["--val-split", "1.5"], "--val-split: expected a share between 0 and 1, found 1.5"),
+    (["--epochs", "0"], "--epochs: expected a positive integer, found 0"),
+])
+def test_trainer_bad_options_one_line_exit_2(data_dir, tmp_path, capsys, argv, message):
+    out = tmp_path / "m.h5"
+    code = cli.run(cnn_train_mod.main, ["--data", str(data_dir / "train.csv"),
+                                        "--out", str(out), *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_split_is_stratified_shuffled_and_seeded():
+    labels = np.repeat(np.arange(7), 20)
+    train, val = stratified_split(labels, 0.25, seed=3)
+    assert np.bincount(labels[val]).tolist() == [5] * 7
+    assert not np.array_equal(np.sort(val), np.arange(len(labels) - len(val), len(labels)))
+    np.testing.assert_array_equal(val, stratified_split(labels, 0.25, seed=3)[1])
+    assert set(train) | set(val) == set(range(len(labels))) and not set(train) & set(val)
+
+
+def test_select_classes_renumbers_in_the_given_order():
+    images = np.arange(6)[:, None, None] * np.ones((1, 48, 48), dtype=np.uint8)
+    kept, labels = select_classes(images, np.array([0, 6, 2, 3, 6, 1]), [6, 0])
+    assert labels.tolist() == [1, 0, 0] and kept[:, 0, 0].tolist() == [0, 1, 4]
+
+
+def test_augmentation_is_seeded_and_keeps_flat_images_flat():
+    from fer.backend import tf
+    images = tf.constant(make_faces(4)[0][..., None], tf.float32)
+    a = augment_batch(images, tf.constant([1, 2], tf.int64))
+    assert a.shape == images.shape
+    np.testing.assert_array_equal(a, augment_batch(images, tf.constant([1, 2], tf.int64)))
+    assert not np.allclose(a, augment_batch(images, tf.constant([1, 3], tf.int64)))
+    flat = tf.fill([3, 48, 48, 1], 90.0)
+    np.testing.assert_allclose(augment_batch(flat, tf.constant([0, 0], tf.int64)), 90.0, atol=1e-3)
+
+
+def test_dataset_yields_float_batches_in_order_without_augmentation():
+    images, labels = make_faces(10)
+    batches = list(make_dataset(images, labels, 4))
+    assert [len(y) for _, y in batches] == [4, 4, 2]
+    x, y = batches[0]
+    assert x.shape == (4, 48, 48, 1) and x.dtype.name == "float32"
+    np.testing.assert_array_equal(x.numpy()[..., 0], images[:4])
+    np.testing.assert_array_equal(np.concatenate([y for _, y in batches]), labels)
+
+
+def test_mirrored_strategy_trains_on_two_logical_devices(data_dir, tmp_path):
+    """Several devices -> MirroredStrategy; shown on CPU split into two logical devices
+    (in a fresh process: logical devices must be set before TensorFlow starts)."""
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from fer.backend import tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        import dnn_train
+        from fer.training import train
+        args = dnn_train.parse_args(["--data", {str(data_dir / "train.csv")!r},
+                                     "--out", {str(tmp_path / "m.h5")!r}, "--epochs", "2",
+                                     "--batch-size", "32", "--no-augment"])
+        model, sidecar = train(args, "dnn", list(range(7)), {{}}, strategy=strategy)
+        print("replicas", strategy.num_replicas_in_sync, "epochs", sidecar["epochs_run"])
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "2 replica(s)" in result.stdout and "replicas 2 epochs 2" in result.stdout
+    assert (tmp_path / "m.h5").exists()
