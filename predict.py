@@ -27,7 +27,7 @@ MAKE_STAGE2 = "python3 cnn_train_mod.py --specific 0_2_4_6"
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=cli.HelpFormatter)
     parser.add_argument("test", help="faces to label: CSV 'id,feature' (or 'label,feature', "
                                      "fer2013.csv with --usage, an image folder); .gz fine")
     parser.add_argument("out", help="output CSV 'id,label', written atomically")

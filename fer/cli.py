@@ -9,11 +9,19 @@ class UsageError(ValueError):
     """A bad option or input the user can fix; printed as one line, exit code 2."""
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show '(default: X)' only where X tells the reader something (not for flags or None)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def training_parser(description: str, default_out, default_epochs: int = 60,
                     default_lr: float = 3e-4) -> argparse.ArgumentParser:
     """Options every trainer shares; each script adds its own and sets its defaults."""
-    parser = argparse.ArgumentParser(description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
     from fer.data import DEFAULT_TRAIN, USAGES
 
     parser.add_argument("--data", default=str(DEFAULT_TRAIN),

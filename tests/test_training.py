@@ -146,9 +146,15 @@ def test_init_from_copies_every_layer_but_the_logits():
     (["--specific", "4_4"], "found a repeat"),
     (["--val-split", "1.5"], "--val-split: expected a share between 0 and 1, found 1.5"),
     (["--epochs", "0"], "--epochs: expected a positive integer, found 0"),
+    (["--data", "BAD_DATA"], "bad.csv: line 3: expected a label 0-6, found '8'"),
+    (["--data", "MISSING"], "missing.csv: file not found"),
 ])
-def test_trainer_bad_options_one_line_exit_2(data_dir, tmp_path, capsys, argv, message):
+def test_trainer_bad_input_one_line_exit_2(data_dir, tmp_path, capsys, argv, message):
     out = tmp_path / "m.h5"
+    images, _ = make_faces(2)
+    write_csv(tmp_path / "bad.csv", "label,feature", [(0, images[0]), (8, images[1])])
+    argv = [{"BAD_DATA": str(tmp_path / "bad.csv"),
+             "MISSING": str(tmp_path / "missing.csv")}.get(a, a) for a in argv]
     code = cli.run(cnn_train_mod.main, ["--data", str(data_dir / "train.csv"),
                                         "--out", str(out), *argv])
     err = capsys.readouterr().err
