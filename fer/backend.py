@@ -1,7 +1,7 @@
 """TensorFlow and Keras, imported once without the C++ start-up lines they print.
 
 TensorFlow's native code writes "Could not find cuda drivers..." and absl notices straight
-to file descriptor 2 at import, which no environment variable silences; they would bury
+to file descriptor 2 at import and when it first looks for devices, which no environment variable silences; they would bury
 the one-line error messages this toolkit promises. We point fd 2 at /dev/null for the
 import only. Python exceptions raised by the import still propagate normally.
 """
@@ -16,6 +16,9 @@ def _import_quietly():
     try:
         import tensorflow
         import keras
+        # Finding the devices is what prints "failed call to cuInit" on machines without
+        # a GPU: do it now, while fd 2 is quiet.
+        tensorflow.config.list_physical_devices("GPU")
     finally:
         os.dup2(saved, 2)
         os.close(saved)
