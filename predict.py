@@ -14,15 +14,10 @@ alone and of the cascade.
 import argparse
 import sys
 import time
-from pathlib import Path
 
-from fer import MODELS, cli
+from fer import cli
 from fer.data import USAGES
-
-DEFAULT_STAGE1 = MODELS / "cnn.h5"
-DEFAULT_STAGE2 = MODELS / "cnn_specific_0_2_4_6.h5"
-MAKE_STAGE1 = "python3 cnn_train.py"
-MAKE_STAGE2 = "python3 cnn_train_mod.py --specific 0_2_4_6"
+from fer.inference import DEFAULT_STAGE1, DEFAULT_STAGE2
 
 
 def parse_args(argv=None):
@@ -54,8 +49,9 @@ def main(argv=None):
     args = parse_args(argv)
     import numpy as np
     from fer.data import DataError, load_faces, load_id_labels
-    from fer.inference import cascade_labels, handoff_mask, predict_probs
-    from fer.models import load_model, write_atomically
+    from fer.inference import (cascade_labels, handoff_mask, load_specialist, load_stage1,
+                               predict_probs)
+    from fer.models import write_atomically
 
     # Check every input before the slow work, so a bad file fails fast.
     faces = load_faces(args.test, usage=args.usage)
@@ -66,16 +62,12 @@ def main(argv=None):
         if missing:
             raise DataError(f"{args.labels}: expected a label for every id of {args.test}, "
                             f"found none for id {missing[0]!r} ({len(missing)} missing)")
-    stage1, stage1_info = load_model(args.stage1, MAKE_STAGE1)
-    if stage1_info["classes"] != list(range(7)):
-        raise ValueError(f"{args.stage1}: expected a 7-class stage-1 model, found classes "
-                         f"{stage1_info['classes']}; make it with: {MAKE_STAGE1}")
+    from fer.training import configure_threads
+    configure_threads()  # before the models start TensorFlow's runtime
+    stage1, _ = load_stage1(args.stage1)
     if args.cascade:
-        stage2, stage2_info = load_model(args.stage2, MAKE_STAGE2)
+        stage2, stage2_info = load_specialist(args.stage2)
         classes = stage2_info["classes"]
-        if not (2 <= len(classes) < 7 and set(classes) <= set(range(7))):
-            raise ValueError(f"{args.stage2}: expected a specialist on 2-6 of the classes "
-                             f"0-6, found classes {classes}; make it with: {MAKE_STAGE2}")
     loaded = time.perf_counter()
 
     # Stage 1 on every face: (N, 7); stage 2 only on the faces handed to it: (M, K).

@@ -137,6 +137,11 @@ def parse_pixels(features: np.ndarray, path, line_numbers: np.ndarray) -> np.nda
     letters) goes to a row-by-row path that either parses it or names the first bad line.
     """
     features = features.tolist()
+    fast = _parse_plain_rows(features)
+    if fast is not None:
+        return fast.reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
+    # Anything the fast path declined (extra spaces, long tokens, wrong counts, values
+    # above 255, other characters) is judged here, where errors name the line.
     text = " ".join(features)
     data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     if not _PLAIN_BYTES[data].all():
@@ -178,6 +183,52 @@ def parse_pixels(features: np.ndarray, path, line_numbers: np.ndarray) -> np.nda
 
 _PLAIN_BYTES = np.zeros(256, dtype=bool)  # digits and the space: the fast path's alphabet
 _PLAIN_BYTES[[ord(c) for c in "0123456789 "]] = True
+_DIGIT_VALUE = np.zeros(256, dtype=np.uint16)  # '0'-'9' -> 0-9, anything else -> 0
+_DIGIT_VALUE[ord("0"):ord("9") + 1] = np.arange(10)
+_FAST_CHUNK_ROWS = 512  # ~2 MB of text per chunk: the byte arrays stay in the CPU caches
+
+
+def _parse_plain_rows(features: list) -> np.ndarray | None:
+    """The common case, fast: every row exactly NUM_PIXELS integers 0-255 of 1-3 digits
+    separated by single spaces. Returns uint8 (N, NUM_PIXELS), or None when any row is not
+    like that (the caller's general path then parses it or names the bad line).
+
+    Works on chunks of rows so that the byte-level arrays stay small: each chunk's rows are
+    joined by single spaces, so row i's tokens end at the spaces i*NUM_PIXELS+0..NUM_PIXELS-1.
+    """
+    out = np.empty((len(features), NUM_PIXELS), dtype=np.uint8)
+    for first in range(0, len(features), _FAST_CHUNK_ROWS):
+        rows = features[first:first + _FAST_CHUNK_ROWS]
+        try:
+            # Two leading spaces: the look-back of a token's first digits never wraps around.
+            text = ("  " + " ".join(rows)).encode("ascii")
+        except (UnicodeEncodeError, TypeError):
+            return None
+        data = np.frombuffer(text, dtype=np.uint8)
+        counts = np.bincount(data, minlength=256)
+        if counts[ord("0"):ord("9") + 1].sum() + counts[ord(" ")] != len(data):
+            return None
+        spaces = np.flatnonzero(data == ord(" "))[1:]  # the separator before each token
+        n = len(rows)
+        if len(spaces) != n * NUM_PIXELS:
+            return None
+        # Row r starts right after the space that joined it: that space must be token
+        # r * NUM_PIXELS's separator, else some row has more or fewer tokens than it should.
+        row_starts = 2 + np.cumsum([0] + [len(r) + 1 for r in rows[:-1]])
+        if not np.array_equal(spaces[::NUM_PIXELS] + 1, row_starts):
+            return None
+        ends = np.append(spaces[1:], len(data))  # one past each token's last digit
+        lengths = ends - spaces - 1
+        if lengths.min() < 1 or lengths.max() > 3:
+            return None
+        digits = _DIGIT_VALUE[data]  # separators read as 0
+        values = digits[ends - 1] + 10 * digits[ends - 2]  # a 1-digit token's ends-2 is its separator
+        values += 100 * digits[ends - 3] * (lengths == 3)
+        if values.max() > 255:
+            return None
+        out[first:first + n] = values.reshape(n, NUM_PIXELS)
+    return out
+
 
 
 def _check_counts(counts, path, line_numbers):

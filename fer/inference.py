@@ -7,6 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from fer import MODELS
+
+DEFAULT_STAGE1 = MODELS / "cnn.h5"
+DEFAULT_STAGE2 = MODELS / "cnn_specific_0_2_4_6.h5"
+MAKE_STAGE1 = "python3 cnn_train.py"
+MAKE_STAGE2 = "python3 cnn_train_mod.py --specific 0_2_4_6"
+
 PREDICT_BATCH = 256  # large enough to keep both cores busy, small enough for any laptop
 
 
@@ -24,11 +31,13 @@ def predict_probs(model, images: np.ndarray, tta: bool = False,
     forward = _compiled_forward(model)
     outputs = []
     for start in range(0, len(x), batch_size):
-        batch = tf.constant(x[start:start + batch_size])
-        probs = forward(batch)
-        if tta:
-            probs = (probs + forward(tf.reverse(batch, axis=[2]))) / 2
-        outputs.append(probs.numpy())
+        batch = x[start:start + batch_size]
+        if tta:  # each image and its mirror in one forward pass: one call, twice the batch
+            n = len(batch)
+            probs = forward(tf.constant(np.concatenate([batch, batch[:, :, ::-1]]))).numpy()
+            outputs.append((probs[:n] + probs[n:]) / 2)
+        else:
+            outputs.append(forward(tf.constant(batch)).numpy())
     return np.concatenate(outputs).astype(np.float32)
 
 
@@ -70,3 +79,27 @@ def handoff_mask(stage1_probs: np.ndarray, classes, handoff_below: float = 1.0) 
     stage1_probs = np.asarray(stage1_probs)
     return (np.isin(stage1_probs.argmax(axis=1), classes)
             & (stage1_probs.max(axis=1) <= handoff_below))
+
+
+def load_stage1(path):
+    """(model, sidecar) of a 7-class stage-1 model; a clear error naming the file and the
+    command that makes it when it is missing or is not a 7-class model."""
+    from fer.models import load_model
+
+    model, sidecar = load_model(path, MAKE_STAGE1)
+    if sidecar["classes"] != list(range(7)):
+        raise ValueError(f"{path}: expected a 7-class stage-1 model, found classes "
+                         f"{sidecar['classes']}; make it with: {MAKE_STAGE1}")
+    return model, sidecar
+
+
+def load_specialist(path):
+    """(model, sidecar) of a specialist; which classes it covers comes from its sidecar."""
+    from fer.models import load_model
+
+    model, sidecar = load_model(path, MAKE_STAGE2)
+    classes = sidecar["classes"]
+    if not (2 <= len(classes) < 7 and set(classes) <= set(range(7))):
+        raise ValueError(f"{path}: expected a specialist on 2-6 of the classes 0-6, found "
+                         f"classes {classes}; make it with: {MAKE_STAGE2}")
+    return model, sidecar

@@ -99,6 +99,19 @@ def stratified_split(labels: np.ndarray, val_split: float, seed: int):
                          f"by class ({err})") from None
 
 
+def train_val_rows(labels, classes, val_split: float, seed: int):
+    """(training rows, validation rows) of a labelled set, for a model of ``classes``.
+
+    The stratified split is drawn over all seven classes first and only then narrowed to
+    ``classes``, so a specialist trained on the same data with the same seed and share
+    never trains on a face that stage 1 holds out: the cascade can be scored on stage 1's
+    validation split.
+    """
+    train, val = stratified_split(labels, val_split, seed)
+    keep = np.isin(labels, classes)
+    return train[keep[train]], val[keep[val]]
+
+
 def select_classes(images, labels, classes):
     """Keep only the given classes and renumber them 0..K-1 in the given order."""
     keep = np.isin(labels, classes)
@@ -240,35 +253,27 @@ def train(args, architecture: str, classes, build_options: dict, strategy=None,
 
     # Data: uint8 (N, 48, 48) and labels renumbered 0..K-1 in the order of `classes`.
     faces = load_faces(args.data, usage=args.usage, require_labels=True)
-    images, labels = select_classes(faces.images, faces.labels, classes)
-    train_idx, val_idx = stratified_split(labels, args.val_split, args.seed)
+    train_rows, val_rows = train_val_rows(faces.labels, classes, args.val_split, args.seed)
+    train_images, train_labels = select_classes(faces.images[train_rows],
+                                                faces.labels[train_rows], classes)
+    val_images, val_labels = select_classes(faces.images[val_rows], faces.labels[val_rows],
+                                            classes)
     names = class_names(classes)
-    print(f"data: {args.data}: {len(images)} images of {len(classes)} classes "
-          f"({len(train_idx)} training, {len(val_idx)} validation)")
-    train_counts = np.bincount(labels[train_idx], minlength=len(classes))
-    val_counts = np.bincount(labels[val_idx], minlength=len(classes))
+    print(f"data: {args.data}: {len(train_rows) + len(val_rows)} images of {len(classes)} "
+          f"classes ({len(train_rows)} training, {len(val_rows)} validation)")
+    train_counts = np.bincount(train_labels, minlength=len(classes))
+    val_counts = np.bincount(val_labels, minlength=len(classes))
     for name, n_train, n_val in zip(names, train_counts, val_counts):
         print(f"  {name:<9} {n_train:6d} training {n_val:6d} validation")
 
-    train_data = make_dataset(images[train_idx], labels[train_idx], args.batch_size,
+    train_data = make_dataset(train_images, train_labels, args.batch_size,
                               augment=args.augment, shuffle=True, seed=args.seed)
-    val_data = make_dataset(images[val_idx], labels[val_idx], 2 * args.batch_size)
+    val_data = make_dataset(val_images, val_labels, 2 * args.batch_size)
 
-    policy = resolve_precision(args.precision)
-    strategy = strategy or default_strategy()
     out = Path(args.out)
-    with dtype_policy(policy), strategy.scope():
-        if args.resume:
-            model, previous = load_model(out)
-            if previous["classes"] != list(classes):
-                raise ValueError(f"{out}: --resume: the model covers classes "
-                                 f"{previous['classes']}, this run trains {list(classes)}")
-        else:
-            model, previous = build_model(architecture, len(classes), **build_options), {}
-            if init_from:
-                copy_body_weights(load_model(init_from)[0], model)
-        model.compile(optimizer=keras.optimizers.Adam(args.lr),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model, previous, policy, strategy = build_for_training(
+        architecture, classes, build_options, args.lr, args.precision, strategy,
+        resume_from=out if args.resume else None, init_from=init_from)
     print(f"model: {architecture}, {model.count_params():,} parameters, precision {policy}, "
           f"{strategy.num_replicas_in_sync} replica(s)")
 
@@ -310,6 +315,36 @@ def train(args, architecture: str, classes, build_options: dict, strategy=None,
     else:
         print("no epoch finished: no model written", file=sys.stderr)
     return model, sidecar
+
+
+def build_for_training(architecture: str, classes, build_options: dict, lr: float,
+                       precision: str = "auto", strategy=None, resume_from=None,
+                       init_from=None):
+    """The model as train() fits it: built (or reloaded from ``resume_from``) under the
+    resolved precision and the distribution strategy, then compiled. The benchmark
+    (bench/throughput.py) times this same model. Returns (model, previous sidecar or {},
+    dtype policy name, strategy)."""
+    policy = resolve_precision(precision)
+    strategy = strategy or default_strategy()
+    with dtype_policy(policy), strategy.scope():
+        if resume_from is not None:
+            model, previous = load_model(resume_from)
+            if previous["classes"] != list(classes):
+                raise ValueError(f"{resume_from}: --resume: the model covers classes "
+                                 f"{previous['classes']}, this run trains {list(classes)}")
+        else:
+            model, previous = build_model(architecture, len(classes), **build_options), {}
+            if init_from:
+                copy_body_weights(load_model(init_from)[0], model)
+        compile_for_training(model, lr)
+    return model, previous, policy, strategy
+
+
+def compile_for_training(model: keras.Model, lr: float) -> None:
+    """Adam, sparse cross-entropy, accuracy; Keras' default execution (a traced graph,
+    with XLA left off on machines without an accelerator)."""
+    model.compile(optimizer=keras.optimizers.Adam(lr),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 
 def copy_body_weights(source: keras.Model, target: keras.Model) -> None:

@@ -15,7 +15,7 @@ from fer import MODELS, cli
 from fer.inference import predict_probs
 from fer.models import build_cnn, load_model
 from fer.training import (BestCheckpoint, augment_batch, copy_body_weights, make_dataset,
-                          select_classes, stratified_split)
+                          select_classes, stratified_split, train_val_rows)
 
 FAST = ["--batch-size", "16", "--lr", "1e-3", "--no-augment", "--patience", "50"]
 
@@ -43,9 +43,9 @@ def stage1(data_dir):
 def validation_split(data_dir, sidecar):
     from fer.data import load_faces
     faces = load_faces(data_dir / "train.csv")
-    images, labels = select_classes(faces.images, faces.labels, sidecar["classes"])
-    _, val = stratified_split(labels, sidecar["val_split"], sidecar["seed"])
-    return images[val], labels[val]
+    _, val = train_val_rows(faces.labels, sidecar["classes"], sidecar["val_split"],
+                            sidecar["seed"])
+    return select_classes(faces.images[val], faces.labels[val], sidecar["classes"])
 
 
 def test_short_cnn_run_learns_far_above_chance(stage1):
@@ -169,6 +169,14 @@ def test_split_is_stratified_shuffled_and_seeded():
     assert not np.array_equal(np.sort(val), np.arange(len(labels) - len(val), len(labels)))
     np.testing.assert_array_equal(val, stratified_split(labels, 0.25, seed=3)[1])
     assert set(train) | set(val) == set(range(len(labels))) and not set(train) & set(val)
+
+
+def test_specialist_split_is_stage1_split_narrowed_to_its_classes():
+    labels = np.repeat(np.arange(7), 20)
+    train1, val1 = train_val_rows(labels, range(7), 0.25, seed=1)
+    train2, val2 = train_val_rows(labels, [0, 2, 4, 6], 0.25, seed=1)
+    assert set(val2) == {r for r in val1 if labels[r] in (0, 2, 4, 6)}
+    assert set(train2) == {r for r in train1 if labels[r] in (0, 2, 4, 6)}
 
 
 def test_select_classes_renumbers_in_the_given_order():

@@ -1,0 +1,86 @@
+"""Score the shipped models on a labelled test set and print README's results tables.
+
+Usage:
+    python3 bench/results.py --data ../shared/data/fer2013/test.csv.gz \
+        --labels ../shared/data/fer2013/test_labels.csv
+
+Prints, as Markdown: the accuracy of the DNN, of stage 1 alone, of the cascade and of the
+cascade with flip TTA; the per-class recall of stage 1 and of the cascade; and, from the
+sidecars, the epochs, wall time and best validation accuracy of each training run.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fer import MODELS, ROOT, cli  # noqa: E402
+from fer.inference import DEFAULT_STAGE1, DEFAULT_STAGE2  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=cli.HelpFormatter)
+    parser.add_argument("--data", default=str(ROOT / "data" / "test.csv"),
+                        help="faces to score: 'id,feature' (with --labels) or a labelled file")
+    parser.add_argument("--labels", default=None, help="answers 'id,label' for an id file")
+    parser.add_argument("--stage1", default=str(DEFAULT_STAGE1), help="7-class CNN")
+    parser.add_argument("--stage2", default=str(DEFAULT_STAGE2), help="specialist CNN")
+    parser.add_argument("--dnn", default=str(MODELS / "dnn.h5"), help="DNN baseline")
+    parser.add_argument("--handoff-below", type=float, default=1.0,
+                        help="the cascade's hand-off threshold, as in predict.py")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import numpy as np
+
+    from fer.evaluation import class_metrics, confusion_counts, labelled_file
+    from fer.inference import cascade_labels, load_specialist, load_stage1, predict_probs
+    from fer.labels import CLASS_NAMES
+    from fer.models import load_model
+
+    faces = labelled_file(args.data, labels_path=args.labels)
+    truth = faces.labels
+    stage1, info1 = load_stage1(args.stage1)
+    stage2, info2 = load_specialist(args.stage2)
+    dnn, info_dnn = load_model(args.dnn)
+    classes = info2["classes"]
+
+    # Stage 2 runs on every face here (predict.py runs it only on those handed over; the
+    # labels are the same, see cascade_labels).
+    predictions = {"DNN": predict_probs(dnn, faces.images).argmax(1)}
+    for tta in (False, True):
+        probs1 = predict_probs(stage1, faces.images, tta=tta)
+        probs2 = predict_probs(stage2, faces.images, tta=tta)
+        suffix = " + flip TTA" if tta else ""
+        predictions["stage 1 alone" + suffix] = probs1.argmax(1)
+        predictions["cascade" + suffix] = cascade_labels(probs1, probs2, classes,
+                                                         args.handoff_below)
+    metrics = {name: class_metrics(confusion_counts(truth, labels, range(7)))
+               for name, labels in predictions.items()}
+
+    print(f"Scored on {args.data}: {len(truth)} faces.\n")
+    print("| model | accuracy | macro-F1 |\n| --- | --- | --- |")
+    for name, m in metrics.items():
+        print(f"| {name} | {100 * m['accuracy']:.2f}% | {m['macro_f1']:.3f} |")
+
+    shown = ["stage 1 alone", "cascade", "stage 1 alone + flip TTA", "cascade + flip TTA"]
+    print("\n| recall | " + " | ".join(shown) + " | faces |")
+    print("| --- |" + " --- |" * (len(shown) + 1))
+    for c, name in enumerate(CLASS_NAMES):
+        cells = " | ".join(f"{100 * metrics[s]['recall'][c]:.1f}%" for s in shown)
+        print(f"| {name} | {cells} | {metrics['cascade']['support'][c]} |")
+
+    print("\n| training run | epochs | wall time | best validation accuracy | precision | machine |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for path, info in ((args.stage1, info1), (args.stage2, info2), (args.dnn, info_dnn)):
+        print(f"| `{Path(path).name}` | {info['epochs_run']} | "
+              f"{info['wall_time_s'] / 60:.0f} min | {100 * info['best_val_accuracy']:.2f}% | "
+              f"{info['precision']} | {info.get('machine', '?')} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

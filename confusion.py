@@ -1,0 +1,125 @@
+"""Confusion matrices of stage 1 alone and of the cascade, with per-class metrics.
+
+Usage:
+    python3 confusion.py                          # validation split of models/cnn.h5
+    python3 confusion.py --model models/dnn.h5    # one model alone (here the DNN)
+    python3 confusion.py --data ../shared/data/fer2013/test.csv.gz \
+        --labels ../shared/data/fer2013/test_labels.csv
+
+By default the faces scored are the validation split recorded in the (stage-1) model's
+sidecar, rebuilt from the same data, classes, share and seed, so no image the model was
+trained on is scored. Writes one PNG (row-normalized matrices, each cell the share of its
+true class and the count) and prints accuracy, macro-F1, per-class precision, recall and
+F1, the five most confused pairs and what the cascade changed.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from fer import ROOT, cli
+from fer.data import USAGES
+from fer.inference import DEFAULT_STAGE1, DEFAULT_STAGE2
+
+DEFAULT_OUT = ROOT / "figures"
+TOP_PAIRS = 5
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=cli.HelpFormatter)
+    parser.add_argument("--stage1", default=str(DEFAULT_STAGE1), help="7-class model")
+    parser.add_argument("--stage2", default=str(DEFAULT_STAGE2),
+                        help="specialist model; its sidecar says which classes it covers")
+    parser.add_argument("--model", default=None,
+                        help="score this one model alone instead of stage 1 and the cascade "
+                             "(e.g. models/dnn.h5; a specialist is scored on its classes)")
+    parser.add_argument("--data", default=None,
+                        help="labelled faces to score instead of the recorded validation "
+                             "split: 'label,feature' CSV, fer2013.csv (with --usage), an image "
+                             "folder, or 'id,feature' with --labels")
+    parser.add_argument("--usage", choices=USAGES, default=None,
+                        help="split to read from Kaggle's fer2013.csv given with --data")
+    parser.add_argument("--labels", default=None,
+                        help="answers 'id,label' for an 'id,feature' file given with --data")
+    parser.add_argument("--handoff-below", type=float, default=1.0,
+                        help="hand a face to the specialist only when stage 1's confidence "
+                             "is at most this (1.0 = always), as in predict.py")
+    parser.add_argument("--tta", action="store_true",
+                        help="average the softmax of each image and its mirror image")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the PNG")
+    return parser.parse_args(argv)
+
+
+def report(title, truth, predicted, classes, names):
+    """Print the metrics of one set of predictions; return (title with the accuracy,
+    confusion counts): one panel of the figure."""
+    from fer.evaluation import class_metrics, confusion_counts, most_confused
+
+    counts = confusion_counts(truth, predicted, classes)
+    metrics = class_metrics(counts)
+    print(f"\n{title}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}")
+    print(f"  {'class':<9} {'precision':>9} {'recall':>7} {'F1':>6} {'faces':>6}")
+    for i, name in enumerate(names):
+        print(f"  {name:<9} {metrics['precision'][i]:9.3f} {metrics['recall'][i]:7.3f} "
+              f"{metrics['f1'][i]:6.3f} {metrics['support'][i]:6d}")
+    print("  most confused (true -> predicted, share of the true class):")
+    for t, p, count, share in most_confused(counts, TOP_PAIRS):
+        print(f"    {names[t]:>8} -> {names[p]:<8} {share:6.1%} ({count})")
+    return f"{title}: accuracy {metrics['accuracy']:.1%}", counts
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import numpy as np
+    from fer import figures
+    from fer.evaluation import faces_for, keep_classes, predict_with_progress, training_ids
+    from fer.inference import cascade_labels, handoff_mask, load_specialist, load_stage1
+    from fer.models import class_names, load_model
+
+    # Load (and so check) every model and the faces before the slow predictions.
+    if args.model is not None:
+        model, info = load_model(args.model)
+        first_path = args.model
+    else:
+        model, info = load_stage1(args.stage1)
+        stage2, info2 = load_specialist(args.stage2)
+        first_path = args.stage1
+    classes = info["classes"]
+    faces = keep_classes(faces_for(args, first_path, info), classes)
+    names = class_names(classes)
+    source = args.data or f"validation split of {first_path}"
+    print(f"scoring {len(faces)} faces: {source}")
+
+    probs = predict_with_progress(model, faces.images, args.tta, Path(first_path).name)
+    predicted = np.asarray(classes)[probs.argmax(axis=1)]
+    panels = [report(Path(first_path).name + (" alone" if args.model is None else ""),
+                     faces.labels, predicted, classes, names)]
+    if args.model is None:
+        special = info2["classes"]
+        handoff = handoff_mask(probs, special, args.handoff_below)
+        probs2 = np.zeros((len(faces), len(special)), dtype=np.float32)
+        probs2[handoff] = predict_with_progress(stage2, faces.images[handoff], args.tta,
+                                                f"{Path(args.stage2).name} (handed off)")
+        cascaded = cascade_labels(probs, probs2, special, args.handoff_below)
+        panels.append(report("cascade", faces.labels, cascaded, classes, names))
+        changed = cascaded != predicted
+        print(f"\nthe cascade changed {changed.sum()} of {len(faces)} predictions: "
+              f"{np.sum(changed & (cascaded == faces.labels))} of those changes right, "
+              f"{np.sum(changed & (predicted == faces.labels))} wrong where stage 1 was right")
+        if args.data is None and (info2.get("data"), info2.get("usage")) == (info.get("data"),
+                                                                             info.get("usage")):
+            # Trained with another seed or share, the specialist may have trained on some of
+            # stage 1's validation faces, which would flatter the cascade on those.
+            seen = np.isin(faces.ids, training_ids(info2, args.stage2))
+            if seen.any():
+                print(f"note: {seen.sum()} of these faces were in the specialist's training "
+                      f"split; score a held-out file with --data for an unbiased cascade")
+    out = Path(args.out) / ("cascade_confusion.png" if args.model is None
+                            else f"{Path(args.model).stem}_confusion.png")
+    figures.confusion_figure(panels, names, out, suptitle=f"{len(faces)} faces: {source}")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,161 @@
+"""Scoring on a labelled set: which set, predictions with a progress bar, confusion counts,
+per-class metrics and the most confused pairs.
+
+Class ids are the dataset's (0 Angry .. 6 Neutral) everywhere; a confusion matrix's rows
+(true) and columns (predicted) follow an explicit ``classes`` list, so a specialist's
+matrix covers only its own classes.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from fer.data import DataError, Faces, load_faces, load_id_labels
+from fer.labels import NUM_CLASSES
+
+PROGRESS_CHUNK = 512  # images per progress-bar step: a few tenths of a second on a laptop
+
+
+# --- which faces ---------------------------------------------------------------------------
+
+def face_ids(faces: Faces) -> np.ndarray:
+    """The file's ids, or the row numbers (0-based, as strings) of files without ids."""
+    return faces.ids if faces.ids is not None else np.arange(len(faces)).astype(str)
+
+
+def recorded_data(sidecar: dict, model_path) -> Faces:
+    """The labelled data a model was trained on, as its sidecar records it (path, usage)."""
+    path = sidecar.get("data")
+    if path is None or not Path(path).exists():
+        raise DataError(f"{model_path}: its training data {path} (recorded in the sidecar) "
+                        f"is not here, so its validation split cannot be rebuilt; pass "
+                        f"--data FILE to use a labelled file instead")
+    return _load_labelled(path, sidecar.get("usage"))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_labelled(path, usage) -> Faces:
+    # Cached: stage 1 and the specialist usually record the same file (callers never
+    # modify the Faces they get).
+    return load_faces(path, usage=usage, require_labels=True)
+
+
+def split_rows(sidecar: dict, faces: Faces) -> tuple[np.ndarray, np.ndarray]:
+    """(training rows, validation rows) of ``faces`` (the model's recorded data), rebuilt
+    by the function fer.training.train split them with, from the recorded seed and share."""
+    from fer.training import train_val_rows
+
+    return train_val_rows(faces.labels, sidecar["classes"], sidecar["val_split"],
+                          sidecar["seed"])
+
+
+def training_ids(sidecar: dict, model_path) -> np.ndarray:
+    """The ids (row numbers where the file has none) of the faces a model trained on."""
+    faces = recorded_data(sidecar, model_path)
+    return face_ids(faces)[split_rows(sidecar, faces)[0]]
+
+
+def subset(faces: Faces, rows) -> Faces:
+    """The given rows of faces, with ids (row numbers where the file has none)."""
+    labels = faces.labels[rows] if faces.labels is not None else None
+    return Faces(faces.images[rows], labels, face_ids(faces)[rows])
+
+
+def labelled_file(data, usage=None, labels_path=None, require_labels=True) -> Faces:
+    """A file given with --data, labelled by its own column or by an 'id,label' file;
+    ids are always set (row numbers where the file has none)."""
+    faces = load_faces(data, usage=usage)
+    faces = Faces(faces.images, faces.labels, face_ids(faces))
+    if labels_path is not None:
+        answers = load_id_labels(labels_path)
+        missing = [i for i in faces.ids if i not in answers]
+        if missing:
+            raise DataError(f"{labels_path}: expected a label for every id of {data}, found "
+                            f"none for id {missing[0]!r} ({len(missing)} missing)")
+        faces.labels = np.array([answers[i] for i in faces.ids], dtype=np.int64)
+    if require_labels and faces.labels is None:
+        raise DataError(f"{data}: expected labelled faces ('label,feature', fer2013.csv, an "
+                        f"image folder), or 'id,feature' with --labels ANSWERS.csv")
+    return faces
+
+
+def faces_for(args, model_path, sidecar: dict, require_labels=True) -> Faces:
+    """The faces a script works on: --data (with --usage, --labels) when given, else the
+    validation split recorded in the model's sidecar, so no training image is used."""
+    if args.data is not None:
+        return labelled_file(args.data, args.usage, args.labels, require_labels)
+    faces = recorded_data(sidecar, model_path)
+    return subset(faces, split_rows(sidecar, faces)[1])
+
+
+def keep_classes(faces: Faces, classes) -> Faces:
+    """Only the faces whose label is one of ``classes`` (a specialist scores only those)."""
+    keep = np.isin(faces.labels, classes)
+    if not keep.any():
+        raise DataError(f"no labelled face of the classes {list(classes)} to score")
+    return subset(faces, np.flatnonzero(keep))
+
+
+# --- predictions ----------------------------------------------------------------------------
+
+def predict_with_progress(model, images, tta=False, what="predicting") -> np.ndarray:
+    """fer.inference.predict_probs in chunks, with a progress bar: (N, K) float32."""
+    from fer.backend import keras
+    from fer.inference import predict_probs
+
+    print(f"{what}: {len(images)} faces")
+    bar = keras.utils.Progbar(len(images), unit_name="face")
+    probs = []
+    for start in range(0, len(images), PROGRESS_CHUNK):
+        probs.append(predict_probs(model, images[start:start + PROGRESS_CHUNK], tta=tta))
+        bar.add(len(probs[-1]))
+    return np.concatenate(probs) if probs else np.zeros((0, model.output_shape[-1]), np.float32)
+
+
+# --- counts and metrics ---------------------------------------------------------------------
+
+def confusion_counts(truth, predicted, classes) -> np.ndarray:
+    """(K, K) int64: rows true class, columns predicted, both in the order of ``classes``
+    (class ids 0-6)."""
+    classes = np.asarray(classes)
+    position = np.full(NUM_CLASSES, -1)
+    position[classes] = np.arange(len(classes))
+    truth, predicted = position[np.asarray(truth)], position[np.asarray(predicted)]
+    if (truth < 0).any() or (predicted < 0).any():
+        raise ValueError(f"confusion_counts: labels outside the classes {classes.tolist()}")
+    k = len(classes)
+    return np.bincount(truth * k + predicted, minlength=k * k).reshape(k, k)
+
+
+def row_shares(counts) -> np.ndarray:
+    """Each row divided by its total (a class without faces stays all zero)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+
+
+def class_metrics(counts) -> dict:
+    """Accuracy, macro-F1 and per-class precision, recall, F1 and support of a confusion
+    matrix; a ratio with nothing to divide by is 0 (scikit-learn's zero_division=0)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    hits = np.diag(counts)
+    def ratio(a, b):
+        return np.divide(a, b, out=np.zeros_like(a), where=b > 0)
+    precision, recall = ratio(hits, counts.sum(axis=0)), ratio(hits, counts.sum(axis=1))
+    f1 = ratio(2 * precision * recall, precision + recall)
+    return {"accuracy": hits.sum() / max(counts.sum(), 1), "macro_f1": f1.mean(),
+            "precision": precision, "recall": recall, "f1": f1,
+            "support": counts.sum(axis=1).astype(np.int64)}
+
+
+def most_confused(counts, top: int = 5) -> list[tuple[int, int, int, float]]:
+    """The ``top`` off-diagonal cells by share of the true class (then by count):
+    [(true position, predicted position, count, share)], positions in the matrix order."""
+    counts = np.asarray(counts)
+    shares = row_shares(counts)
+    cells = [(t, p) for t in range(len(counts)) for p in range(len(counts))
+             if t != p and counts[t, p] > 0]
+    cells.sort(key=lambda cell: (-shares[cell], -counts[cell]))
+    return [(t, p, int(counts[t, p]), float(shares[t, p])) for t, p in cells[:top]]

@@ -1,0 +1,124 @@
+"""The analysis figures: confusion matrices, saliency panels and image grids.
+
+matplotlib's Agg backend (no display needed, nothing is ever shown); every PNG is written
+atomically, so an interrupted run never leaves half a figure.
+"""
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from fer.evaluation import row_shares
+from fer.models import write_atomically
+
+DPI = 110
+
+
+def save(fig, path) -> None:
+    write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI,
+                                                   bbox_inches="tight"))
+    plt.close(fig)
+
+
+def confusion_figure(panels, names, path, suptitle=None) -> None:
+    """Row-normalized confusion matrices side by side.
+
+    panels: [(title, counts (K, K))]; names: the K class names in matrix order. Each cell
+    shows the share of its true class and the count.
+    """
+    k = len(names)
+    fig, axes = plt.subplots(1, len(panels), figsize=(1.0 + 0.95 * k * len(panels), 0.9 * k + 1.2),
+                             squeeze=False, layout="constrained")
+    for ax, (title, counts) in zip(axes[0], panels):
+        shares = row_shares(counts)
+        image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+        for t in range(k):
+            for p in range(k):
+                ax.text(p, t, f"{100 * shares[t, p]:.0f}%\n({counts[t, p]})", ha="center",
+                        va="center", fontsize=8,
+                        color="white" if shares[t, p] > 0.6 else "black")
+        ax.set_xticks(range(k), names, rotation=45, ha="right")
+        ax.set_yticks(range(k), names)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(title)
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="share of the true class")
+    if suptitle:
+        fig.suptitle(suptitle)
+    save(fig, path)
+
+
+def normalized(maps) -> np.ndarray:
+    """Each map divided by its own maximum: (N, h, w) in 0-1 (an all-zero map stays 0)."""
+    maps = np.asarray(maps, dtype=np.float64)
+    peaks = maps.reshape(len(maps), -1).max(axis=1)[:, None, None]
+    return np.divide(maps, peaks, out=np.zeros_like(maps), where=peaks > 0)
+
+
+def saliency_figure(faces, maps, captions, title, threshold, path) -> None:
+    """One row per face: the face, the map over it, and the face where the map is at least
+    ``threshold`` of its maximum (the rest greyed out).
+
+    faces: (N, 48, 48) 0-255; maps: (N, 48, 48) >= 0; captions: N strings.
+    """
+    heat = normalized(maps)
+    n = len(faces)
+    fig, axes = plt.subplots(n, 3, figsize=(7.2, 2.3 * n + 0.6), squeeze=False,
+                             layout="constrained")
+    for row, (face, hmap, caption) in enumerate(zip(faces, heat, captions)):
+        face_ax, heat_ax, mask_ax = axes[row]
+        face_ax.imshow(face, cmap="gray", vmin=0, vmax=255)
+        face_ax.set_ylabel(caption, fontsize=8)
+        heat_ax.imshow(face, cmap="gray", vmin=0, vmax=255)
+        overlay = heat_ax.imshow(hmap, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+        kept = hmap >= threshold
+        # Pixels below the threshold are shown at a flat mid-grey: visibly "not looked at".
+        mask_ax.imshow(np.where(kept, face, 128), cmap="gray", vmin=0, vmax=255)
+        mask_ax.set_xlabel(f"{kept.mean():.0%} of the pixels", fontsize=8)
+        for ax in axes[row]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_title("face")
+    axes[0, 1].set_title("map over the face")
+    axes[0, 2].set_title(f"map >= {threshold:g} of its max")
+    fig.colorbar(overlay, ax=axes[:, 1].tolist(), shrink=0.6, location="bottom",
+                 label="importance (share of the face's maximum)")
+    fig.suptitle(title)
+    save(fig, path)
+
+
+def grid_figure(images, captions, title, path, cmap="gray", vmin=0, vmax=255,
+                colorbar_label=None, beside=None) -> None:
+    """A grid of images, each captioned; ``beside`` = (image 0-255, caption) drawn large on
+    the left (the input whose activation maps fill the grid). A colour bar when
+    ``colorbar_label`` is given (vmin/vmax None: each tile scaled to its own range)."""
+    n = len(images)
+    columns = min(n, 8)
+    rows = math.ceil(n / columns)
+    extra = 2 if beside is not None else 0
+    fig = plt.figure(figsize=(1.35 * (columns + extra) + 0.4, 1.5 * rows + 0.8),
+                     layout="constrained")
+    grid = fig.add_gridspec(rows, columns + extra)
+    if beside is not None:
+        ax = fig.add_subplot(grid[:, :extra])
+        ax.imshow(beside[0], cmap="gray", vmin=0, vmax=255)
+        ax.set_title(beside[1], fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    tiles = []
+    for i, (image, caption) in enumerate(zip(images, captions)):
+        ax = fig.add_subplot(grid[i // columns, extra + i % columns])
+        shown = ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax)
+        ax.set_title(caption, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        tiles.append(ax)
+    if colorbar_label:
+        fig.colorbar(shown, ax=tiles, shrink=0.8, label=colorbar_label)
+    fig.suptitle(title)
+    save(fig, path)

@@ -1,0 +1,183 @@
+"""confusion.py, saliency.py and filter_vis.py end to end, in-process, on tiny models
+trained for one epoch by the real trainers (so their sidecars are the real thing)."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT, make_faces, write_csv
+
+import cnn_train
+import cnn_train_mod
+import confusion
+import filter_vis
+import saliency
+from fer import cli, training
+from fer.data import load_faces
+from fer.evaluation import split_rows
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TRAINING = ["--epochs", "1", "--batch-size", "32", "--val-split", "0.25", "--precision",
+            "float32", "--no-augment"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Stage 1 and the 0_2_4_6 specialist trained on the same 140 faces, the splits
+    fer.training drew for each, and a labelled 'id,feature' file with its answers."""
+    root = tmp_path_factory.mktemp("analysis")
+    images, labels = make_faces(140)
+    data = write_csv(root / "train.csv", "label,feature", zip(labels, images))
+    splits = []
+
+    def recording_split(*args):
+        splits.append(stratified_split(*args))
+        return splits[-1]
+
+    stratified_split = training.stratified_split
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training, "stratified_split", recording_split)
+        cnn_train.main(["--data", str(data), "--out", str(root / "cnn.h5"), *TRAINING])
+        cnn_train_mod.main(["--data", str(data), "--out", str(root / "special.h5"),
+                            "--specific", "0_2_4_6", *TRAINING])
+    test_images, test_labels = make_faces(21, seed=5)
+    test = write_csv(root / "test.csv", "id,feature",
+                     ((f"face{i}", image) for i, image in enumerate(test_images)))
+    answers = root / "answers.csv"
+    answers.write_text("id,label\n" + "".join(f"face{i},{label}\n"
+                                              for i, label in enumerate(test_labels)))
+    return {"root": root, "data": data, "stage1": str(root / "cnn.h5"),
+            "stage2": str(root / "special.h5"), "splits": splits, "test": str(test),
+            "answers": str(answers)}
+
+
+def pngs(folder):
+    found = sorted(p.name for p in folder.glob("*.png"))
+    for name in found:
+        assert (folder / name).read_bytes()[:8] == PNG_MAGIC
+    return found
+
+
+def test_validation_split_is_rebuilt_exactly_as_training_drew_it(models):
+    from fer.models import read_sidecar
+
+    faces = load_faces(models["data"], require_labels=True)
+    for path, classes, (train, val) in zip((models["stage1"], models["stage2"]),
+                                           ([0, 1, 2, 3, 4, 5, 6], [0, 2, 4, 6]),
+                                           models["splits"]):
+        sidecar = read_sidecar(path)
+        # Training drew the split over all classes, then kept the model's own.
+        keep = np.isin(faces.labels, classes)
+        train_rows, val_rows = split_rows(sidecar, faces)
+        np.testing.assert_array_equal(val_rows, val[keep[val]])
+        np.testing.assert_array_equal(train_rows, train[keep[train]])
+        assert set(faces.labels[val_rows]) == set(classes)
+
+
+def test_confusion_scores_stage1_and_the_cascade_on_the_validation_split(models, tmp_path,
+                                                                          capsys):
+    out = tmp_path / "figures"
+    assert confusion.main(["--stage1", models["stage1"], "--stage2", models["stage2"],
+                           "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert pngs(out) == ["cascade_confusion.png"]
+    assert "scoring 35 faces: validation split of" in printed
+    assert "cnn.h5 alone: accuracy" in printed and "\ncascade: accuracy" in printed
+    assert printed.count("most confused (true -> predicted, share of the true class)") == 2
+    assert "the cascade changed" in printed
+    # Same data, seed and share: the specialist's split is stage 1's narrowed to its
+    # classes, so no scored face was one it trained on.
+    assert "were in the specialist's training split" not in printed
+
+
+def test_confusion_of_one_model_on_a_labelled_id_file(models, tmp_path, capsys):
+    out = tmp_path / "figures"
+    assert confusion.main(["--model", models["stage2"], "--data", models["test"],
+                           "--labels", models["answers"], "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert pngs(out) == ["special_confusion.png"]
+    assert "cascade" not in printed
+    # The specialist is scored on its own four classes only: 3 of each in 21 faces.
+    assert "scoring 12 faces" in printed
+    for name in ("Angry", "Fear", "Sad", "Neutral"):
+        assert f"  {name:<9}" in printed
+    assert "  Happy" not in printed
+
+
+def test_saliency_draws_one_figure_per_method(models, tmp_path, capsys):
+    out = tmp_path / "figures"
+    assert saliency.main(["--model", models["stage1"], "--samples", "2", "--out",
+                          str(out)]) == 0
+    assert pngs(out) == ["cnn_gradcam.png", "cnn_saliency.png", "cnn_smoothgrad.png"]
+    assert "explaining" in capsys.readouterr().out
+
+
+def test_saliency_of_chosen_ids_with_one_method(models, tmp_path):
+    out = tmp_path / "figures"
+    assert saliency.main(["--model", models["stage1"], "--data", models["test"], "--ids",
+                          "face3, face7", "--method", "gradcam", "--layer", "conv2_3",
+                          "--threshold", "0.3", "--out", str(out)]) == 0
+    assert pngs(out) == ["cnn_gradcam.png"]
+
+
+def test_filter_vis_draws_a_grid_per_default_layer(models, tmp_path):
+    out = tmp_path / "figures"
+    assert filter_vis.main(["--model", models["stage1"], "--filters", "2", "--steps", "3",
+                            "--out", str(out)]) == 0
+    assert pngs(out) == ["cnn_filters_conv1_1.png", "cnn_filters_conv2_2.png",
+                         "cnn_filters_conv3_3.png"]
+
+
+def test_filter_vis_class_images_and_activation_maps(models, tmp_path):
+    out = tmp_path / "figures"
+    # Layer 5 is conv1_2 (pixels, rescale, conv1_1, bn1_1, relu1_1, conv1_2, ...).
+    assert filter_vis.main(["--model", models["stage2"], "--class", "all", "--image", "face4",
+                            "--data", models["test"], "--layer", "relu1_1", "--layer", "5",
+                            "--filters", "4", "--steps", "3", "--out", str(out)]) == 0
+    assert pngs(out) == ["special_activations_conv1_2_face4.png",
+                         "special_activations_relu1_1_face4.png", "special_classes.png"]
+
+
+@pytest.mark.parametrize("script, argv, message", [
+    (saliency, ["--ids", "nope"], r"--ids: no face with id 'nope' among the 21 faces"),
+    (saliency, ["--layer", "conv9"], r"layer 'conv9': no such layer in cnn"),
+    (saliency, ["--threshold", "0"], r"--threshold 0.0: expected a share"),
+    (filter_vis, ["--layer", "dense1"], r"layer 'dense1' \(dense1\): expected a layer with "
+                                        r"feature maps"),
+    (filter_vis, ["--layer", "-3"], r"layer '-3' \(dense_drop3\): expected a layer with "),
+    (filter_vis, ["--class", "Angy"], r"--class 'Angy': expected one of the model's classes "
+                                      r"0 Angry, 1 Disgust"),
+    (filter_vis, ["--image", "face99"], r"--image: no face with id 'face99'"),
+    (confusion, ["--model", "missing.h5"], r"missing.h5: model file not found"),
+    (confusion, ["--data", "missing.csv"], r"missing.csv: file not found"),
+    (confusion, ["--labels", "missing.csv"], r"missing.csv: file not found"),
+])
+def test_bad_input_is_one_line_exit_2_and_no_figure(models, tmp_path, capsys, script, argv,
+                                                    message):
+    import re
+
+    out = tmp_path / "figures"
+    defaults = {saliency: ["--model", models["stage1"], "--data", models["test"]],
+                filter_vis: ["--model", models["stage1"], "--data", models["test"]],
+                confusion: ["--stage1", models["stage1"], "--stage2", models["stage2"],
+                            "--data", models["test"]]}[script]
+    assert cli.run(script.main, [*defaults, *argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.match(r"error: " + message, err[0]), err
+    assert not out.exists() or pngs(out) == []
+
+
+def test_help_is_fast_without_tensorflow():
+    code = ("import sys, confusion, saliency, filter_vis\n"
+            "for script in (confusion, saliency, filter_vis):\n"
+            "    try:\n"
+            "        script.parse_args(['--help'])\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "print('tensorflow' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("False")
+    for option in ("--stage1", "--threshold", "--method", "--filters", "--class", "--image"):
+        assert option in done.stdout
