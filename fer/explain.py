@@ -87,7 +87,7 @@ def _sub_model(model, *outputs) -> keras.Model:
     if outputs == ("logits",):
         return logits_model(model)
     tensors = [model.get_layer(name).output for name in outputs]
-    return keras.Model(model.inputs, tensors if len(tensors) > 1 else tensors[0])
+    return keras.Model(model.input, tensors if len(tensors) > 1 else tensors[0])
 
 
 def _as_input(images) -> tf.Tensor:

@@ -85,7 +85,7 @@ def build_model(architecture: str, num_classes: int, **options) -> keras.Model:
 
 def logits_model(model: keras.Model) -> keras.Model:
     """A sub-model from the input to the pre-softmax logits (the given model is untouched)."""
-    return keras.Model(model.inputs, model.get_layer("logits").output, name=f"{model.name}_logits")
+    return keras.Model(model.input, model.get_layer("logits").output, name=f"{model.name}_logits")
 
 
 # --- sidecar and files ------------------------------------------------------------------

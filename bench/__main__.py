@@ -1,0 +1,5 @@
+import sys
+
+from bench.throughput import main
+
+sys.exit(main())

@@ -1,0 +1,71 @@
+"""The throughput benchmark runs end to end on a tiny size (no timing is asserted), and the
+fast pixel parser it motivated agrees with the general one."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_benchmark_runs_on_a_tiny_size():
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--train-images", "16", "--batch-size", "8",
+         "--predict-images", "12", "--repeats", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    for expected in ("1. baseline", "2. toolkit", "augmentation on", "3. predict",
+                     "cascade + TTA", "stage 1 alone", "ratio toolkit / baseline", "peak"):
+        assert expected in out, out
+    assert "images/s" in out
+
+
+def test_benchmark_rejects_a_bad_size():
+    done = subprocess.run([sys.executable, "bench/throughput.py", "--repeats", "0"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "--repeats: expected a positive integer, found 0" in done.stderr
+
+
+def test_fast_pixel_parser_matches_the_general_path():
+    from fer import data
+
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (700, data.NUM_PIXELS))  # spans two fast-path chunks
+    images[0, :6] = [0, 9, 10, 99, 100, 255]
+    rows = [" ".join(map(str, row)) for row in images]
+    fast = data._parse_plain_rows(rows)
+    assert fast is not None and fast.dtype == np.uint8
+    np.testing.assert_array_equal(fast, images)
+    parsed = data.parse_pixels(np.array(rows, dtype=object), "f.csv", np.arange(700) + 2)
+    np.testing.assert_array_equal(parsed.reshape(700, -1), images)
+
+
+@pytest.mark.parametrize("change", [
+    lambda row: row + " 1",                     # one pixel too many
+    lambda row: row.rsplit(" ", 1)[0],          # one too few
+    lambda row: "  " + row,                     # extra spaces
+    lambda row: "256" + row[row.index(" "):],   # out of range
+    lambda row: "0012" + row[row.index(" "):],  # four digits
+    lambda row: "1.0" + row[row.index(" "):],   # a decimal
+    lambda row: "é" + row[row.index(" "):],     # not ASCII
+])
+def test_fast_pixel_parser_declines_what_it_does_not_handle(change):
+    from fer import data
+
+    rows = [" ".join(["7"] * data.NUM_PIXELS)] * 3
+    rows[1] = change(rows[1])
+    assert data._parse_plain_rows(rows) is None
+
+
+def test_rows_with_offsetting_pixel_counts_still_fail_on_the_first_bad_line():
+    from fer import data
+
+    rows = [" ".join(["7"] * data.NUM_PIXELS)] * 4
+    rows[1] += " 8"                  # 2,305 pixels on line 3 ...
+    rows[2] = rows[2][:-2]           # ... and 2,303 on line 4: the total is right
+    with pytest.raises(data.DataError, match="line 3: expected 2304 pixels, found 2305"):
+        data.parse_pixels(np.array(rows, dtype=object), "f.csv", np.arange(4) + 2)
