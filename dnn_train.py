@@ -16,8 +16,9 @@ DEFAULT_OUT = MODELS / "dnn.h5"
 
 
 def parse_args(argv=None):
-    # A DNN steps far faster than the CNN, so it can afford a larger learning rate.
-    parser = cli.training_parser(__doc__.splitlines()[0], DEFAULT_OUT, default_lr=1e-3)
+    # Adam at 1e-3 left this DNN predicting the majority class on FER2013 (measured: 25%
+    # for 10 epochs); 3e-4, the CNN's rate, learns from the first epochs.
+    parser = cli.training_parser(__doc__.splitlines()[0], DEFAULT_OUT)
     parser.add_argument("--dense-dropout", type=float, default=0.3,
                         help="dropout after each hidden dense layer")
     return parser.parse_args(argv)

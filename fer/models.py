@@ -94,6 +94,10 @@ def sidecar_path(model_path) -> Path:
     return Path(model_path).with_suffix(".json")
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def write_atomically(path, write) -> None:
     """Call write(tmp_path) on a temporary file beside ``path``, then rename it into place,
     so that a reader (or a crash) never sees a half-written file."""
@@ -103,6 +107,7 @@ def write_atomically(path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would make outputs private
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -178,8 +178,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         self.started = time.time() - sidecar.get("wall_time_s", 0.0)
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = dict(logs or {})
-        logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        logs = dict(logs or {})  # LearningRateScheduler has added "learning_rate"
         self.history.append({"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}})
         self.sidecar["epochs_run"] = epoch + 1
         self.sidecar["wall_time_s"] = round(time.time() - self.started, 1)
@@ -196,10 +195,10 @@ class BestCheckpoint(keras.callbacks.Callback):
 
 def write_history(out, history):
     out = Path(out)
-    keys = list(history[0])
+    keys = list(dict.fromkeys(key for row in history for key in row))  # resumed runs may differ
     def write_csv(tmp):
         with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=keys)
+            writer = csv.DictWriter(f, fieldnames=keys, restval="")
             writer.writeheader()
             writer.writerows(history)
     write_atomically(out.with_suffix(".history.csv"), write_csv)
@@ -359,4 +358,4 @@ def read_history(out) -> list[dict]:
     if not path.exists():
         return []
     with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
