@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 from fer import ROOT, cli
-from fer.data import USAGES
 from fer.inference import DEFAULT_STAGE1, DEFAULT_STAGE2
 
 DEFAULT_OUT = ROOT / "figures"
@@ -33,14 +32,9 @@ def parse_args(argv=None):
     parser.add_argument("--model", default=None,
                         help="score this one model alone instead of stage 1 and the cascade "
                              "(e.g. models/dnn.h5; a specialist is scored on its classes)")
-    parser.add_argument("--data", default=None,
-                        help="labelled faces to score instead of the recorded validation "
-                             "split: 'label,feature' CSV, fer2013.csv (with --usage), an image "
-                             "folder, or 'id,feature' with --labels")
-    parser.add_argument("--usage", choices=USAGES, default=None,
-                        help="split to read from Kaggle's fer2013.csv given with --data")
-    parser.add_argument("--labels", default=None,
-                        help="answers 'id,label' for an 'id,feature' file given with --data")
+    cli.add_data_options(parser, "labelled faces to score instead of the recorded validation "
+                                 "split: 'label,feature' CSV, fer2013.csv (with --usage), an image "
+                                 "folder, or 'id,feature' with --labels")
     parser.add_argument("--handoff-below", type=float, default=1.0,
                         help="hand a face to the specialist only when stage 1's confidence "
                              "is at most this (1.0 = always), as in predict.py")

@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 from fer import ROOT, cli
-from fer.data import USAGES
 from fer.inference import DEFAULT_STAGE1, MAKE_STAGE1
 
 DEFAULT_OUT = ROOT / "figures"
@@ -52,13 +51,8 @@ def parse_args(argv=None):
     parser.add_argument("--image", default=None, metavar="ID",
                         help="draw the --layer feature maps for this face instead: the "
                              "file's id, or its 0-based row number in files without ids")
-    parser.add_argument("--data", default=None,
-                        help="where --image is looked up (default: the model's recorded "
-                             "validation split)")
-    parser.add_argument("--usage", choices=USAGES, default=None,
-                        help="split to read from Kaggle's fer2013.csv given with --data")
-    parser.add_argument("--labels", default=None,
-                        help="answers 'id,label' for an 'id,feature' file given with --data")
+    cli.add_data_options(parser, "where --image is looked up (default: the model's recorded "
+                                 "validation split)")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the PNGs")
     return parser.parse_args(argv)
 

@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 from fer import ROOT, cli
-from fer.data import USAGES
 from fer.inference import DEFAULT_STAGE1, MAKE_STAGE1
 
 DEFAULT_OUT = ROOT / "figures"
@@ -31,13 +30,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("--model", default=str(DEFAULT_STAGE1), help="model to explain")
-    parser.add_argument("--data", default=None,
-                        help="faces to pick from instead of the model's recorded validation "
-                             "split (any format predict.py reads)")
-    parser.add_argument("--usage", choices=USAGES, default=None,
-                        help="split to read from Kaggle's fer2013.csv given with --data")
-    parser.add_argument("--labels", default=None,
-                        help="answers 'id,label' for an 'id,feature' file given with --data")
+    cli.add_data_options(parser, "faces to pick from instead of the model's recorded validation "
+                                 "split (any format predict.py reads)")
     parser.add_argument("--ids", default=None,
                         help="comma-separated ids of the faces to explain: the file's id "
                              "column, or the 0-based row number in files without ids "

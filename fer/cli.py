@@ -56,6 +56,18 @@ def training_parser(description: str, default_out) -> argparse.ArgumentParser:
     return parser
 
 
+def add_data_options(parser: argparse.ArgumentParser, data_help: str) -> None:
+    """--data, --usage and --labels of the analysis scripts (faces chosen by --data, else
+    the validation split recorded in the model's sidecar)."""
+    from fer.data import USAGES
+
+    parser.add_argument("--data", default=None, help=data_help)
+    parser.add_argument("--usage", choices=USAGES, default=None,
+                        help="split to read from Kaggle's fer2013.csv given with --data")
+    parser.add_argument("--labels", default=None,
+                        help="answers 'id,label' for an 'id,feature' file given with --data")
+
+
 def add_cnn_options(parser: argparse.ArgumentParser) -> None:
     """Architecture knobs of the CNN trainers (stage 1 and the specialist)."""
     parser.add_argument("--conv-dropout", type=float, default=0.2,
