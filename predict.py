@@ -48,22 +48,14 @@ def main(argv=None):
     started = time.perf_counter()
     args = parse_args(argv)
     import numpy as np
-    from fer.data import DataError, load_faces, load_id_labels
+    from fer.evaluation import labelled_file
     from fer.inference import (cascade_labels, handoff_mask, load_specialist, load_stage1,
                                predict_probs)
     from fer.models import write_atomically
 
     # Check every input before the slow work, so a bad file fails fast.
-    faces = load_faces(args.test, usage=args.usage)
-    ids = faces.ids if faces.ids is not None else np.arange(len(faces)).astype(str)
-    answers = load_id_labels(args.labels) if args.labels else None
-    if answers is not None:
-        missing = [i for i in ids if i not in answers]
-        if missing:
-            raise DataError(f"{args.labels}: expected a label for every id of {args.test}, "
-                            f"found none for id {missing[0]!r} ({len(missing)} missing)")
-    from fer.training import configure_threads
-    configure_threads()  # before the models start TensorFlow's runtime
+    # ids as given (row numbers for files without ids); labels from --labels, if given.
+    faces = labelled_file(args.test, args.usage, args.labels, require_labels=False)
     stage1, _ = load_stage1(args.stage1)
     if args.cascade:
         stage2, stage2_info = load_specialist(args.stage2)
@@ -84,7 +76,7 @@ def main(argv=None):
     def write_csv(tmp):
         with open(tmp, "w") as f:
             f.write("id,label\n")
-            f.writelines(f"{i},{label}\n" for i, label in zip(ids, labels))
+            f.writelines(f"{i},{label}\n" for i, label in zip(faces.ids, labels))
     write_atomically(args.out, write_csv)
 
     seconds = predicted - loaded
@@ -92,8 +84,8 @@ def main(argv=None):
           f"({seconds:.2f} s{', with TTA' if args.tta else ''}"
           f"{f', specialist on {int(handoff.sum())} faces' if args.cascade else ''}); "
           f"end to end {time.perf_counter() - started:.2f} s after start-up")
-    if answers is not None:
-        truth = np.array([answers[i] for i in ids])
+    if args.labels:
+        truth = faces.labels
         print(f"accuracy: stage 1 alone {np.mean(stage1_labels == truth):.4f}", end="")
         if args.cascade:
             changed = labels != stage1_labels
