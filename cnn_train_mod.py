@@ -7,8 +7,14 @@ Usage:
 Same body as the stage-1 CNN with one output per listed class; default output
 models/cnn_specific_<spec>.h5, whose sidecar records the classes in output order, which
 is how predict.py learns what the specialist covers.
+
+With a stage 1 (--stage1, or the --init-from model), training ends by tuning the cascade:
+on stage 1's validation split, the hand-off threshold (hand a face over only when stage 1
+is at most this confident) under which the cascade is most accurate is written into the
+specialist's sidecar as `handoff_below`, which predict.py and confusion.py then use.
 """
 import sys
+from pathlib import Path
 
 from fer import MODELS, cli
 from fer.labels import DEFAULT_SPECIFIC, parse_specific, specific_name
@@ -22,6 +28,10 @@ def parse_args(argv=None):
     parser.add_argument("--init-from", default=None,
                         help="start from this trained 7-class CNN's weights (all but the "
                              "output layer), which converges in far fewer epochs")
+    parser.add_argument("--stage1", default=None,
+                        help="7-class CNN to tune the cascade's hand-off threshold against, "
+                             "on its validation split (default: the --init-from model; "
+                             "without either, no tuning: the cascade always hands over)")
     cli.add_cnn_options(parser)
     args = parser.parse_args(argv)
     args.out = args.out or str(MODELS / f"cnn_specific_{args.specific}.h5")
@@ -32,11 +42,34 @@ def main(argv=None):
     args = parse_args(argv)
     classes = parse_specific(args.specific)
     args.specific = specific_name(classes)
+    from fer.inference import load_stage1
     from fer.training import train
 
-    train(args, "cnn", classes,
-          cli.cnn_build_options(args),
-          init_from=args.init_from)
+    stage1 = args.stage1 or args.init_from
+    if stage1 is not None:
+        load_stage1(stage1)  # a bad stage 1 fails now, not after the training
+    _, sidecar = train(args, "cnn", classes, cli.cnn_build_options(args),
+                       init_from=args.init_from)
+    if stage1 is not None and Path(args.out).exists():
+        tune_handoff(stage1, args.out, sidecar)
+
+
+def tune_handoff(stage1, out, sidecar):
+    """Record in the specialist's sidecar the hand-off threshold that makes the cascade
+    most accurate on stage 1's validation split (fer.evaluation.tune_cascade)."""
+    from fer.evaluation import tune_cascade
+    from fer.models import write_sidecar
+
+    threshold, accuracy, n_faces = tune_cascade(stage1, out)
+    print(f"cascade accuracy on {n_faces} validation faces of {stage1}, by hand-off threshold:")
+    for t, a in accuracy.items():
+        what = {0.0: " (stage 1 alone)", 1.0: " (always hand over)"}.get(t, "")
+        print(f"  {t:4.2f} {a:.4f}{what}{'  <- chosen' if t == threshold else ''}")
+    sidecar["handoff_below"] = threshold
+    sidecar["handoff_tuning"] = {"stage1": str(Path(stage1).resolve()), "faces": n_faces,
+                                 "accuracy": accuracy}
+    write_sidecar(out, sidecar)
+    print(f"hand-off threshold {threshold:g} recorded in {Path(out).with_suffix('.json')}")
 
 
 if __name__ == "__main__":

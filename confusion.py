@@ -35,9 +35,10 @@ def parse_args(argv=None):
     cli.add_data_options(parser, "labelled faces to score instead of the recorded validation "
                                  "split: 'label,feature' CSV, fer2013.csv (with --usage), an image "
                                  "folder, or 'id,feature' with --labels")
-    parser.add_argument("--handoff-below", type=float, default=1.0,
+    parser.add_argument("--handoff-below", type=float, default=None,
                         help="hand a face to the specialist only when stage 1's confidence "
-                             "is at most this (1.0 = always), as in predict.py")
+                             "is at most this (1.0 = always; default: the threshold tuned "
+                             "into the specialist's sidecar by cnn_train_mod.py, else 1.0), as in predict.py")
     parser.add_argument("--tta", action="store_true",
                         help="average the softmax of each image and its mirror image")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the PNG")
@@ -66,8 +67,10 @@ def main(argv=None):
     args = parse_args(argv)
     import numpy as np
     from fer import figures
-    from fer.evaluation import faces_for, keep_classes, predict_with_progress, training_ids
-    from fer.inference import cascade_labels, handoff_mask, load_specialist, load_stage1
+    from fer.evaluation import (faces_for, keep_classes, predict_with_progress,
+                                seen_in_training)
+    from fer.inference import (cascade_labels, handoff_mask, handoff_threshold, load_specialist,
+                               load_stage1)
     from fer.models import class_names, load_model
 
     # Load (and so check) every model and the faces before the slow predictions.
@@ -90,21 +93,22 @@ def main(argv=None):
                      faces.labels, predicted, classes, names)]
     if args.model is None:
         special = info2["classes"]
-        handoff = handoff_mask(probs, special, args.handoff_below)
+        handoff_below = handoff_threshold(args.handoff_below, info2)
+        print(f"hand-off threshold {handoff_below:g}")
+        handoff = handoff_mask(probs, special, handoff_below)
         probs2 = np.zeros((len(faces), len(special)), dtype=np.float32)
         probs2[handoff] = predict_with_progress(stage2, faces.images[handoff], args.tta,
                                                 f"{Path(args.stage2).name} (handed off)")
-        cascaded = cascade_labels(probs, probs2, special, args.handoff_below)
+        cascaded = cascade_labels(probs, probs2, special, handoff_below)
         panels.append(report("cascade", faces.labels, cascaded, classes, names))
         changed = cascaded != predicted
         print(f"\nthe cascade changed {changed.sum()} of {len(faces)} predictions: "
               f"{np.sum(changed & (cascaded == faces.labels))} of those changes right, "
               f"{np.sum(changed & (predicted == faces.labels))} wrong where stage 1 was right")
-        if args.data is None and (info2.get("data"), info2.get("usage")) == (info.get("data"),
-                                                                             info.get("usage")):
+        if args.data is None:
             # Trained with another seed or share, the specialist may have trained on some of
             # stage 1's validation faces, which would flatter the cascade on those.
-            seen = np.isin(faces.ids, training_ids(info2, args.stage2))
+            seen = seen_in_training(faces, info, info2, args.stage2)
             if seen.any():
                 print(f"note: {seen.sum()} of these faces were in the specialist's training "
                       f"split; score a held-out file with --data for an unbiased cascade")

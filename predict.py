@@ -7,8 +7,9 @@ Usage:
     python3 predict.py faces/ out.csv --no-cascade      # an image folder works too
 
 Stage 1 (models/cnn.h5) predicts one of the seven classes. When that prediction is one of
-the specialist's classes (read from the specialist's sidecar), the specialist's choice
-among its classes replaces it. Prints images/s and, with --labels, the accuracy of stage 1
+the specialist's classes (read from the specialist's sidecar) and stage 1's confidence is
+at most the hand-off threshold (tuned on the validation split and recorded in the same
+sidecar), the specialist's choice among its classes replaces it. Prints images/s and, with --labels, the accuracy of stage 1
 alone and of the cascade.
 """
 import argparse
@@ -31,9 +32,10 @@ def parse_args(argv=None):
                         help="specialist model; its sidecar says which classes it covers")
     parser.add_argument("--no-cascade", dest="cascade", action="store_false",
                         help="use stage 1 alone")
-    parser.add_argument("--handoff-below", type=float, default=1.0,
+    parser.add_argument("--handoff-below", type=float, default=None,
                         help="hand a face to the specialist only when stage 1's confidence "
-                             "is at most this (1.0 = always)")
+                             "is at most this (1.0 = always; default: the threshold tuned "
+                             "into the specialist's sidecar by cnn_train_mod.py, else 1.0)")
     parser.add_argument("--tta", action="store_true",
                         help="average the softmax of each image and its mirror image")
     parser.add_argument("--labels", default=None,
@@ -49,8 +51,8 @@ def main(argv=None):
     args = parse_args(argv)
     import numpy as np
     from fer.evaluation import labelled_file
-    from fer.inference import (cascade_labels, handoff_mask, load_specialist, load_stage1,
-                               predict_probs)
+    from fer.inference import (cascade_labels, handoff_mask, handoff_threshold,
+                               load_specialist, load_stage1, predict_probs)
     from fer.models import write_atomically
 
     # Check every input before the slow work, so a bad file fails fast.
@@ -60,6 +62,7 @@ def main(argv=None):
     if args.cascade:
         stage2, stage2_info = load_specialist(args.stage2)
         classes = stage2_info["classes"]
+        handoff_below = handoff_threshold(args.handoff_below, stage2_info)
     loaded = time.perf_counter()
 
     # Stage 1 on every face: (N, 7); stage 2 only on the faces handed to it: (M, K).
@@ -67,10 +70,10 @@ def main(argv=None):
     stage1_labels = probs1.argmax(axis=1)
     labels = stage1_labels
     if args.cascade:
-        handoff = handoff_mask(probs1, classes, args.handoff_below)
+        handoff = handoff_mask(probs1, classes, handoff_below)
         probs2 = np.zeros((len(faces), len(classes)), dtype=np.float32)
         probs2[handoff] = predict_probs(stage2, faces.images[handoff], tta=args.tta)
-        labels = cascade_labels(probs1, probs2, classes, args.handoff_below)
+        labels = cascade_labels(probs1, probs2, classes, handoff_below)
     predicted = time.perf_counter()
 
     def write_csv(tmp):
@@ -82,7 +85,8 @@ def main(argv=None):
     seconds = predicted - loaded
     print(f"wrote {args.out}: {len(faces)} rows; prediction {len(faces) / seconds:.0f} images/s "
           f"({seconds:.2f} s{', with TTA' if args.tta else ''}"
-          f"{f', specialist on {int(handoff.sum())} faces' if args.cascade else ''}); "
+          f"{f', specialist on {int(handoff.sum())} faces' if args.cascade else ''}"
+          f"{f', hand-off below {handoff_below:g}' if args.cascade else ''}); "
           f"end to end {time.perf_counter() - started:.2f} s after start-up")
     if args.labels:
         truth = faces.labels

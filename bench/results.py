@@ -27,8 +27,9 @@ def parse_args(argv=None):
     parser.add_argument("--stage1", default=str(DEFAULT_STAGE1), help="7-class CNN")
     parser.add_argument("--stage2", default=str(DEFAULT_STAGE2), help="specialist CNN")
     parser.add_argument("--dnn", default=str(MODELS / "dnn.h5"), help="DNN baseline")
-    parser.add_argument("--handoff-below", type=float, default=1.0,
-                        help="the cascade's hand-off threshold, as in predict.py")
+    parser.add_argument("--handoff-below", type=float, default=None,
+                        help="the cascade's hand-off threshold, as in predict.py (default: "
+                             "the specialist's tuned one, else 1.0)")
     return parser.parse_args(argv)
 
 
@@ -37,7 +38,8 @@ def main(argv=None):
     import numpy as np
 
     from fer.evaluation import class_metrics, confusion_counts, labelled_file
-    from fer.inference import cascade_labels, load_specialist, load_stage1, predict_probs
+    from fer.inference import (cascade_labels, handoff_threshold, load_specialist, load_stage1,
+                               predict_probs)
     from fer.labels import CLASS_NAMES
     from fer.models import load_model
 
@@ -47,6 +49,7 @@ def main(argv=None):
     stage2, info2 = load_specialist(args.stage2)
     dnn, info_dnn = load_model(args.dnn)
     classes = info2["classes"]
+    handoff_below = handoff_threshold(args.handoff_below, info2)
 
     # Stage 2 runs on every face here (predict.py runs it only on those handed over; the
     # labels are the same, see cascade_labels).
@@ -57,11 +60,12 @@ def main(argv=None):
         suffix = " + flip TTA" if tta else ""
         predictions["stage 1 alone" + suffix] = probs1.argmax(1)
         predictions["cascade" + suffix] = cascade_labels(probs1, probs2, classes,
-                                                         args.handoff_below)
+                                                         handoff_below)
     metrics = {name: class_metrics(confusion_counts(truth, labels, range(7)))
                for name, labels in predictions.items()}
 
-    print(f"Scored on {args.data}: {len(truth)} faces.\n")
+    print(f"Scored on {args.data}: {len(truth)} faces; the cascade hands a face to the "
+          f"specialist when stage 1's confidence is at most {handoff_below:g}.\n")
     print("| model | accuracy | macro-F1 |\n| --- | --- | --- |")
     for name, m in metrics.items():
         print(f"| {name} | {100 * m['accuracy']:.2f}% | {m['macro_f1']:.3f} |")

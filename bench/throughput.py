@@ -163,8 +163,8 @@ def work_predict(args) -> dict:
     """predict.py's cascade at steady state (fer.inference), without and with TTA."""
     import numpy as np
     from fer.backend import keras
-    from fer.inference import (cascade_labels, handoff_mask, load_specialist, load_stage1,
-                               predict_probs)
+    from fer.inference import (cascade_labels, handoff_mask, handoff_threshold,
+                               load_specialist, load_stage1, predict_probs)
     from fer.models import build_model
     from fer.training import configure_threads
 
@@ -173,9 +173,10 @@ def work_predict(args) -> dict:
     stage1 = load_stage1(args.stage1)[0] if args.stage1 else build_model("cnn", 7)
     if args.stage2:
         stage2, info = load_specialist(args.stage2)
-        classes = info["classes"]
+        classes, handoff_below = info["classes"], handoff_threshold(None, info)
     else:
         stage2, classes = build_model("cnn", len(SPECIALIST_CLASSES)), SPECIALIST_CLASSES
+        handoff_below = 1.0
     images, _ = random_faces(args.predict_images, args.seed + 1)
     share = args.handoff_share
     if share is None and not (args.stage1 and args.stage2):
@@ -190,11 +191,11 @@ def work_predict(args) -> dict:
 
     def cascade(tta):  # the lines of predict.py's main between loading and writing
         probs1 = predict_probs(stage1, images, tta=tta)
-        handoff = handoff_mask(probs1, classes) if forced is None else forced
+        handoff = handoff_mask(probs1, classes, handoff_below) if forced is None else forced
         probs2 = np.zeros((len(images), len(classes)), dtype=np.float32)
         probs2[handoff] = predict_probs(stage2, images[handoff], tta=tta)
         handed.append(float(handoff.mean()))
-        return cascade_labels(probs1, probs2, classes)
+        return cascade_labels(probs1, probs2, classes, handoff_below)
 
     def stage1_alone(tta):
         return predict_probs(stage1, images, tta=tta).argmax(axis=1)

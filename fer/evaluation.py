@@ -57,6 +57,15 @@ def training_ids(sidecar: dict, model_path) -> np.ndarray:
     return face_ids(faces)[split_rows(sidecar, faces)[0]]
 
 
+def seen_in_training(faces: Faces, faces_sidecar: dict, sidecar: dict, model_path) -> np.ndarray:
+    """Which of ``faces`` (drawn from the data ``faces_sidecar`` records) the model at
+    ``model_path`` (``sidecar``) trained on; none when it recorded other data."""
+    if (sidecar.get("data"), sidecar.get("usage")) != (faces_sidecar.get("data"),
+                                                       faces_sidecar.get("usage")):
+        return np.zeros(len(faces), dtype=bool)
+    return np.isin(faces.ids, training_ids(sidecar, model_path))
+
+
 def subset(faces: Faces, rows) -> Faces:
     """The given rows of faces, with ids (row numbers where the file has none)."""
     labels = faces.labels[rows] if faces.labels is not None else None
@@ -112,6 +121,28 @@ def predict_with_progress(model, images, tta=False, what="predicting") -> np.nda
         probs.append(predict_probs(model, images[start:start + PROGRESS_CHUNK], tta=tta))
         bar.add(len(probs[-1]))
     return np.concatenate(probs) if probs else np.zeros((0, model.output_shape[-1]), np.float32)
+
+
+def tune_cascade(stage1_path, specialist_path, tta: bool = False) -> tuple[float, dict, int]:
+    """Tune the specialist's hand-off threshold against stage 1 on stage 1's validation
+    split (all seven classes, as the cascade meets them), leaving out any face the
+    specialist trained on. Returns (threshold, {threshold: cascade accuracy}, faces used);
+    see fer.inference.tune_handoff."""
+    from fer.inference import load_specialist, load_stage1, tune_handoff
+
+    stage1, info1 = load_stage1(stage1_path)
+    stage2, info2 = load_specialist(specialist_path)
+    faces = recorded_data(info1, stage1_path)
+    faces = subset(faces, split_rows(info1, faces)[1])
+    faces = subset(faces, np.flatnonzero(~seen_in_training(faces, info1, info2,
+                                                           specialist_path)))
+    if len(faces) == 0:
+        raise DataError(f"{stage1_path}: no validation face the specialist did not train on "
+                        f"to tune the hand-off threshold with")
+    probs1 = predict_with_progress(stage1, faces.images, tta, Path(stage1_path).name)
+    probs2 = predict_with_progress(stage2, faces.images, tta, Path(specialist_path).name)
+    threshold, accuracy = tune_handoff(probs1, probs2, info2["classes"], faces.labels)
+    return threshold, accuracy, len(faces)
 
 
 # --- counts and metrics ---------------------------------------------------------------------

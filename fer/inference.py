@@ -16,6 +16,11 @@ MAKE_STAGE2 = "python3 cnn_train_mod.py --specific 0_2_4_6"
 
 PREDICT_BATCH = 256  # large enough to keep both cores busy, small enough for any laptop
 
+# Hand-off thresholds tried when tuning the cascade: 0 never hands over (no softmax top is
+# below 1/7), 1 always does; steps of 0.05 between, finer would only fit the noise of a
+# few thousand validation faces.
+HANDOFF_GRID = tuple([0.0] + [round(0.3 + 0.05 * i, 2) for i in range(14)] + [1.0])
+
 
 def predict_probs(model, images: np.ndarray, tta: bool = False,
                   batch_size: int = PREDICT_BATCH) -> np.ndarray:
@@ -79,6 +84,32 @@ def handoff_mask(stage1_probs: np.ndarray, classes, handoff_below: float = 1.0) 
     stage1_probs = np.asarray(stage1_probs)
     return (np.isin(stage1_probs.argmax(axis=1), classes)
             & (stage1_probs.max(axis=1) <= handoff_below))
+
+
+def tune_handoff(stage1_probs: np.ndarray, stage2_probs: np.ndarray, classes, truth,
+                 grid=HANDOFF_GRID) -> tuple[float, dict]:
+    """The hand-off threshold of ``grid`` under which the cascade is most accurate on
+    labelled faces, and {threshold: accuracy} for every one tried.
+
+    Ties go to the lowest threshold, which hands the fewest faces to the specialist (so the
+    cascade is faster and never worse than stage 1 alone on these faces: 0 is stage 1).
+    stage2_probs must hold the specialist's output for every face.
+    """
+    truth = np.asarray(truth)
+    accuracy = {float(t): float(np.mean(cascade_labels(stage1_probs, stage2_probs, classes, t)
+                                        == truth)) for t in sorted(grid)}
+    best = max(accuracy.values())
+    return next(t for t, a in accuracy.items() if a == best), accuracy
+
+
+def handoff_threshold(given, specialist_sidecar: dict) -> float:
+    """The threshold to use: ``given`` (--handoff-below) if not None, else the one tuned
+    into the specialist's sidecar, else 1.0 (always hand over)."""
+    threshold = given if given is not None else specialist_sidecar.get("handoff_below", 1.0)
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"--handoff-below: expected a confidence between 0 and 1, found "
+                         f"{threshold}")
+    return float(threshold)
 
 
 def load_stage1(path):

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from fer.inference import cascade_labels, handoff_mask
+from fer.inference import (HANDOFF_GRID, cascade_labels, handoff_mask, handoff_threshold,
+                           tune_handoff)
 from fer.labels import parse_specific, specific_name
 
 
@@ -56,3 +57,32 @@ def test_specific_parses_in_order(spec, classes):
 def test_bad_specific_is_a_clear_error(spec, message):
     with pytest.raises(ValueError, match=message):
         parse_specific(spec)
+
+
+def test_tuning_picks_the_threshold_that_keeps_confident_stage1_answers():
+    classes = [0, 2, 4, 6]
+    # Stage 1 says Sad for all four: right when sure (0.9), wrong when unsure (0.5), where
+    # the specialist (always Neutral) is right. Only thresholds in [0.5, 0.9) get all four.
+    stage1 = np.vstack([one_hot_probs([4, 4], 7, 0.9), one_hot_probs([4, 4], 7, 0.5)])
+    stage2 = one_hot_probs([3, 3, 3, 3], 4)
+    truth = [4, 4, 6, 6]
+    threshold, accuracy = tune_handoff(stage1, stage2, classes, truth)
+    assert threshold == 0.5  # the lowest of the best: fewest faces handed over
+    assert accuracy[0.0] == 0.5 and accuracy[1.0] == 0.5 and accuracy[0.85] == 1.0
+    assert list(accuracy) == sorted(HANDOFF_GRID)
+
+
+def test_tuning_never_hands_over_when_the_specialist_only_hurts():
+    stage1 = one_hot_probs([4, 0], 7, 0.6)
+    stage2 = one_hot_probs([1, 1], 4)  # says Fear, wrong for both
+    assert tune_handoff(stage1, stage2, [0, 2, 4, 6], [4, 0]) == (
+        0.0, {t: (1.0 if t < 0.6 else 0.0) for t in sorted(HANDOFF_GRID)})
+
+
+def test_handoff_threshold_option_overrides_the_sidecar_which_overrides_always():
+    assert handoff_threshold(None, {}) == 1.0
+    assert handoff_threshold(None, {"handoff_below": 0.55}) == 0.55
+    assert handoff_threshold(0.7, {"handoff_below": 0.55}) == 0.7
+    with pytest.raises(ValueError, match="--handoff-below: expected a confidence between 0 "
+                                         "and 1, found 1.5"):
+        handoff_threshold(1.5, {})

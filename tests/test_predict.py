@@ -65,6 +65,23 @@ def test_stage1_outside_the_subset_is_kept_and_no_cascade_uses_stage1(tmp_path, 
     assert {r[1] for r in read_output(out)[1]} == {"4"}
 
 
+def test_tuned_threshold_in_the_sidecar_is_the_default_and_the_option_overrides_it(
+        tmp_path, test_csv, models, capsys):
+    import json
+
+    sidecar = models["spec"].with_suffix(".json")
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "handoff_below": 0.5}))
+    out = tmp_path / "out.csv"
+    # Stage 1 says Sad with confidence 0.9997 > 0.5: nothing is handed over.
+    code, stdout, _ = run_predict([test_csv, out, "--stage1", models["sad"],
+                                   "--stage2", models["spec"]], capsys)
+    assert code == 0 and {r[1] for r in read_output(out)[1]} == {"4"}
+    assert "specialist on 0 faces, hand-off below 0.5" in stdout
+    run_predict([test_csv, out, "--stage1", models["sad"], "--stage2", models["spec"],
+                 "--handoff-below", "1"], capsys)
+    assert {r[1] for r in read_output(out)[1]} == {"6"}
+
+
 def test_labels_prints_both_accuracies(tmp_path, models, capsys):
     images, labels = make_faces(20)
     test = write_csv(tmp_path / "t.csv", "id,feature", ((i, im) for i, im in enumerate(images)))

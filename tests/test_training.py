@@ -12,7 +12,7 @@ import cnn_train
 import cnn_train_mod
 import dnn_train
 from fer import MODELS, cli
-from fer.inference import predict_probs
+from fer.inference import HANDOFF_GRID, predict_probs
 from fer.models import build_cnn, load_model
 from fer.training import (BestCheckpoint, augment_batch, copy_body_weights, make_dataset,
                           select_classes, stratified_split, train_val_rows)
@@ -130,6 +130,18 @@ def test_specialist_trains_on_its_classes_only(data_dir, stage1, tmp_path):
     model, sidecar = load_model(out)
     assert sidecar["classes"] == [4, 2] and sidecar["class_names"] == ["Sad", "Fear"]
     assert model.output_shape == (None, 2)
+    # Grown from a stage 1, so tuned against it on its validation split, less the faces
+    # the specialist (another split share) trained on.
+    from fer.data import load_faces
+    labels = load_faces(data_dir / "train.csv").labels
+    stage1_val = train_val_rows(labels, list(range(7)), 0.25, 42)[1]
+    specialist_train = train_val_rows(labels, [4, 2], 0.1, 42)[0]
+    tuning = sidecar["handoff_tuning"]
+    assert tuning["faces"] == len(set(stage1_val) - set(specialist_train)) > 0
+    assert sidecar["handoff_below"] in HANDOFF_GRID
+    accuracy = {float(t): a for t, a in tuning["accuracy"].items()}
+    assert list(accuracy) == sorted(HANDOFF_GRID)
+    assert accuracy[sidecar["handoff_below"]] == max(accuracy.values())
     assert cnn_train_mod.parse_args(["--specific", "2_4"]).out == str(MODELS / "cnn_specific_2_4.h5")
 
 
