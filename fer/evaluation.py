@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fer import resolve_recorded
 from fer.data import DataError, Faces, load_faces, load_id_labels
 from fer.labels import NUM_CLASSES
 
@@ -28,11 +29,11 @@ def face_ids(faces: Faces) -> np.ndarray:
 def recorded_data(sidecar: dict, model_path) -> Faces:
     """The labelled data a model was trained on, as its sidecar records it (path, usage)."""
     path = sidecar.get("data")
-    if path is None or not Path(path).exists():
+    if path is None or not resolve_recorded(path).exists():
         raise DataError(f"{model_path}: its training data {path} (recorded in the sidecar) "
                         f"is not here, so its validation split cannot be rebuilt; pass "
                         f"--data FILE to use a labelled file instead")
-    return _load_labelled(path, sidecar.get("usage"))
+    return _load_labelled(resolve_recorded(path), sidecar.get("usage"))
 
 
 @functools.lru_cache(maxsize=2)
@@ -60,8 +61,10 @@ def training_ids(sidecar: dict, model_path) -> np.ndarray:
 def seen_in_training(faces: Faces, faces_sidecar: dict, sidecar: dict, model_path) -> np.ndarray:
     """Which of ``faces`` (drawn from the data ``faces_sidecar`` records) the model at
     ``model_path`` (``sidecar``) trained on; none when it recorded other data."""
-    if (sidecar.get("data"), sidecar.get("usage")) != (faces_sidecar.get("data"),
-                                                       faces_sidecar.get("usage")):
+    def source(info):
+        return (info.get("data") and resolve_recorded(info["data"]), info.get("usage"))
+
+    if source(sidecar) != source(faces_sidecar):
         return np.zeros(len(faces), dtype=bool)
     return np.isin(faces.ids, training_ids(sidecar, model_path))
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fer import recorded_path
 from fer.backend import keras, tf
 from fer.data import IMAGE_SIZE, load_faces
 from fer.labels import CLASS_NAMES
@@ -283,7 +284,7 @@ def train(args, architecture: str, classes, build_options: dict, strategy=None,
         "normalization": NORMALIZATION, "command": " ".join(sys.argv),
         "config": vars(args), "init_from": init_from, "seed": args.seed,
         "val_split": args.val_split,
-        "data": str(Path(args.data).resolve()), "usage": args.usage, "precision": policy,
+        "data": recorded_path(args.data), "usage": args.usage, "precision": policy,
         "parameters": model.count_params(), "epochs_run": initial_epoch,
         "wall_time_s": previous.get("wall_time_s", 0.0),
         "best_epoch": previous.get("best_epoch"),

@@ -1,7 +1,10 @@
 """Exact parameter counts, the logits sub-model, and sidecar-based loading."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from fer import ROOT, recorded_path, resolve_recorded
 from fer.models import build_cnn, build_dnn, build_model, load_model, logits_model, save_model
 
 
@@ -55,3 +58,13 @@ def test_weights_that_do_not_fit_the_sidecar_are_a_clear_error(tmp_path):
     save_model(build_dnn(3), path, {"architecture": "cnn", "classes": [0, 1, 2], "build": {}})
     with pytest.raises(ValueError, match="weights do not fit the architecture"):
         load_model(path)
+
+
+def test_sidecar_paths_beside_the_checkout_are_recorded_relative_to_it(tmp_path):
+    shared = ROOT.parent / "shared" / "data" / "train.csv.gz"
+    assert recorded_path(shared) == "../shared/data/train.csv.gz"
+    assert resolve_recorded("../shared/data/train.csv.gz") == shared
+    assert recorded_path(ROOT / "data" / "train.csv") == "data/train.csv"
+    elsewhere = Path("/") / "elsewhere" / "train.csv"  # outside the checkout's parent
+    assert recorded_path(elsewhere) == str(elsewhere)
+    assert resolve_recorded(str(elsewhere)) == elsewhere
