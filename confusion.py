@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 from fer import ROOT, cli
-from fer.inference import DEFAULT_STAGE1, DEFAULT_STAGE2
 
 DEFAULT_OUT = ROOT / "figures"
 TOP_PAIRS = 5
@@ -26,19 +25,13 @@ TOP_PAIRS = 5
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=cli.HelpFormatter)
-    parser.add_argument("--stage1", default=str(DEFAULT_STAGE1), help="7-class model")
-    parser.add_argument("--stage2", default=str(DEFAULT_STAGE2),
-                        help="specialist model; its sidecar says which classes it covers")
+    cli.add_cascade_options(parser)
     parser.add_argument("--model", default=None,
                         help="score this one model alone instead of stage 1 and the cascade "
                              "(e.g. models/dnn.h5; a specialist is scored on its classes)")
     cli.add_data_options(parser, "labelled faces to score instead of the recorded validation "
                                  "split: 'label,feature' CSV, fer2013.csv (with --usage), an image "
                                  "folder, or 'id,feature' with --labels")
-    parser.add_argument("--handoff-below", type=float, default=None,
-                        help="hand a face to the specialist only when stage 1's confidence "
-                             "is at most this (1.0 = always; default: the threshold tuned "
-                             "into the specialist's sidecar by cnn_train_mod.py, else 1.0), as in predict.py")
     parser.add_argument("--tta", action="store_true",
                         help="average the softmax of each image and its mirror image")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the PNG")

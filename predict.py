@@ -18,7 +18,6 @@ import time
 
 from fer import cli
 from fer.data import USAGES
-from fer.inference import DEFAULT_STAGE1, DEFAULT_STAGE2
 
 
 def parse_args(argv=None):
@@ -27,15 +26,9 @@ def parse_args(argv=None):
     parser.add_argument("test", help="faces to label: CSV 'id,feature' (or 'label,feature', "
                                      "fer2013.csv with --usage, an image folder); .gz fine")
     parser.add_argument("out", help="output CSV 'id,label', written atomically")
-    parser.add_argument("--stage1", default=str(DEFAULT_STAGE1), help="7-class model")
-    parser.add_argument("--stage2", default=str(DEFAULT_STAGE2),
-                        help="specialist model; its sidecar says which classes it covers")
+    cli.add_cascade_options(parser)
     parser.add_argument("--no-cascade", dest="cascade", action="store_false",
                         help="use stage 1 alone")
-    parser.add_argument("--handoff-below", type=float, default=None,
-                        help="hand a face to the specialist only when stage 1's confidence "
-                             "is at most this (1.0 = always; default: the threshold tuned "
-                             "into the specialist's sidecar by cnn_train_mod.py, else 1.0)")
     parser.add_argument("--tta", action="store_true",
                         help="average the softmax of each image and its mirror image")
     parser.add_argument("--labels", default=None,

@@ -15,7 +15,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fer import MODELS, ROOT, cli  # noqa: E402
-from fer.inference import DEFAULT_STAGE1, DEFAULT_STAGE2  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -24,12 +23,8 @@ def parse_args(argv=None):
     parser.add_argument("--data", default=str(ROOT / "data" / "test.csv"),
                         help="faces to score: 'id,feature' (with --labels) or a labelled file")
     parser.add_argument("--labels", default=None, help="answers 'id,label' for an id file")
-    parser.add_argument("--stage1", default=str(DEFAULT_STAGE1), help="7-class CNN")
-    parser.add_argument("--stage2", default=str(DEFAULT_STAGE2), help="specialist CNN")
+    cli.add_cascade_options(parser)
     parser.add_argument("--dnn", default=str(MODELS / "dnn.h5"), help="DNN baseline")
-    parser.add_argument("--handoff-below", type=float, default=None,
-                        help="the cascade's hand-off threshold, as in predict.py (default: "
-                             "the specialist's tuned one, else 1.0)")
     return parser.parse_args(argv)
 
 

@@ -68,6 +68,19 @@ def add_data_options(parser: argparse.ArgumentParser, data_help: str) -> None:
                         help="answers 'id,label' for an 'id,feature' file given with --data")
 
 
+def add_cascade_options(parser: argparse.ArgumentParser) -> None:
+    """--stage1, --stage2 and --handoff-below of the scripts that run the cascade."""
+    from fer.inference import DEFAULT_STAGE1, DEFAULT_STAGE2
+
+    parser.add_argument("--stage1", default=str(DEFAULT_STAGE1), help="7-class model")
+    parser.add_argument("--stage2", default=str(DEFAULT_STAGE2),
+                        help="specialist model; its sidecar says which classes it covers")
+    parser.add_argument("--handoff-below", type=float, default=None,
+                        help="hand a face to the specialist only when stage 1's confidence "
+                             "is at most this (1.0 = always; default: the threshold tuned "
+                             "into the specialist's sidecar by cnn_train_mod.py, else 1.0)")
+
+
 def add_cnn_options(parser: argparse.ArgumentParser) -> None:
     """Architecture knobs of the CNN trainers (stage 1 and the specialist)."""
     parser.add_argument("--conv-dropout", type=float, default=0.2,
