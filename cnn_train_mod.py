@@ -26,8 +26,9 @@ def parse_args(argv=None):
                         help="classes to specialize in: digits 0-6 joined by '_' "
                              "(0 Angry, 1 Disgust, 2 Fear, 3 Happy, 4 Sad, 5 Surprise, 6 Neutral)")
     parser.add_argument("--init-from", default=None,
-                        help="start from this trained 7-class CNN's weights (all but the "
-                             "output layer), which converges in far fewer epochs")
+                        help="start from this trained 7-class CNN's weights (the output "
+                             "layer's for the listed classes only): the specialist starts as "
+                             "that CNN restricted to its classes")
     parser.add_argument("--stage1", default=None,
                         help="7-class CNN to tune the cascade's hand-off threshold against, "
                              "on its validation split (default: the --init-from model; "

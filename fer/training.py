@@ -336,7 +336,8 @@ def build_for_training(architecture: str, classes, build_options: dict, lr: floa
         else:
             model, previous = build_model(architecture, len(classes), **build_options), {}
             if init_from:
-                copy_body_weights(load_model(init_from)[0], model)
+                source, source_info = load_model(init_from)
+                copy_body_weights(source, model, source_info["classes"], list(classes))
         compile_for_training(model, lr)
     return model, previous, policy, strategy
 
@@ -348,11 +349,22 @@ def compile_for_training(model: keras.Model, lr: float) -> None:
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 
-def copy_body_weights(source: keras.Model, target: keras.Model) -> None:
-    """Copy every layer's weights but the logits' from source to target (same body)."""
+def copy_body_weights(source: keras.Model, target: keras.Model, source_classes=None,
+                      target_classes=None) -> None:
+    """Copy every layer's weights but the logits' from source to target (same body).
+
+    When the source covers all of the target's classes, the logits also start as the
+    source's own columns for those classes: the target then starts as the source
+    restricted to its classes, so fine-tuning (at a small learning rate) does not first
+    have to relearn an output layer from random weights.
+    """
     for layer in target.layers:
         if layer.name != "logits" and layer.weights:
             layer.set_weights(source.get_layer(layer.name).get_weights())
+    if target_classes is not None and set(target_classes) <= set(source_classes or ()):
+        columns = [list(source_classes).index(c) for c in target_classes]
+        kernel, bias = source.get_layer("logits").get_weights()
+        target.get_layer("logits").set_weights([kernel[:, columns], bias[columns]])
 
 
 def read_history(out) -> list[dict]:

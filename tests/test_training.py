@@ -12,6 +12,7 @@ import cnn_train
 import cnn_train_mod
 import dnn_train
 from fer import MODELS, cli
+from fer.backend import keras
 from fer.inference import HANDOFF_GRID, predict_probs
 from fer.models import build_cnn, load_model
 from fer.training import (BestCheckpoint, augment_batch, copy_body_weights, make_dataset,
@@ -151,6 +152,19 @@ def test_init_from_copies_every_layer_but_the_logits():
     np.testing.assert_array_equal(source.get_layer("conv2_2").get_weights()[0],
                                   target.get_layer("conv2_2").get_weights()[0])
     assert target.get_layer("logits").get_weights()[0].shape == (64, 4)
+    assert not np.allclose(target.get_layer("logits").get_weights()[0],
+                           source.get_layer("logits").get_weights()[0][:, [0, 2, 4, 6]])
+
+
+def test_init_from_a_7_class_model_starts_as_it_restricted_to_the_subset():
+    keras.utils.set_random_seed(3)
+    source, target = build_cnn(7), build_cnn(4)
+    classes = [0, 2, 4, 6]
+    copy_body_weights(source, target, list(range(7)), classes)
+    images = np.random.default_rng(0).integers(0, 256, (16, 48, 48)).astype(np.uint8)
+    restricted = predict_probs(source, images)[:, classes]
+    np.testing.assert_allclose(predict_probs(target, images),
+                               restricted / restricted.sum(axis=1, keepdims=True), atol=1e-5)
 
 
 @pytest.mark.parametrize("argv,message", [
