@@ -16,7 +16,7 @@ specialist's sidecar as `handoff_below`, which predict.py and confusion.py then 
 import sys
 from pathlib import Path
 
-from fer import MODELS, cli
+from fer import MODELS, cli, recorded_path
 from fer.labels import DEFAULT_SPECIFIC, parse_specific, specific_name
 
 
@@ -67,7 +67,7 @@ def tune_handoff(stage1, out, sidecar):
         what = {0.0: " (stage 1 alone)", 1.0: " (always hand over)"}.get(t, "")
         print(f"  {t:4.2f} {a:.4f}{what}{'  <- chosen' if t == threshold else ''}")
     sidecar["handoff_below"] = threshold
-    sidecar["handoff_tuning"] = {"stage1": str(Path(stage1).resolve()), "faces": n_faces,
+    sidecar["handoff_tuning"] = {"stage1": recorded_path(stage1), "faces": n_faces,
                                  "accuracy": accuracy}
     write_sidecar(out, sidecar)
     print(f"hand-off threshold {threshold:g} recorded in {Path(out).with_suffix('.json')}")

@@ -36,6 +36,12 @@ def recorded_data(sidecar: dict, model_path) -> Faces:
     return _load_labelled(resolve_recorded(path), sidecar.get("usage"))
 
 
+def validation_faces(sidecar: dict, model_path) -> Faces:
+    """The validation split a model's sidecar records, rebuilt from its training data."""
+    faces = recorded_data(sidecar, model_path)
+    return subset(faces, split_rows(sidecar, faces)[1])
+
+
 @functools.lru_cache(maxsize=2)
 def _load_labelled(path, usage) -> Faces:
     # Cached: stage 1 and the specialist usually record the same file (callers never
@@ -98,8 +104,7 @@ def faces_for(args, model_path, sidecar: dict, require_labels=True) -> Faces:
     validation split recorded in the model's sidecar, so no training image is used."""
     if args.data is not None:
         return labelled_file(args.data, args.usage, args.labels, require_labels)
-    faces = recorded_data(sidecar, model_path)
-    return subset(faces, split_rows(sidecar, faces)[1])
+    return validation_faces(sidecar, model_path)
 
 
 def keep_classes(faces: Faces, classes) -> Faces:
@@ -126,7 +131,7 @@ def predict_with_progress(model, images, tta=False, what="predicting") -> np.nda
     return np.concatenate(probs) if probs else np.zeros((0, model.output_shape[-1]), np.float32)
 
 
-def tune_cascade(stage1_path, specialist_path, tta: bool = False) -> tuple[float, dict, int]:
+def tune_cascade(stage1_path, specialist_path) -> tuple[float, dict, int]:
     """Tune the specialist's hand-off threshold against stage 1 on stage 1's validation
     split (all seven classes, as the cascade meets them), leaving out any face the
     specialist trained on. Returns (threshold, {threshold: cascade accuracy}, faces used);
@@ -135,15 +140,14 @@ def tune_cascade(stage1_path, specialist_path, tta: bool = False) -> tuple[float
 
     stage1, info1 = load_stage1(stage1_path)
     stage2, info2 = load_specialist(specialist_path)
-    faces = recorded_data(info1, stage1_path)
-    faces = subset(faces, split_rows(info1, faces)[1])
+    faces = validation_faces(info1, stage1_path)
     faces = subset(faces, np.flatnonzero(~seen_in_training(faces, info1, info2,
                                                            specialist_path)))
     if len(faces) == 0:
         raise DataError(f"{stage1_path}: no validation face the specialist did not train on "
                         f"to tune the hand-off threshold with")
-    probs1 = predict_with_progress(stage1, faces.images, tta, Path(stage1_path).name)
-    probs2 = predict_with_progress(stage2, faces.images, tta, Path(specialist_path).name)
+    probs1 = predict_with_progress(stage1, faces.images, what=Path(stage1_path).name)
+    probs2 = predict_with_progress(stage2, faces.images, what=Path(specialist_path).name)
     threshold, accuracy = tune_handoff(probs1, probs2, info2["classes"], faces.labels)
     return threshold, accuracy, len(faces)
 
