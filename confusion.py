@@ -62,8 +62,7 @@ def main(argv=None):
     from fer import figures
     from fer.evaluation import (faces_for, keep_classes, predict_with_progress,
                                 seen_in_training)
-    from fer.inference import (cascade_labels, handoff_mask, handoff_threshold, load_specialist,
-                               load_stage1)
+    from fer.inference import handoff_threshold, load_specialist, load_stage1, run_cascade
     from fer.models import class_names, load_model
 
     # Load (and so check) every model and the faces before the slow predictions.
@@ -88,11 +87,10 @@ def main(argv=None):
         special = info2["classes"]
         handoff_below = handoff_threshold(args.handoff_below, info2)
         print(f"hand-off threshold {handoff_below:g}")
-        handoff = handoff_mask(probs, special, handoff_below)
-        probs2 = np.zeros((len(faces), len(special)), dtype=np.float32)
-        probs2[handoff] = predict_with_progress(stage2, faces.images[handoff], args.tta,
-                                                f"{Path(args.stage2).name} (handed off)")
-        cascaded = cascade_labels(probs, probs2, special, handoff_below)
+        cascaded, _ = run_cascade(
+            probs, faces.images, stage2, special, handoff_below,
+            lambda model, x: predict_with_progress(model, x, args.tta,
+                                                   f"{Path(args.stage2).name} (handed off)"))
         panels.append(report("cascade", faces.labels, cascaded, classes, names))
         changed = cascaded != predicted
         print(f"\nthe cascade changed {changed.sum()} of {len(faces)} predictions: "

@@ -44,8 +44,8 @@ def main(argv=None):
     args = parse_args(argv)
     import numpy as np
     from fer.evaluation import labelled_file
-    from fer.inference import (cascade_labels, handoff_mask, handoff_threshold,
-                               load_specialist, load_stage1, predict_probs)
+    from fer.inference import (handoff_threshold, load_specialist, load_stage1, predict_probs,
+                               run_cascade)
     from fer.models import write_atomically
 
     # Check every input before the slow work, so a bad file fails fast.
@@ -63,10 +63,8 @@ def main(argv=None):
     stage1_labels = probs1.argmax(axis=1)
     labels = stage1_labels
     if args.cascade:
-        handoff = handoff_mask(probs1, classes, handoff_below)
-        probs2 = np.zeros((len(faces), len(classes)), dtype=np.float32)
-        probs2[handoff] = predict_probs(stage2, faces.images[handoff], tta=args.tta)
-        labels = cascade_labels(probs1, probs2, classes, handoff_below)
+        labels, handoff = run_cascade(probs1, faces.images, stage2, classes, handoff_below,
+                                      lambda model, x: predict_probs(model, x, tta=args.tta))
     predicted = time.perf_counter()
 
     def write_csv(tmp):

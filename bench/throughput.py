@@ -163,8 +163,8 @@ def work_predict(args) -> dict:
     """predict.py's cascade at steady state (fer.inference), without and with TTA."""
     import numpy as np
     from fer.backend import keras
-    from fer.inference import (cascade_labels, handoff_mask, handoff_threshold,
-                               load_specialist, load_stage1, predict_probs)
+    from fer.inference import (handoff_threshold, load_specialist, load_stage1, predict_probs,
+                               run_cascade)
     from fer.models import build_model
     from fer.training import configure_threads
 
@@ -191,11 +191,10 @@ def work_predict(args) -> dict:
 
     def cascade(tta):  # the lines of predict.py's main between loading and writing
         probs1 = predict_probs(stage1, images, tta=tta)
-        handoff = handoff_mask(probs1, classes, handoff_below) if forced is None else forced
-        probs2 = np.zeros((len(images), len(classes)), dtype=np.float32)
-        probs2[handoff] = predict_probs(stage2, images[handoff], tta=tta)
+        labels, handoff = run_cascade(probs1, images, stage2, classes, handoff_below,
+                                      lambda model, x: predict_probs(model, x, tta=tta), forced)
         handed.append(float(handoff.mean()))
-        return cascade_labels(probs1, probs2, classes, handoff_below)
+        return labels
 
     def stage1_alone(tta):
         return predict_probs(stage1, images, tta=tta).argmax(axis=1)

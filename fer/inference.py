@@ -79,6 +79,22 @@ def cascade_labels(stage1_probs: np.ndarray, stage2_probs: np.ndarray, classes,
     return labels
 
 
+def run_cascade(stage1_probs: np.ndarray, images: np.ndarray, stage2, classes,
+                handoff_below: float, predict_stage2=predict_probs, handoff=None):
+    """(labels, handoff) of the cascade, given stage 1's (N, 7) probabilities of ``images``.
+
+    The specialist runs only on the faces handed to it, through
+    ``predict_stage2(model, images) -> (M, K)`` (so a caller chooses TTA or a progress bar).
+    ``handoff`` defaults to handoff_mask's, which gives cascade_labels' labels; the
+    throughput benchmark passes its own to time a given share.
+    """
+    if handoff is None:
+        handoff = handoff_mask(stage1_probs, classes, handoff_below)
+    labels = np.asarray(stage1_probs).argmax(axis=1)
+    labels[handoff] = np.asarray(classes)[predict_stage2(stage2, images[handoff]).argmax(axis=1)]
+    return labels, handoff
+
+
 def handoff_mask(stage1_probs: np.ndarray, classes, handoff_below: float = 1.0) -> np.ndarray:
     """Which images the cascade hands to the specialist (so stage 2 runs only on those)."""
     stage1_probs = np.asarray(stage1_probs)

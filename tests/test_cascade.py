@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from fer.inference import (HANDOFF_GRID, cascade_labels, handoff_mask, handoff_threshold,
-                           tune_handoff)
+                           run_cascade, tune_handoff)
 from fer.labels import parse_specific, specific_name
 
 
@@ -35,6 +35,27 @@ def test_rows_not_handed_off_are_never_read():
     stage1 = one_hot_probs([3, 0], 7)
     stage2 = np.array([[np.nan] * 2, [0.2, 0.8]])
     assert cascade_labels(stage1, stage2, [0, 2]).tolist() == [3, 2]
+
+
+def test_run_cascade_shows_the_specialist_only_the_faces_handed_to_it():
+    classes = [0, 2, 4, 6]
+    stage1 = np.vstack([one_hot_probs([4], 7, 0.95), one_hot_probs([4, 3, 0], 7, 0.5)])
+    images = np.arange(4)  # stand-ins: the fake specialist sees which rows it was given
+    shown = []
+
+    def specialist(model, rows):  # picks Neutral (its output 3) for every face shown
+        shown.append(rows.tolist())
+        return one_hot_probs([3] * len(rows), 4)
+
+    labels, handoff = run_cascade(stage1, images, "stage 2", classes, 0.8, specialist)
+    assert shown == [[1, 3]]  # row 0 is too confident, row 2 is Happy
+    assert handoff.tolist() == [False, True, False, True]
+    assert labels.tolist() == [4, 6, 3, 6]
+    assert labels.tolist() == cascade_labels(stage1, one_hot_probs([3] * 4, 4), classes,
+                                             0.8).tolist()
+    forced = np.array([True, False, False, False])
+    labels, _ = run_cascade(stage1, images, "stage 2", classes, 0.8, specialist, forced)
+    assert shown[-1] == [0] and labels.tolist() == [6, 4, 3, 0]
 
 
 def test_shape_mismatch_is_a_value_error():
