@@ -372,4 +372,5 @@ def read_history(out) -> list[dict]:
     if not path.exists():
         return []
     with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+        return [{k: int(float(v)) if k == "epoch" else float(v)
+                 for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
