@@ -2,7 +2,7 @@
 
 Usage:
     python3 cnn_train_mod.py --specific 0_2_4_6     # Angry, Fear, Sad, Neutral
-    python3 cnn_train_mod.py --specific 2_4 --init-from models/cnn.h5
+    python3 cnn_train_mod.py --specific 2_4 --init-from models/cnn.h5 --epochs 3
 
 Same body as the stage-1 CNN with one output per listed class; default output
 models/cnn_specific_<spec>.h5, whose sidecar records the classes in output order, which
@@ -21,7 +21,7 @@ from fer.labels import DEFAULT_SPECIFIC, parse_specific, specific_name
 
 
 def parse_args(argv=None):
-    parser = cli.training_parser(__doc__.splitlines()[0], None)
+    parser = cli.training_parser(__doc__.splitlines()[0], None, fine_tune_option="--init-from")
     parser.add_argument("--specific", default=DEFAULT_SPECIFIC,
                         help="classes to specialize in: digits 0-6 joined by '_' "
                              "(0 Angry, 1 Disgust, 2 Fear, 3 Happy, 4 Sad, 5 Surprise, 6 Neutral)")
@@ -36,6 +36,7 @@ def parse_args(argv=None):
     cli.add_cnn_options(parser)
     args = parser.parse_args(argv)
     args.out = args.out or str(MODELS / f"cnn_specific_{args.specific}.h5")
+    cli.resolve_lr(args, fine_tuning=args.init_from is not None)
     return args
 
 

@@ -147,6 +147,13 @@ def test_specialist_trains_on_its_classes_only(data_dir, stage1, tmp_path):
     assert cnn_train_mod.parse_args(["--specific", "2_4"]).out == str(MODELS / "cnn_specific_2_4.h5")
 
 
+def test_specialist_lr_defaults_smaller_when_fine_tuning_from_stage1():
+    assert cnn_train_mod.parse_args([]).lr == cli.DEFAULT_LR == 3e-4
+    assert cnn_train_mod.parse_args(["--init-from", "cnn.h5"]).lr == cli.FINE_TUNE_LR == 5e-5
+    assert cnn_train_mod.parse_args(["--init-from", "cnn.h5", "--lr", "1e-4"]).lr == 1e-4
+    assert cnn_train.parse_args([]).lr == 3e-4
+
+
 def test_init_from_copies_every_layer_but_the_logits():
     source, target = build_cnn(7), build_cnn(4)
     copy_body_weights(source, target)
