@@ -233,6 +233,19 @@ def library_versions() -> dict:
             "scikit-learn": sklearn.__version__, "matplotlib": matplotlib.__version__}
 
 
+PATH_OPTIONS = ("data", "out", "init_from", "stage1")  # options that name files
+
+
+def recorded_config(args) -> dict:
+    """The options of a run as its sidecar records them: file paths as recorded_path
+    writes them, so that a shipped sidecar names no folder of the machine it trained on."""
+    config = dict(vars(args))
+    for key in PATH_OPTIONS:
+        if config.get(key):
+            config[key] = recorded_path(config[key])
+    return config
+
+
 def train(args, architecture: str, classes, build_options: dict, strategy=None,
           init_from=None):
     """Train ``architecture`` on ``classes`` as the parsed ``args`` say.
@@ -282,7 +295,8 @@ def train(args, architecture: str, classes, build_options: dict, strategy=None,
         "architecture": architecture, "classes": list(classes), "class_names": names,
         "build": build_options, "input_shape": [IMAGE_SIZE, IMAGE_SIZE, 1],
         "normalization": NORMALIZATION, "command": " ".join(sys.argv),
-        "config": vars(args), "init_from": init_from, "seed": args.seed,
+        "config": recorded_config(args),
+        "init_from": recorded_path(init_from) if init_from else None, "seed": args.seed,
         "val_split": args.val_split,
         "data": recorded_path(args.data), "usage": args.usage, "precision": policy,
         "parameters": model.count_params(), "epochs_run": initial_epoch,

@@ -16,7 +16,8 @@ from fer.backend import keras
 from fer.inference import HANDOFF_GRID, predict_probs
 from fer.models import build_cnn, load_model
 from fer.training import (BestCheckpoint, augment_batch, copy_body_weights, make_dataset,
-                          select_classes, stratified_split, train_val_rows)
+                          recorded_config, select_classes, stratified_split,
+                          train_val_rows)
 
 FAST = ["--batch-size", "16", "--lr", "1e-3", "--no-augment", "--patience", "50"]
 
@@ -152,6 +153,18 @@ def test_specialist_lr_defaults_smaller_when_fine_tuning_from_stage1():
     assert cnn_train_mod.parse_args(["--init-from", "cnn.h5"]).lr == cli.FINE_TUNE_LR == 5e-5
     assert cnn_train_mod.parse_args(["--init-from", "cnn.h5", "--lr", "1e-4"]).lr == 1e-4
     assert cnn_train.parse_args([]).lr == 3e-4
+
+
+def test_sidecar_config_names_files_relative_to_the_checkout():
+    args = cnn_train_mod.parse_args(["--data", str(ROOT.parent / "shared/fer/train.csv.gz"),
+                                     "--init-from", str(MODELS / "cnn.h5")])
+    assert args.out == str(MODELS / "cnn_specific_0_2_4_6.h5")  # the default is absolute
+    config = recorded_config(args)
+    assert config["out"] == "models/cnn_specific_0_2_4_6.h5"
+    assert config["data"] == "../shared/fer/train.csv.gz"
+    assert config["init_from"] == "models/cnn.h5"
+    assert config["stage1"] is None and config["epochs"] == args.epochs
+    assert args.out == str(MODELS / "cnn_specific_0_2_4_6.h5")  # args are left as they were
 
 
 def test_init_from_copies_every_layer_but_the_logits():
