@@ -291,14 +291,15 @@ def train(args, architecture: str, classes, build_options: dict, strategy=None,
           f"{strategy.num_replicas_in_sync} replica(s)")
 
     initial_epoch = previous.get("epochs_run", 0)
+    config = recorded_config(args)
     sidecar = {
         "architecture": architecture, "classes": list(classes), "class_names": names,
         "build": build_options, "input_shape": [IMAGE_SIZE, IMAGE_SIZE, 1],
         "normalization": NORMALIZATION, "command": " ".join(sys.argv),
-        "config": recorded_config(args),
+        "config": config,
         "init_from": recorded_path(init_from) if init_from else None, "seed": args.seed,
         "val_split": args.val_split,
-        "data": recorded_path(args.data), "usage": args.usage, "precision": policy,
+        "data": config["data"], "usage": args.usage, "precision": policy,
         "parameters": model.count_params(), "epochs_run": initial_epoch,
         "wall_time_s": previous.get("wall_time_s", 0.0),
         "best_epoch": previous.get("best_epoch"),
