@@ -148,13 +148,18 @@ def augment_batch(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
 
 
-def make_dataset(images, labels, batch_size, augment=False, shuffle=False, seed=0):
+def make_dataset(images, labels, batch_size, augment=False, shuffle=False, seed=0,
+                 first_epoch=0):
     """uint8 (N, 48, 48) + labels -> batches of float32 (B, 48, 48, 1) and int labels.
 
     The arrays stay uint8 in memory (1/4 the size); casting, augmentation and batching
     happen in the graph, in parallel, and the next batch is prefetched while the model
-    trains on this one.
+    trains on this one. A run resumed at ``first_epoch`` > 0 draws its order and
+    augmentation from ``seed`` and ``first_epoch`` together: from ``seed`` alone it would
+    replay the first run's epochs 1, 2, ... image for image. A fresh run uses ``seed``.
     """
+    if first_epoch:
+        seed = int(np.random.SeedSequence([seed, first_epoch]).generate_state(1)[0])
     data = tf.data.Dataset.from_tensor_slices((images[..., None], labels))
     if shuffle:
         data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
@@ -279,10 +284,6 @@ def train(args, architecture: str, classes, build_options: dict, strategy=None,
     for name, n_train, n_val in zip(names, train_counts, val_counts):
         print(f"  {name:<9} {n_train:6d} training {n_val:6d} validation")
 
-    train_data = make_dataset(train_images, train_labels, args.batch_size,
-                              augment=args.augment, shuffle=True, seed=args.seed)
-    val_data = make_dataset(val_images, val_labels, 2 * args.batch_size)
-
     out = Path(args.out)
     model, previous, policy, strategy = build_for_training(
         architecture, classes, build_options, args.lr, args.precision, strategy,
@@ -291,6 +292,10 @@ def train(args, architecture: str, classes, build_options: dict, strategy=None,
           f"{strategy.num_replicas_in_sync} replica(s)")
 
     initial_epoch = previous.get("epochs_run", 0)
+    train_data = make_dataset(train_images, train_labels, args.batch_size,
+                              augment=args.augment, shuffle=True, seed=args.seed,
+                              first_epoch=initial_epoch)
+    val_data = make_dataset(val_images, val_labels, 2 * args.batch_size)
     config = recorded_config(args)
     sidecar = {
         "architecture": architecture, "classes": list(classes), "class_names": names,

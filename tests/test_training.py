@@ -253,6 +253,19 @@ def test_dataset_yields_float_batches_in_order_without_augmentation():
     np.testing.assert_array_equal(np.concatenate([y for _, y in batches]), labels)
 
 
+def test_resumed_run_draws_new_order_and_augmentation_instead_of_replaying():
+    images, labels = make_faces(40)
+
+    def first_epoch_images(first_epoch):
+        data = make_dataset(images, labels, 8, augment=True, shuffle=True, seed=3,
+                            first_epoch=first_epoch)
+        return np.concatenate([x.numpy() for x, _ in data])
+
+    fresh = first_epoch_images(0)
+    np.testing.assert_array_equal(fresh, first_epoch_images(0))  # deterministic
+    assert not np.allclose(fresh, first_epoch_images(5))
+
+
 def test_mirrored_strategy_trains_on_two_logical_devices(data_dir, tmp_path):
     """Several devices -> MirroredStrategy; shown on CPU split into two logical devices
     (in a fresh process: logical devices must be set before TensorFlow starts)."""
