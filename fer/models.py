@@ -9,6 +9,7 @@ logits, never through the softmax.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -116,7 +117,15 @@ def write_atomically(path, write) -> None:
 
 def save_model(model: keras.Model, path, sidecar: dict) -> None:
     """Write the .h5 (weights and architecture, no optimizer state) and its JSON sidecar."""
-    write_atomically(path, lambda tmp: model.save(tmp, include_optimizer=False))
+    # .h5 is the format this toolkit ships on purpose; Keras logs (through absl) that it is
+    # "legacy" on every save, which would repeat after every better epoch of a training run.
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)
+    try:
+        write_atomically(path, lambda tmp: model.save(tmp, include_optimizer=False))
+    finally:
+        absl_logger.setLevel(level)
     write_sidecar(path, sidecar)
 
 

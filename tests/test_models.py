@@ -1,4 +1,5 @@
 """Exact parameter counts, the logits sub-model, and sidecar-based loading."""
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,16 @@ def test_load_model_needs_the_sidecar_and_names_the_command(tmp_path):
     path.with_suffix(".json").unlink()
     with pytest.raises(FileNotFoundError, match=r"m\.json: sidecar not found"):
         load_model(path)
+
+
+def test_saving_does_not_log_the_legacy_format_notice(tmp_path, caplog):
+    caplog.set_level(logging.WARNING)
+    absl_level = logging.getLogger("absl").level
+    save_model(build_dnn(3), tmp_path / "m.h5", {"architecture": "dnn", "classes": [0, 1, 2],
+                                                 "build": {}})
+    assert (tmp_path / "m.h5").exists()
+    assert "legacy" not in caplog.text
+    assert logging.getLogger("absl").level == absl_level  # restored after the save
 
 
 def test_weights_that_do_not_fit_the_sidecar_are_a_clear_error(tmp_path):
