@@ -150,7 +150,7 @@ def test_specialist_trains_on_its_classes_only(data_dir, stage1, tmp_path):
 
 def test_specialist_lr_defaults_smaller_when_fine_tuning_from_stage1():
     assert cnn_train_mod.parse_args([]).lr == cli.DEFAULT_LR == 3e-4
-    assert cnn_train_mod.parse_args(["--init-from", "cnn.h5"]).lr == cli.FINE_TUNE_LR == 5e-5
+    assert cnn_train_mod.parse_args(["--init-from", "cnn.h5"]).lr == cli.FINE_TUNE_LR == 1.5e-4
     assert cnn_train_mod.parse_args(["--init-from", "cnn.h5", "--lr", "1e-4"]).lr == 1e-4
     assert cnn_train.parse_args([]).lr == 3e-4
 
