@@ -4,6 +4,8 @@ Usage:
     python3 cnn_train.py                       # data/train.csv -> models/cnn.h5
     python3 cnn_train.py --data ../shared/data/fer2013/train.csv.gz --epochs 80
     python3 cnn_train.py --resume              # continue models/cnn.h5 where it stopped
+    python3 cnn_train.py --init-from models/cnn.h5 --epochs 16 --out models/cnn2.h5
+                                               # a second cosine cycle (warm restart)
 
 Writes the best-validation model to --out, with a JSON sidecar (classes, normalization,
 command, config, epochs, best validation accuracy, wall time, versions), the history as
@@ -19,17 +21,25 @@ DEFAULT_OUT = MODELS / "cnn.h5"
 
 
 def parse_args(argv=None):
-    parser = cli.training_parser(__doc__.splitlines()[0], DEFAULT_OUT)
+    parser = cli.training_parser(
+        __doc__.splitlines()[0], DEFAULT_OUT,
+        init_from_help="start from this trained 7-class CNN's weights, all of them, with a "
+                       "fresh optimizer and cosine schedule: a warm restart that trains a "
+                       "finished model further (unlike --resume, which continues its schedule)")
     cli.add_cnn_options(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    cli.resolve_lr(args)
+    return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    from fer.training import train
+    from fer.training import check_same_split, train
 
-    train(args, "cnn", list(range(NUM_CLASSES)),
-          cli.cnn_build_options(args))
+    if args.init_from is not None:
+        check_same_split(args, args.init_from)
+    train(args, "cnn", list(range(NUM_CLASSES)), cli.cnn_build_options(args),
+          init_from=args.init_from)
 
 
 if __name__ == "__main__":

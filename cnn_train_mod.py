@@ -21,14 +21,14 @@ from fer.labels import DEFAULT_SPECIFIC, parse_specific, specific_name
 
 
 def parse_args(argv=None):
-    parser = cli.training_parser(__doc__.splitlines()[0], None, fine_tune_option="--init-from")
+    parser = cli.training_parser(
+        __doc__.splitlines()[0], None,
+        init_from_help="start from this trained 7-class CNN's weights (the output layer's for "
+                       "the listed classes only): the specialist starts as that CNN "
+                       "restricted to its classes")
     parser.add_argument("--specific", default=DEFAULT_SPECIFIC,
                         help="classes to specialize in: digits 0-6 joined by '_' "
                              "(0 Angry, 1 Disgust, 2 Fear, 3 Happy, 4 Sad, 5 Surprise, 6 Neutral)")
-    parser.add_argument("--init-from", default=None,
-                        help="start from this trained 7-class CNN's weights (the output "
-                             "layer's for the listed classes only): the specialist starts as "
-                             "that CNN restricted to its classes")
     parser.add_argument("--stage1", default=None,
                         help="7-class CNN to tune the cascade's hand-off threshold against, "
                              "on its validation split (default: the --init-from model; "
@@ -36,7 +36,7 @@ def parse_args(argv=None):
     cli.add_cnn_options(parser)
     args = parser.parse_args(argv)
     args.out = args.out or str(MODELS / f"cnn_specific_{args.specific}.h5")
-    cli.resolve_lr(args, fine_tuning=args.init_from is not None)
+    cli.resolve_lr(args)
     return args
 
 

@@ -28,11 +28,12 @@ FINE_TUNE_LR = 1.5e-4
 
 
 def training_parser(description: str, default_out,
-                    fine_tune_option: str | None = None) -> argparse.ArgumentParser:
+                    init_from_help: str | None = None) -> argparse.ArgumentParser:
     """Options every trainer shares; each script adds its own and sets its defaults.
 
-    ``fine_tune_option``: the script's option that starts from trained weights; when it is
-    given, --lr defaults to FINE_TUNE_LR instead (resolved by resolve_lr after parsing).
+    ``init_from_help``: for the CNN trainers, which can start from a trained CNN's weights,
+    the help of their --init-from option; with --init-from, --lr defaults to FINE_TUNE_LR
+    instead (resolved by resolve_lr after parsing).
     """
     parser = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
     from fer.data import DEFAULT_TRAIN, USAGES
@@ -50,9 +51,10 @@ def training_parser(description: str, default_out,
                         help="maximum number of epochs (the cosine schedule spans them)")
     parser.add_argument("--batch-size", type=int, default=128, help="images per step")
     lr_help = "peak Adam learning rate, decayed by a cosine schedule"
-    if fine_tune_option:
-        lr_help += f" (default: {DEFAULT_LR:g}; {FINE_TUNE_LR:g} with {fine_tune_option})"
-    parser.add_argument("--lr", type=float, default=None if fine_tune_option else DEFAULT_LR,
+    if init_from_help:
+        lr_help += f" (default: {DEFAULT_LR:g}; {FINE_TUNE_LR:g} with --init-from)"
+        parser.add_argument("--init-from", default=None, help=init_from_help)
+    parser.add_argument("--lr", type=float, default=None if init_from_help else DEFAULT_LR,
                         help=lr_help)
     parser.add_argument("--patience", type=int, default=12,
                         help="stop after this many epochs without a better validation accuracy")
@@ -72,10 +74,10 @@ def training_parser(description: str, default_out,
     return parser
 
 
-def resolve_lr(args, fine_tuning: bool) -> None:
-    """Fill in --lr when the user left it out: smaller when fine-tuning trained weights."""
+def resolve_lr(args) -> None:
+    """Fill in --lr when the user left it out: smaller when starting from trained weights."""
     if args.lr is None:
-        args.lr = FINE_TUNE_LR if fine_tuning else DEFAULT_LR
+        args.lr = FINE_TUNE_LR if args.init_from is not None else DEFAULT_LR
 
 
 def add_data_options(parser: argparse.ArgumentParser, data_help: str) -> None:

@@ -23,8 +23,8 @@ from fer import recorded_path
 from fer.backend import keras, tf
 from fer.data import IMAGE_SIZE, load_faces
 from fer.labels import CLASS_NAMES
-from fer.models import (NORMALIZATION, build_model, class_names, load_model, save_model,
-                        write_atomically, write_sidecar)
+from fer.models import (NORMALIZATION, build_model, class_names, load_model, read_sidecar,
+                        save_model, write_atomically, write_sidecar)
 
 # Augmentation strengths: FER2013 faces are roughly aligned, so only small moves help.
 MAX_SHIFT = 0.1      # share of the image size
@@ -111,6 +111,19 @@ def train_val_rows(labels, classes, val_split: float, seed: int):
     train, val = stratified_split(labels, val_split, seed)
     keep = np.isin(labels, classes)
     return train[keep[train]], val[keep[val]]
+
+
+def check_same_split(args, source_path) -> None:
+    """A warm restart (cnn_train.py --init-from) must hold out the faces its source held
+    out: with another --seed or --val-split it would train on the source's validation
+    faces, and the validation accuracy that picks its best epoch would flatter it."""
+    source = read_sidecar(source_path)
+    for option, ours, theirs in (("--seed", args.seed, source.get("seed")),
+                                 ("--val-split", args.val_split, source.get("val_split"))):
+        if theirs is not None and ours != theirs:
+            raise ValueError(f"--init-from {source_path}: expected the {option} it was trained "
+                             f"with, {theirs}, found {ours} (it would validate on faces the "
+                             f"model trained on)")
 
 
 def select_classes(images, labels, classes):

@@ -153,6 +153,35 @@ def test_specialist_lr_defaults_smaller_when_fine_tuning_from_stage1():
     assert cnn_train_mod.parse_args(["--init-from", "cnn.h5"]).lr == cli.FINE_TUNE_LR == 1.5e-4
     assert cnn_train_mod.parse_args(["--init-from", "cnn.h5", "--lr", "1e-4"]).lr == 1e-4
     assert cnn_train.parse_args([]).lr == 3e-4
+    assert cnn_train.parse_args(["--init-from", "cnn.h5"]).lr == 1.5e-4
+
+
+def test_warm_restart_starts_from_every_weight_of_the_source(data_dir, stage1, tmp_path):
+    source_path, _, source_sidecar = stage1
+    out = tmp_path / "restart.h5"
+    # At a vanishing learning rate one epoch leaves the weights where they started.
+    assert cli.run(cnn_train.main, ["--data", str(data_dir / "train.csv"), "--out", str(out),
+                                    "--init-from", str(source_path), "--epochs", "1",
+                                    "--val-split", "0.25", "--bn-momentum", "0.8",
+                                    *FAST, "--lr", "1e-12"]) == 0
+    (source, _), (restarted, sidecar) = load_model(source_path), load_model(out)
+    for layer in ("conv1_1", "conv3_3", "logits"):
+        np.testing.assert_allclose(restarted.get_layer(layer).get_weights()[0],
+                                   source.get_layer(layer).get_weights()[0], atol=1e-6)
+    assert sidecar["init_from"] == str(source_path) and sidecar["epochs_run"] == 1
+    # It starts where the source ended, far above chance, not from scratch.
+    assert sidecar["best_val_accuracy"] >= source_sidecar["best_val_accuracy"] - 0.05
+
+
+def test_warm_restart_refuses_a_split_that_would_validate_on_trained_faces(
+        data_dir, stage1, tmp_path, capsys):
+    out = tmp_path / "restart.h5"
+    code = cli.run(cnn_train.main, ["--data", str(data_dir / "train.csv"), "--out", str(out),
+                                    "--init-from", str(stage1[0]), "--epochs", "1", *FAST])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "expected the --val-split it was trained with, 0.25, found 0.1" in err
+    assert not out.exists()
 
 
 def test_sidecar_config_names_files_relative_to_the_checkout():
