@@ -12,6 +12,8 @@ With a stage 1 (--stage1, or the --init-from model), training ends by tuning the
 on stage 1's validation split, the hand-off threshold (hand a face over only when stage 1
 is at most this confident) under which the cascade is most accurate is written into the
 specialist's sidecar as `handoff_below`, which predict.py and confusion.py then use.
+After retraining stage 1, --tune-only re-tunes a trained specialist against it:
+    python3 cnn_train_mod.py --tune-only --stage1 models/cnn.h5
 """
 import sys
 from pathlib import Path
@@ -33,6 +35,9 @@ def parse_args(argv=None):
                         help="7-class CNN to tune the cascade's hand-off threshold against, "
                              "on its validation split (default: the --init-from model; "
                              "without either, no tuning: the cascade always hands over)")
+    parser.add_argument("--tune-only", action="store_true",
+                        help="do not train: re-tune the hand-off threshold of the specialist "
+                             "at --out against --stage1 (after stage 1 was retrained)")
     cli.add_cnn_options(parser)
     args = parser.parse_args(argv)
     args.out = args.out or str(MODELS / f"cnn_specific_{args.specific}.h5")
@@ -48,6 +53,13 @@ def main(argv=None):
     from fer.training import train
 
     stage1 = args.stage1 or args.init_from
+    if args.tune_only:
+        if stage1 is None:
+            raise ValueError("--tune-only: expected --stage1, the 7-class CNN to tune the "
+                             "hand-off against, found none")
+        from fer.models import read_sidecar
+        tune_handoff(stage1, args.out, read_sidecar(args.out))
+        return
     if stage1 is not None:
         load_stage1(stage1)  # a bad stage 1 fails now, not after the training
     _, sidecar = train(args, "cnn", classes, cli.cnn_build_options(args),

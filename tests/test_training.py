@@ -148,6 +148,25 @@ def test_specialist_trains_on_its_classes_only(data_dir, stage1, tmp_path):
     assert cnn_train_mod.parse_args(["--specific", "2_4"]).out == str(MODELS / "cnn_specific_2_4.h5")
 
 
+def test_tune_only_retunes_a_trained_specialist_without_training_it(data_dir, stage1,
+                                                                   tmp_path, capsys):
+    out = tmp_path / "spec.h5"
+    argv = ["--data", str(data_dir / "train.csv"), "--out", str(out), "--specific", "4_2"]
+    assert cli.run(cnn_train_mod.main, [*argv, "--epochs", "1", *FAST]) == 0
+    model_bytes, before = out.read_bytes(), json.loads(out.with_suffix(".json").read_text())
+    assert "handoff_below" not in before  # trained from scratch, without a stage 1
+
+    assert cli.run(cnn_train_mod.main, [*argv, "--tune-only", "--stage1", str(stage1[0])]) == 0
+    after = json.loads(out.with_suffix(".json").read_text())
+    assert out.read_bytes() == model_bytes and after["epochs_run"] == before["epochs_run"]
+    accuracy = {float(t): a for t, a in after["handoff_tuning"]["accuracy"].items()}
+    assert after["handoff_below"] in accuracy
+    assert accuracy[after["handoff_below"]] == max(accuracy.values())
+    capsys.readouterr()
+    assert cli.run(cnn_train_mod.main, [*argv, "--tune-only"]) == 2
+    assert "--tune-only: expected --stage1" in capsys.readouterr().err
+
+
 def test_specialist_lr_defaults_smaller_when_fine_tuning_from_stage1():
     assert cnn_train_mod.parse_args([]).lr == cli.DEFAULT_LR == 3e-4
     assert cnn_train_mod.parse_args(["--init-from", "cnn.h5"]).lr == cli.FINE_TUNE_LR == 1.5e-4
