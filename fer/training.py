@@ -167,9 +167,10 @@ def make_dataset(images, labels, batch_size, augment=False, shuffle=False, seed=
 
     The arrays stay uint8 in memory (1/4 the size); casting, augmentation and batching
     happen in the graph, in parallel, and the next batch is prefetched while the model
-    trains on this one. A run resumed at ``first_epoch`` > 0 draws its order and
-    augmentation from ``seed`` and ``first_epoch`` together: from ``seed`` alone it would
-    replay the first run's epochs 1, 2, ... image for image. A fresh run uses ``seed``.
+    trains on this one. A run resumed at ``first_epoch`` > 0 (or a warm restart from
+    weights trained that many epochs) draws its order and augmentation from ``seed`` and
+    ``first_epoch`` together: from ``seed`` alone it would replay the first run's epochs
+    1, 2, ... image for image. A fresh run uses ``seed``.
     """
     if first_epoch:
         seed = int(np.random.SeedSequence([seed, first_epoch]).generate_state(1)[0])
@@ -305,9 +306,19 @@ def train(args, architecture: str, classes, build_options: dict, strategy=None,
           f"{strategy.num_replicas_in_sync} replica(s)")
 
     initial_epoch = previous.get("epochs_run", 0)
+    # Epochs of training behind the starting weights, before this run's own: a warm
+    # restart (init_from) continues its source's shuffling and augmentation stream
+    # instead of replaying it from epoch 1 (same --seed, so the same stream otherwise).
+    if args.resume:
+        prior_epochs = previous.get("prior_epochs", 0)
+    elif init_from:
+        source = read_sidecar(init_from)
+        prior_epochs = source.get("prior_epochs", 0) + source.get("epochs_run", 0)
+    else:
+        prior_epochs = 0
     train_data = make_dataset(train_images, train_labels, args.batch_size,
                               augment=args.augment, shuffle=True, seed=args.seed,
-                              first_epoch=initial_epoch)
+                              first_epoch=prior_epochs + initial_epoch)
     val_data = make_dataset(val_images, val_labels, 2 * args.batch_size)
     config = recorded_config(args)
     sidecar = {
@@ -315,7 +326,8 @@ def train(args, architecture: str, classes, build_options: dict, strategy=None,
         "build": build_options, "input_shape": [IMAGE_SIZE, IMAGE_SIZE, 1],
         "normalization": NORMALIZATION, "command": " ".join(sys.argv),
         "config": config,
-        "init_from": recorded_path(init_from) if init_from else None, "seed": args.seed,
+        "init_from": recorded_path(init_from) if init_from else None,
+        "prior_epochs": prior_epochs, "seed": args.seed,
         "val_split": args.val_split,
         "data": config["data"], "usage": args.usage, "precision": policy,
         "parameters": model.count_params(), "epochs_run": initial_epoch,

@@ -175,9 +175,14 @@ def test_specialist_lr_defaults_smaller_when_fine_tuning_from_stage1():
     assert cnn_train.parse_args(["--init-from", "cnn.h5"]).lr == 1.5e-4
 
 
-def test_warm_restart_starts_from_every_weight_of_the_source(data_dir, stage1, tmp_path):
+def test_warm_restart_starts_from_every_weight_of_the_source(data_dir, stage1, tmp_path,
+                                                             monkeypatch):
     source_path, _, source_sidecar = stage1
     out = tmp_path / "restart.h5"
+    import fer.training
+    streams = []
+    monkeypatch.setattr(fer.training, "make_dataset",
+                        lambda *a, **kw: streams.append(kw) or make_dataset(*a, **kw))
     # At a vanishing learning rate one epoch leaves the weights where they started.
     assert cli.run(cnn_train.main, ["--data", str(data_dir / "train.csv"), "--out", str(out),
                                     "--init-from", str(source_path), "--epochs", "1",
@@ -188,6 +193,9 @@ def test_warm_restart_starts_from_every_weight_of_the_source(data_dir, stage1, t
         np.testing.assert_allclose(restarted.get_layer(layer).get_weights()[0],
                                    source.get_layer(layer).get_weights()[0], atol=1e-6)
     assert sidecar["init_from"] == str(source_path) and sidecar["epochs_run"] == 1
+    # Its shuffling and augmentation go on from the source's 4 epochs, not from epoch 1.
+    assert sidecar["prior_epochs"] == source_sidecar["epochs_run"] == 4
+    assert streams[0]["shuffle"] and streams[0]["first_epoch"] == 4
     # It starts where the source ended, far above chance, not from scratch.
     assert sidecar["best_val_accuracy"] >= source_sidecar["best_val_accuracy"] - 0.05
 
