@@ -209,6 +209,14 @@ def test_warm_restart_refuses_a_split_that_would_validate_on_trained_faces(
     assert code == 2 and err.count("\n") == 1
     assert "expected the --val-split it was trained with, 0.25, found 0.1" in err
     assert not out.exists()
+    # Nor may it write over the model it starts from.
+    source_bytes = stage1[0].read_bytes()
+    code = cli.run(cnn_train.main, ["--data", str(data_dir / "train.csv"),
+                                    "--out", str(stage1[0]), "--init-from", str(stage1[0]),
+                                    "--val-split", "0.25", "--epochs", "1", *FAST])
+    err = capsys.readouterr().err
+    assert code == 2 and "expected another file than --init-from's" in err
+    assert stage1[0].read_bytes() == source_bytes
 
 
 def test_sidecar_config_names_files_relative_to_the_checkout():
