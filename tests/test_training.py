@@ -11,7 +11,7 @@ from conftest import ROOT, make_faces, write_csv
 import cnn_train
 import cnn_train_mod
 import dnn_train
-from fer import MODELS, cli
+from fer import MODELS, cli, recorded_path
 from fer.backend import keras
 from fer.inference import HANDOFF_GRID, predict_probs
 from fer.models import build_cnn, load_model
@@ -192,7 +192,7 @@ def test_warm_restart_starts_from_every_weight_of_the_source(data_dir, stage1, t
     for layer in ("conv1_1", "conv3_3", "logits"):
         np.testing.assert_allclose(restarted.get_layer(layer).get_weights()[0],
                                    source.get_layer(layer).get_weights()[0], atol=1e-6)
-    assert sidecar["init_from"] == str(source_path) and sidecar["epochs_run"] == 1
+    assert sidecar["init_from"] == recorded_path(source_path) and sidecar["epochs_run"] == 1
     # Its shuffling and augmentation go on from the source's 4 epochs, not from epoch 1.
     assert sidecar["prior_epochs"] == source_sidecar["epochs_run"] == 4
     assert streams[0]["shuffle"] and streams[0]["first_epoch"] == 4
