@@ -11,7 +11,8 @@ is how predict.py learns what the specialist covers.
 With a stage 1 (--stage1, or the --init-from model), training ends by tuning the cascade:
 on stage 1's validation split, the hand-off threshold (hand a face over only when stage 1
 is at most this confident) under which the cascade is most accurate is written into the
-specialist's sidecar as `handoff_below`, which predict.py and confusion.py then use.
+specialist's sidecar as `handoff_below` (and, tuned on flip-TTA probabilities, as
+`handoff_below_tta`), which predict.py and confusion.py then use.
 After retraining stage 1, --tune-only re-tunes a trained specialist against it:
     python3 cnn_train_mod.py --tune-only --stage1 models/cnn.h5
 """
@@ -69,21 +70,27 @@ def main(argv=None):
 
 
 def tune_handoff(stage1, out, sidecar):
-    """Record in the specialist's sidecar the hand-off threshold that makes the cascade
-    most accurate on stage 1's validation split (fer.evaluation.tune_cascade)."""
+    """Record in the specialist's sidecar the hand-off thresholds that make the cascade
+    most accurate on stage 1's validation split, without and with flip TTA
+    (fer.evaluation.tune_cascade)."""
     from fer.evaluation import tune_cascade
     from fer.models import write_sidecar
 
-    threshold, accuracy, n_faces = tune_cascade(stage1, out)
+    tuned, n_faces = tune_cascade(stage1, out)
+    (threshold, accuracy), (threshold_tta, accuracy_tta) = tuned[False], tuned[True]
     print(f"cascade accuracy on {n_faces} validation faces of {stage1}, by hand-off threshold:")
-    for t, a in accuracy.items():
+    print("  threshold  plain    flip TTA")
+    for t in accuracy:
         what = {0.0: " (stage 1 alone)", 1.0: " (always hand over)"}.get(t, "")
-        print(f"  {t:4.2f} {a:.4f}{what}{'  <- chosen' if t == threshold else ''}")
+        print(f"  {t:4.2f}       {accuracy[t]:.4f}{'*' if t == threshold else ' '}  "
+              f"{accuracy_tta[t]:.4f}{'*' if t == threshold_tta else ' '}{what}")
     sidecar["handoff_below"] = threshold
+    sidecar["handoff_below_tta"] = threshold_tta
     sidecar["handoff_tuning"] = {"stage1": recorded_path(stage1), "faces": n_faces,
-                                 "accuracy": accuracy}
+                                 "accuracy": accuracy, "accuracy_tta": accuracy_tta}
     write_sidecar(out, sidecar)
-    print(f"hand-off threshold {threshold:g} recorded in {Path(out).with_suffix('.json')}")
+    print(f"hand-off thresholds {threshold:g} (plain), {threshold_tta:g} (flip TTA; * = chosen) "
+          f"recorded in {Path(out).with_suffix('.json')}")
 
 
 if __name__ == "__main__":

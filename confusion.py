@@ -85,7 +85,7 @@ def main(argv=None):
                      faces.labels, predicted, classes, names)]
     if args.model is None:
         special = info2["classes"]
-        handoff_below = handoff_threshold(args.handoff_below, info2)
+        handoff_below = handoff_threshold(args.handoff_below, info2, args.tta)
         print(f"hand-off threshold {handoff_below:g}")
         cascaded, _ = run_cascade(
             probs, faces.images, stage2, special, handoff_below,

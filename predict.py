@@ -55,7 +55,7 @@ def main(argv=None):
     if args.cascade:
         stage2, stage2_info = load_specialist(args.stage2)
         classes = stage2_info["classes"]
-        handoff_below = handoff_threshold(args.handoff_below, stage2_info)
+        handoff_below = handoff_threshold(args.handoff_below, stage2_info, args.tta)
     loaded = time.perf_counter()
 
     # Stage 1 on every face: (N, 7); stage 2 only on the faces handed to it: (M, K).

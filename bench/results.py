@@ -44,7 +44,8 @@ def main(argv=None):
     stage2, info2 = load_specialist(args.stage2)
     dnn, info_dnn = load_model(args.dnn)
     classes = info2["classes"]
-    handoff_below = handoff_threshold(args.handoff_below, info2)
+    handoff_below = {tta: handoff_threshold(args.handoff_below, info2, tta)
+                     for tta in (False, True)}
 
     # Stage 2 runs on every face here (predict.py runs it only on those handed over; the
     # labels are the same, see cascade_labels).
@@ -55,12 +56,13 @@ def main(argv=None):
         suffix = " + flip TTA" if tta else ""
         predictions["stage 1 alone" + suffix] = probs1.argmax(1)
         predictions["cascade" + suffix] = cascade_labels(probs1, probs2, classes,
-                                                         handoff_below)
+                                                         handoff_below[tta])
     metrics = {name: class_metrics(confusion_counts(truth, labels, range(7)))
                for name, labels in predictions.items()}
 
     print(f"Scored on {args.data}: {len(truth)} faces; the cascade hands a face to the "
-          f"specialist when stage 1's confidence is at most {handoff_below:g}.\n")
+          f"specialist when stage 1's confidence is at most {handoff_below[False]:g} "
+          f"({handoff_below[True]:g} with flip TTA).\n")
     print("| model | accuracy | macro-F1 |\n| --- | --- | --- |")
     for name, m in metrics.items():
         print(f"| {name} | {100 * m['accuracy']:.2f}% | {m['macro_f1']:.3f} |")

@@ -173,10 +173,11 @@ def work_predict(args) -> dict:
     stage1 = load_stage1(args.stage1)[0] if args.stage1 else build_model("cnn", 7)
     if args.stage2:
         stage2, info = load_specialist(args.stage2)
-        classes, handoff_below = info["classes"], handoff_threshold(None, info)
+        classes = info["classes"]
+        handoff_below = {tta: handoff_threshold(None, info, tta) for tta in (False, True)}
     else:
         stage2, classes = build_model("cnn", len(SPECIALIST_CLASSES)), SPECIALIST_CLASSES
-        handoff_below = 1.0
+        handoff_below = {False: 1.0, True: 1.0}
     images, _ = random_faces(args.predict_images, args.seed + 1)
     share = args.handoff_share
     if share is None and not (args.stage1 and args.stage2):
@@ -191,7 +192,7 @@ def work_predict(args) -> dict:
 
     def cascade(tta):  # the lines of predict.py's main between loading and writing
         probs1 = predict_probs(stage1, images, tta=tta)
-        labels, handoff = run_cascade(probs1, images, stage2, classes, handoff_below,
+        labels, handoff = run_cascade(probs1, images, stage2, classes, handoff_below[tta],
                                       lambda model, x: predict_probs(model, x, tta=tta), forced)
         handed.append(float(handoff.mean()))
         return labels

@@ -104,7 +104,8 @@ def add_cascade_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--handoff-below", type=float, default=None,
                         help="hand a face to the specialist only when stage 1's confidence "
                              "is at most this (1.0 = always; default: the threshold tuned "
-                             "into the specialist's sidecar by cnn_train_mod.py, else 1.0)")
+                             "into the specialist's sidecar by cnn_train_mod.py, the one "
+                             "tuned with TTA when --tta is on; else 1.0)")
 
 
 def add_cnn_options(parser: argparse.ArgumentParser) -> None:

@@ -131,11 +131,12 @@ def predict_with_progress(model, images, tta=False, what="predicting") -> np.nda
     return np.concatenate(probs) if probs else np.zeros((0, model.output_shape[-1]), np.float32)
 
 
-def tune_cascade(stage1_path, specialist_path) -> tuple[float, dict, int]:
+def tune_cascade(stage1_path, specialist_path) -> tuple[dict, int]:
     """Tune the specialist's hand-off threshold against stage 1 on stage 1's validation
     split (all seven classes, as the cascade meets them), leaving out any face the
-    specialist trained on. Returns (threshold, {threshold: cascade accuracy}, faces used);
-    see fer.inference.tune_handoff."""
+    specialist trained on; once on plain probabilities and once on flip-TTA ones, as
+    predict.py --tta makes them. Returns ({tta: (threshold, {threshold: cascade accuracy})}
+    for tta False and True, faces used); see fer.inference.tune_handoff."""
     from fer.inference import load_specialist, load_stage1, tune_handoff
 
     stage1, info1 = load_stage1(stage1_path)
@@ -146,10 +147,14 @@ def tune_cascade(stage1_path, specialist_path) -> tuple[float, dict, int]:
     if len(faces) == 0:
         raise DataError(f"{stage1_path}: no validation face the specialist did not train on "
                         f"to tune the hand-off threshold with")
-    probs1 = predict_with_progress(stage1, faces.images, what=Path(stage1_path).name)
-    probs2 = predict_with_progress(stage2, faces.images, what=Path(specialist_path).name)
-    threshold, accuracy = tune_handoff(probs1, probs2, info2["classes"], faces.labels)
-    return threshold, accuracy, len(faces)
+    tuned = {}
+    for tta in (False, True):
+        suffix = " + flip TTA" if tta else ""
+        probs1 = predict_with_progress(stage1, faces.images, tta, Path(stage1_path).name + suffix)
+        probs2 = predict_with_progress(stage2, faces.images, tta,
+                                       Path(specialist_path).name + suffix)
+        tuned[tta] = tune_handoff(probs1, probs2, info2["classes"], faces.labels)
+    return tuned, len(faces)
 
 
 # --- counts and metrics ---------------------------------------------------------------------

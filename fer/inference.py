@@ -118,10 +118,17 @@ def tune_handoff(stage1_probs: np.ndarray, stage2_probs: np.ndarray, classes, tr
     return next(t for t, a in accuracy.items() if a == best), accuracy
 
 
-def handoff_threshold(given, specialist_sidecar: dict) -> float:
+def handoff_threshold(given, specialist_sidecar: dict, tta: bool = False) -> float:
     """The threshold to use: ``given`` (--handoff-below) if not None, else the one tuned
-    into the specialist's sidecar, else 1.0 (always hand over)."""
-    threshold = given if given is not None else specialist_sidecar.get("handoff_below", 1.0)
+    into the specialist's sidecar for this kind of prediction (``handoff_below_tta`` with
+    TTA, whose averaged probabilities are less confident, so the best threshold moves;
+    ``handoff_below`` without, and with TTA for a sidecar tuned before TTA had its own),
+    else 1.0 (always hand over)."""
+    threshold = given
+    if threshold is None:
+        threshold = specialist_sidecar.get("handoff_below", 1.0)
+        if tta:
+            threshold = specialist_sidecar.get("handoff_below_tta", threshold)
     if not 0 <= threshold <= 1:
         raise ValueError(f"--handoff-below: expected a confidence between 0 and 1, found "
                          f"{threshold}")

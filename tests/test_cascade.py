@@ -107,3 +107,12 @@ def test_handoff_threshold_option_overrides_the_sidecar_which_overrides_always()
     with pytest.raises(ValueError, match="--handoff-below: expected a confidence between 0 "
                                          "and 1, found 1.5"):
         handoff_threshold(1.5, {})
+
+
+def test_tta_uses_the_threshold_tuned_with_tta_and_falls_back_to_the_plain_one():
+    tuned = {"handoff_below": 0.55, "handoff_below_tta": 0.0}
+    assert handoff_threshold(None, tuned, tta=True) == 0.0  # 0 is a threshold, not "unset"
+    assert handoff_threshold(None, tuned, tta=False) == 0.55
+    assert handoff_threshold(0.7, tuned, tta=True) == 0.7
+    assert handoff_threshold(None, {"handoff_below": 0.55}, tta=True) == 0.55
+    assert handoff_threshold(None, {}, tta=True) == 1.0

@@ -142,26 +142,36 @@ def test_specialist_trains_on_its_classes_only(data_dir, stage1, tmp_path):
     tuning = sidecar["handoff_tuning"]
     assert tuning["faces"] == len(set(stage1_val) - set(specialist_train)) > 0
     assert sidecar["handoff_below"] in HANDOFF_GRID
-    accuracy = {float(t): a for t, a in tuning["accuracy"].items()}
-    assert list(accuracy) == sorted(HANDOFF_GRID)
-    assert accuracy[sidecar["handoff_below"]] == max(accuracy.values())
+    for threshold, table in (("handoff_below", "accuracy"), ("handoff_below_tta", "accuracy_tta")):
+        accuracy = {float(t): a for t, a in tuning[table].items()}
+        assert list(accuracy) == sorted(HANDOFF_GRID)
+        assert accuracy[sidecar[threshold]] == max(accuracy.values())
     assert cnn_train_mod.parse_args(["--specific", "2_4"]).out == str(MODELS / "cnn_specific_2_4.h5")
 
 
 def test_tune_only_retunes_a_trained_specialist_without_training_it(data_dir, stage1,
-                                                                   tmp_path, capsys):
+                                                                   tmp_path, capsys,
+                                                                   monkeypatch):
     out = tmp_path / "spec.h5"
     argv = ["--data", str(data_dir / "train.csv"), "--out", str(out), "--specific", "4_2"]
     assert cli.run(cnn_train_mod.main, [*argv, "--epochs", "1", *FAST]) == 0
     model_bytes, before = out.read_bytes(), json.loads(out.with_suffix(".json").read_text())
     assert "handoff_below" not in before  # trained from scratch, without a stage 1
 
+    import fer.inference
+    tta_calls = []
+
+    def recording_predict_probs(model, images, tta=False, **kwargs):
+        tta_calls.append(tta)
+        return predict_probs(model, images, tta=tta, **kwargs)
+    monkeypatch.setattr(fer.inference, "predict_probs", recording_predict_probs)
     assert cli.run(cnn_train_mod.main, [*argv, "--tune-only", "--stage1", str(stage1[0])]) == 0
+    assert set(tta_calls) == {False, True}  # tuned once on plain, once on flip-TTA outputs
     after = json.loads(out.with_suffix(".json").read_text())
     assert out.read_bytes() == model_bytes and after["epochs_run"] == before["epochs_run"]
-    accuracy = {float(t): a for t, a in after["handoff_tuning"]["accuracy"].items()}
-    assert after["handoff_below"] in accuracy
-    assert accuracy[after["handoff_below"]] == max(accuracy.values())
+    for threshold, table in (("handoff_below", "accuracy"), ("handoff_below_tta", "accuracy_tta")):
+        accuracy = {float(t): a for t, a in after["handoff_tuning"][table].items()}
+        assert accuracy[after[threshold]] == max(accuracy.values())
     capsys.readouterr()
     assert cli.run(cnn_train_mod.main, [*argv, "--tune-only"]) == 2
     assert "--tune-only: expected --stage1" in capsys.readouterr().err
