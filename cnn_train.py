@@ -25,7 +25,8 @@ def parse_args(argv=None):
         __doc__.splitlines()[0], DEFAULT_OUT,
         init_from_help="start from this trained 7-class CNN's weights, all of them, with a "
                        "fresh optimizer and cosine schedule: a warm restart that trains a "
-                       "finished model further (unlike --resume, which continues its schedule)")
+                       "finished model further (unlike --resume, which continues its "
+                       "schedule); give the --seed and --val-split it was trained with")
     cli.add_cnn_options(parser)
     args = parser.parse_args(argv)
     cli.resolve_lr(args)
@@ -34,10 +35,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from fer.training import check_same_split, train
+    from fer.training import train
 
-    if args.init_from is not None:
-        check_same_split(args, args.init_from)
     train(args, "cnn", list(range(NUM_CLASSES)), cli.cnn_build_options(args),
           init_from=args.init_from)
 

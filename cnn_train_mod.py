@@ -28,7 +28,8 @@ def parse_args(argv=None):
         __doc__.splitlines()[0], None,
         init_from_help="start from this trained 7-class CNN's weights (the output layer's for "
                        "the listed classes only): the specialist starts as that CNN "
-                       "restricted to its classes")
+                       "restricted to its classes; give the --seed and --val-split it "
+                       "was trained with")
     parser.add_argument("--specific", default=DEFAULT_SPECIFIC,
                         help="classes to specialize in: digits 0-6 joined by '_' "
                              "(0 Angry, 1 Disgust, 2 Fear, 3 Happy, 4 Sad, 5 Surprise, 6 Neutral)")

@@ -114,9 +114,10 @@ def train_val_rows(labels, classes, val_split: float, seed: int):
 
 
 def check_same_split(args, source_path) -> None:
-    """A warm restart (cnn_train.py --init-from) must hold out the faces its source held
-    out: with another --seed or --val-split it would train on the source's validation
-    faces, and the validation accuracy that picks its best epoch would flatter it."""
+    """A run that starts from a trained model (--init-from: a warm restart, or a specialist
+    grown from stage 1) must hold out the faces that model held out: with another --seed or
+    --val-split it would validate on faces its starting weights trained on, and the
+    validation accuracy that picks its best epoch would flatter it."""
     source = read_sidecar(source_path)
     for option, ours, theirs in (("--seed", args.seed, source.get("seed")),
                                  ("--val-split", args.val_split, source.get("val_split"))):
@@ -283,6 +284,8 @@ def train(args, architecture: str, classes, build_options: dict, strategy=None,
     if init_from and Path(init_from).resolve() == Path(args.out).resolve():
         raise ValueError(f"--out {args.out}: expected another file than --init-from's (the "
                          f"first epoch would overwrite the model this run starts from)")
+    if init_from:
+        check_same_split(args, init_from)
     configure_threads()
     keras.utils.set_random_seed(args.seed)
 

@@ -129,18 +129,14 @@ def test_specialist_trains_on_its_classes_only(data_dir, stage1, tmp_path):
     out = tmp_path / "spec.h5"
     assert cli.run(cnn_train_mod.main, ["--data", str(data_dir / "train.csv"), "--out", str(out),
                                         "--specific", "4_2", "--epochs", "1",
-                                        "--init-from", str(stage1[0]), *FAST]) == 0
+                                        "--init-from", str(stage1[0]),
+                                        "--val-split", "0.25", *FAST]) == 0
     model, sidecar = load_model(out)
     assert sidecar["classes"] == [4, 2] and sidecar["class_names"] == ["Sad", "Fear"]
     assert model.output_shape == (None, 2)
-    # Grown from a stage 1, so tuned against it on its validation split, less the faces
-    # the specialist (another split share) trained on.
-    from fer.data import load_faces
-    labels = load_faces(data_dir / "train.csv").labels
-    stage1_val = train_val_rows(labels, list(range(7)), 0.25, 42)[1]
-    specialist_train = train_val_rows(labels, [4, 2], 0.1, 42)[0]
+    # Grown from a stage 1 (on its split), so tuned against it on its whole validation split.
     tuning = sidecar["handoff_tuning"]
-    assert tuning["faces"] == len(set(stage1_val) - set(specialist_train)) > 0
+    assert tuning["faces"] == len(validation_split(data_dir, stage1[2])[1])
     assert sidecar["handoff_below"] in HANDOFF_GRID
     for threshold, table in (("handoff_below", "accuracy"), ("handoff_below_tta", "accuracy_tta")):
         accuracy = {float(t): a for t, a in tuning[table].items()}
@@ -168,6 +164,13 @@ def test_tune_only_retunes_a_trained_specialist_without_training_it(data_dir, st
     assert cli.run(cnn_train_mod.main, [*argv, "--tune-only", "--stage1", str(stage1[0])]) == 0
     assert set(tta_calls) == {False, True}  # tuned once on plain, once on flip-TTA outputs
     after = json.loads(out.with_suffix(".json").read_text())
+    # Tuned on stage 1's validation split less the faces this specialist (trained from
+    # scratch on another split share) trained on.
+    from fer.data import load_faces
+    labels = load_faces(data_dir / "train.csv").labels
+    stage1_val = train_val_rows(labels, list(range(7)), 0.25, 42)[1]
+    specialist_train = train_val_rows(labels, [4, 2], 0.1, 42)[0]
+    assert after["handoff_tuning"]["faces"] == len(set(stage1_val) - set(specialist_train)) > 0
     assert out.read_bytes() == model_bytes and after["epochs_run"] == before["epochs_run"]
     for threshold, table in (("handoff_below", "accuracy"), ("handoff_below_tta", "accuracy_tta")):
         accuracy = {float(t): a for t, a in after["handoff_tuning"][table].items()}
@@ -210,7 +213,7 @@ def test_warm_restart_starts_from_every_weight_of_the_source(data_dir, stage1, t
     assert sidecar["best_val_accuracy"] >= source_sidecar["best_val_accuracy"] - 0.05
 
 
-def test_warm_restart_refuses_a_split_that_would_validate_on_trained_faces(
+def test_init_from_refuses_a_split_that_would_validate_on_trained_faces(
         data_dir, stage1, tmp_path, capsys):
     out = tmp_path / "restart.h5"
     code = cli.run(cnn_train.main, ["--data", str(data_dir / "train.csv"), "--out", str(out),
@@ -218,6 +221,14 @@ def test_warm_restart_refuses_a_split_that_would_validate_on_trained_faces(
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert "expected the --val-split it was trained with, 0.25, found 0.1" in err
+    assert not out.exists()
+    # The same for a specialist grown from it: its validation faces would be stage 1's
+    # training faces.
+    code = cli.run(cnn_train_mod.main, ["--data", str(data_dir / "train.csv"), "--out", str(out),
+                                        "--init-from", str(stage1[0]), "--specific", "4_2",
+                                        "--seed", "7", "--val-split", "0.25", *FAST])
+    err = capsys.readouterr().err
+    assert code == 2 and "expected the --seed it was trained with, 42, found 7" in err
     assert not out.exists()
     # Nor may it write over the model it starts from.
     source_bytes = stage1[0].read_bytes()
