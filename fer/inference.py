@@ -121,9 +121,9 @@ def tune_handoff(stage1_probs: np.ndarray, stage2_probs: np.ndarray, classes, tr
 def handoff_threshold(given, specialist_sidecar: dict, tta: bool = False) -> float:
     """The threshold to use: ``given`` (--handoff-below) if not None, else the one tuned
     into the specialist's sidecar for this kind of prediction (``handoff_below_tta`` with
-    TTA, whose averaged probabilities are less confident, so the best threshold moves;
-    ``handoff_below`` without, and with TTA for a sidecar tuned before TTA had its own),
-    else 1.0 (always hand over)."""
+    TTA, whose averaged probabilities are not the plain ones, so its best threshold can
+    differ; ``handoff_below`` without, and with TTA for a sidecar tuned before TTA had its
+    own), else 1.0 (always hand over)."""
     threshold = given
     if threshold is None:
         threshold = specialist_sidecar.get("handoff_below", 1.0)
