@@ -174,10 +174,10 @@ def work_predict(args) -> dict:
     if args.stage2:
         stage2, info = load_specialist(args.stage2)
         classes = info["classes"]
-        handoff_below = {tta: handoff_threshold(None, info, tta) for tta in (False, True)}
-    else:
+    else:  # an untrained specialist has no tuned threshold: it is always handed the face
         stage2, classes = build_model("cnn", len(SPECIALIST_CLASSES)), SPECIALIST_CLASSES
-        handoff_below = {False: 1.0, True: 1.0}
+        info = {}
+    handoff_below = {tta: handoff_threshold(None, info, tta) for tta in (False, True)}
     images, _ = random_faces(args.predict_images, args.seed + 1)
     share = args.handoff_share
     if share is None and not (args.stage1 and args.stage2):

@@ -281,10 +281,11 @@ def train(args, architecture: str, classes, build_options: dict, strategy=None,
                              f"found {getattr(args, name)}")
     if args.lr <= 0:
         raise ValueError(f"--lr: expected a positive learning rate, found {args.lr}")
-    if init_from and Path(init_from).resolve() == Path(args.out).resolve():
-        raise ValueError(f"--out {args.out}: expected another file than --init-from's (the "
-                         f"first epoch would overwrite the model this run starts from)")
     if init_from:
+        if Path(init_from).resolve() == Path(args.out).resolve():
+            raise ValueError(f"--out {args.out}: expected another file than --init-from's "
+                             f"(the first epoch would overwrite the model this run starts "
+                             f"from)")
         check_same_split(args, init_from)
     configure_threads()
     keras.utils.set_random_seed(args.seed)
