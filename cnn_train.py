@@ -9,7 +9,10 @@ Usage:
 
 Writes the best-validation model to --out, with a JSON sidecar (classes, normalization,
 command, config, epochs, best validation accuracy, wall time, versions), the history as
-CSV and the curves as PNG beside it. Ctrl-C stops and keeps the best model.
+CSV and the curves as PNG beside it. Ctrl-C stops and keeps the best model. The run ends
+by re-estimating the best model's BatchNorm statistics on the plain training faces (kept
+when validation accuracy does not drop). Averaging the best models of several warm
+restarts can do better still: see average_weights.py.
 """
 import sys
 
@@ -38,7 +41,7 @@ def main(argv=None):
     from fer.training import train
 
     train(args, "cnn", list(range(NUM_CLASSES)), cli.cnn_build_options(args),
-          init_from=args.init_from)
+          init_from=args.init_from, recalibrate_bn=args.recalibrate_bn)
 
 
 if __name__ == "__main__":

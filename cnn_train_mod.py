@@ -65,7 +65,7 @@ def main(argv=None):
     if stage1 is not None:
         load_stage1(stage1)  # a bad stage 1 fails now, not after the training
     _, sidecar = train(args, "cnn", classes, cli.cnn_build_options(args),
-                       init_from=args.init_from)
+                       init_from=args.init_from, recalibrate_bn=args.recalibrate_bn)
     if stage1 is not None and Path(args.out).exists():
         tune_handoff(stage1, args.out, sidecar)
 

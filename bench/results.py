@@ -77,9 +77,15 @@ def main(argv=None):
     print("\n| training run | epochs | wall time | best validation accuracy | precision | machine |")
     print("| --- | --- | --- | --- | --- | --- |")
     for path, info in ((args.stage1, info1), (args.stage2, info2), (args.dnn, info_dnn)):
-        print(f"| `{Path(path).name}` | {info['epochs_run']} | "
-              f"{info['wall_time_s'] / 60:.0f} min | {100 * info['best_val_accuracy']:.2f}% | "
-              f"{info['precision']} | {info.get('machine', '?')} |")
+        # An average (average_weights.py) trained no epoch itself: its sources' runs first.
+        sources = info.get("averaged_from", [])
+        runs = [(Path(source["model"]).name, source) for source in sources]
+        runs.append((Path(path).name, info))
+        for name, run in runs:
+            epochs = f"average of {len(sources)}" if run is info and sources else run["epochs_run"]
+            print(f"| `{name}` | {epochs} | {run['wall_time_s'] / 60:.0f} min | "
+                  f"{100 * run['best_val_accuracy']:.2f}% | {info['precision']} | "
+                  f"{info.get('machine', '?')} |")
     return 0
 
 

@@ -116,6 +116,10 @@ def add_cnn_options(parser: argparse.ArgumentParser) -> None:
                         help="dropout after each hidden dense layer")
     parser.add_argument("--bn-momentum", type=float, default=0.99,
                         help="BatchNorm moving-average momentum (lower it for very short runs)")
+    parser.add_argument("--no-bn-recalibration", dest="recalibrate_bn", action="store_false",
+                        help="do not end training by re-estimating the best model's BatchNorm "
+                             "statistics on the plain training faces (kept only when "
+                             "validation accuracy does not drop)")
 
 
 def cnn_build_options(args) -> dict:

@@ -4,7 +4,8 @@ Story: load faces -> keep the chosen classes -> stratified train/validation spli
 tf.data pipeline (augmentation inside the graph) -> build under the chosen precision and
 distribution strategy -> fit with a cosine learning-rate schedule and early stopping ->
 the best-validation model is written atomically after every improvement, with its sidecar,
-the history CSV and a PNG of the curves.
+the history CSV and a PNG of the curves -> (CNNs) its BatchNorm statistics re-estimated on
+the plain training faces, kept if validation accuracy holds.
 """
 from __future__ import annotations
 
@@ -267,13 +268,14 @@ def recorded_config(args) -> dict:
 
 
 def train(args, architecture: str, classes, build_options: dict, strategy=None,
-          init_from=None):
+          init_from=None, recalibrate_bn: bool = False):
     """Train ``architecture`` on ``classes`` as the parsed ``args`` say.
 
     Returns (model as training left it, sidecar of the best checkpoint written to args.out).
 
     ``init_from``: a trained model of the same architecture whose weights (all but the
-    logits layer, whose size may differ) start this one.
+    logits layer, whose size may differ) start this one. ``recalibrate_bn``: end by
+    re-estimating the best checkpoint's BatchNorm statistics (recalibrate_checkpoint).
     """
     for name in ("epochs", "batch_size"):
         if getattr(args, name) <= 0:
@@ -362,12 +364,51 @@ def train(args, architecture: str, classes, build_options: dict, strategy=None,
                   verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
         print(f"\ninterrupted after {sidecar['epochs_run']} epoch(s)", file=sys.stderr)
+    if out.exists() and recalibrate_bn:
+        try:
+            recalibrate_checkpoint(out, sidecar, train_images, val_images, val_labels)
+        except KeyboardInterrupt:
+            print("\ninterrupted: BatchNorm statistics left as trained", file=sys.stderr)
     if out.exists():
         print(f"best model: {out} (epoch {sidecar['best_epoch']}, validation accuracy "
               f"{sidecar['best_val_accuracy']}); sidecar {out.with_suffix('.json')}")
     else:
         print("no epoch finished: no model written", file=sys.stderr)
     return model, sidecar
+
+
+def recalibrate_checkpoint(out, sidecar, train_images, val_images, val_labels) -> None:
+    """Re-estimate the BatchNorm statistics of the checkpoint at ``out`` on the plain
+    training faces with dropout off (fer.averaging.recalibrate_batchnorm) and keep them
+    when the validation accuracy does not drop; the sidecar records both accuracies.
+
+    Why: training collects the statistics on augmented faces with dropout on, and
+    prediction meets neither. Measured on FER2013's validation split: the second-cycle
+    stage 1 went from 63.74% to 64.02% (with flip TTA 64.93% -> 65.66%), a specialist
+    fine-tuned from stage 1 for 3 epochs from 58.22% to 59.62% on its four classes.
+    """
+    from fer.averaging import recalibrate_batchnorm
+    from fer.inference import predict_probs
+
+    checkpoint, _ = load_model(out)
+    if not any(isinstance(layer, keras.layers.BatchNormalization) for layer in checkpoint.layers):
+        return
+    print(f"re-estimating BatchNorm statistics on {len(train_images)} training faces, "
+          f"dropout off")
+    calibrated = recalibrate_batchnorm(checkpoint, train_images, progress=sys.stdout.isatty())
+    before, after = (float(np.mean(predict_probs(m, val_images).argmax(axis=1) == val_labels))
+                     for m in (checkpoint, calibrated))
+    kept = after >= before
+    sidecar["batchnorm_recalibration"] = {"faces": len(train_images),
+                                          "val_accuracy_before": round(before, 4),
+                                          "val_accuracy_after": round(after, 4), "kept": kept}
+    print(f"validation accuracy {before:.4f} -> {after:.4f} with re-estimated BatchNorm: "
+          + ("kept" if kept else "not kept"))
+    if kept:
+        sidecar["best_val_accuracy"] = round(after, 4)
+        save_model(calibrated, out, sidecar)
+    else:
+        write_sidecar(out, sidecar)
 
 
 def build_for_training(architecture: str, classes, build_options: dict, lr: float,
@@ -382,6 +423,10 @@ def build_for_training(architecture: str, classes, build_options: dict, lr: floa
     with dtype_policy(policy), strategy.scope():
         if resume_from is not None:
             model, previous = load_model(resume_from)
+            if previous.get("averaged_from"):
+                raise ValueError(f"{resume_from}: --resume: an average of trained models "
+                                 f"(average_weights.py) is no run to continue; start one "
+                                 f"from it with --init-from")
             if previous["classes"] != list(classes):
                 raise ValueError(f"{resume_from}: --resume: the model covers classes "
                                  f"{previous['classes']}, this run trains {list(classes)}")

@@ -69,3 +69,40 @@ def test_rows_with_offsetting_pixel_counts_still_fail_on_the_first_bad_line():
     rows[2] = rows[2][:-2]           # ... and 2,303 on line 4: the total is right
     with pytest.raises(data.DataError, match="line 3: expected 2304 pixels, found 2305"):
         data.parse_pixels(np.array(rows, dtype=object), "f.csv", np.arange(4) + 2)
+
+
+def test_results_table_lists_an_average_after_the_runs_it_averages(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import results
+    from conftest import make_faces, write_csv
+    from fer.models import build_cnn, build_dnn, save_model
+
+    common = {"seed": 42, "val_split": 0.1, "precision": "float32", "machine": "test box"}
+    runs = [{"model": f"models/cycle{i}.h5", "epochs_run": 10 + i, "wall_time_s": 600.0 * i,
+             "best_val_accuracy": 0.6 + i / 100} for i in (1, 2)]
+    models = {
+        "cnn.h5": (build_cnn(7), {"architecture": "cnn", "classes": list(range(7)),
+                                  "averaged_from": runs, "epochs_run": 0, "wall_time_s": 120.0,
+                                  "best_val_accuracy": 0.65}),
+        "spec.h5": (build_cnn(4), {"architecture": "cnn", "classes": [0, 2, 4, 6],
+                                   "epochs_run": 3, "wall_time_s": 780.0,
+                                   "best_val_accuracy": 0.58}),
+        "dnn.h5": (build_dnn(7), {"architecture": "dnn", "classes": list(range(7)),
+                                  "epochs_run": 28, "wall_time_s": 240.0,
+                                  "best_val_accuracy": 0.36}),
+    }
+    for name, (model, sidecar) in models.items():
+        save_model(model, tmp_path / name, {"build": {}, **common, **sidecar})
+    images, labels = make_faces(21)
+    data = write_csv(tmp_path / "test.csv", "label,feature", zip(labels, images))
+    assert results.main(["--data", str(data), "--stage1", str(tmp_path / "cnn.h5"),
+                         "--stage2", str(tmp_path / "spec.h5"),
+                         "--dnn", str(tmp_path / "dnn.h5")]) == 0
+    table = capsys.readouterr().out.split("| training run |")[1].splitlines()[2:]
+    assert [row.split(" | ")[:4] for row in table] == [
+        ["| `cycle1.h5`", "11", "10 min", "61.00%"],
+        ["| `cycle2.h5`", "12", "20 min", "62.00%"],
+        ["| `cnn.h5`", "average of 2", "2 min", "65.00%"],
+        ["| `spec.h5`", "3", "13 min", "58.00%"],
+        ["| `dnn.h5`", "28", "4 min", "36.00%"],
+    ]

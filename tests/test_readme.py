@@ -7,8 +7,8 @@ import pytest
 from conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
-SCRIPTS = ["cnn_train", "cnn_train_mod", "dnn_train", "predict", "confusion", "saliency",
-           "filter_vis"]
+SCRIPTS = ["cnn_train", "cnn_train_mod", "dnn_train", "average_weights", "predict", "confusion",
+           "saliency", "filter_vis"]
 
 
 class ParserBuilt(Exception):

@@ -375,3 +375,55 @@ def test_mirrored_strategy_trains_on_two_logical_devices(data_dir, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "2 replica(s)" in result.stdout and "replicas 2 epochs 2" in result.stdout
     assert (tmp_path / "m.h5").exists()
+
+
+def test_training_ends_by_recalibrating_batchnorm_kept_only_when_validation_holds(
+        data_dir, tmp_path, monkeypatch):
+    from fer.averaging import batchnorm_statistics
+    import fer.averaging
+    out = tmp_path / "calibrated.h5"
+    argv = ["--data", str(data_dir / "train.csv"), "--out", str(out), "--epochs", "2",
+            "--val-split", "0.25", *FAST]
+    assert cli.run(cnn_train.main, argv) == 0
+    model, sidecar = load_model(out)
+    record = sidecar["batchnorm_recalibration"]
+    # Two epochs at momentum 0.99 leave the moving statistics far from the weights' (the
+    # checkpoint is at chance in inference mode); re-estimating them fixes that.
+    assert record["faces"] == 210 and record["kept"]
+    assert record["val_accuracy_before"] < 0.2 and record["val_accuracy_after"] > 0.9
+    # The file is what the sidecar says: its accuracy, and (when kept) the statistics of
+    # the training faces, which a second estimate from it reproduces.
+    images, labels = validation_split(data_dir, sidecar)
+    assert np.mean(predict_probs(model, images).argmax(1) == labels) == pytest.approx(
+        sidecar["best_val_accuracy"], abs=1e-4)
+    from fer.data import load_faces
+    faces = load_faces(data_dir / "train.csv")
+    train_rows, _ = train_val_rows(faces.labels, list(range(7)), 0.25, 42)
+    np.testing.assert_allclose(model.get_layer("bn2_2").moving_mean.numpy(),
+                               batchnorm_statistics(model, faces.images[train_rows])["bn2_2"][0],
+                               rtol=1e-4, atol=1e-5)
+
+    # Statistics that lower validation accuracy are not kept: the checkpoint stays.
+    def wrecked(model, images, *args, **kwargs):
+        copy = keras.models.clone_model(model)
+        copy.set_weights(model.get_weights())
+        for layer in copy.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.moving_mean.assign(np.full(layer.moving_mean.shape, 1e3, np.float32))
+        return copy
+    monkeypatch.setattr(fer.averaging, "recalibrate_batchnorm", wrecked)
+    other = tmp_path / "wrecked.h5"
+    # (BatchNorm momentum 0.5: its statistics keep up within two epochs, above chance)
+    assert cli.run(cnn_train.main, argv[:3] + [str(other), "--bn-momentum", "0.5"]
+                   + argv[4:]) == 0
+    model, sidecar = load_model(other)
+    record = sidecar["batchnorm_recalibration"]
+    assert not record["kept"] and record["val_accuracy_after"] < record["val_accuracy_before"]
+    assert sidecar["best_val_accuracy"] == record["val_accuracy_before"]
+    assert np.abs(model.get_layer("bn1_1").moving_mean.numpy()).max() < 1e3
+
+    # --no-bn-recalibration: the checkpoint as training wrote it.
+    plain = tmp_path / "plain.h5"
+    assert cli.run(cnn_train.main, argv[:3] + [str(plain), "--no-bn-recalibration"]
+                   + argv[4:]) == 0
+    assert "batchnorm_recalibration" not in load_model(plain)[1]

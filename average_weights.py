@@ -1,0 +1,127 @@
+"""Average trained models' weights and re-estimate BatchNorm: a better model without training.
+
+Usage:
+    python3 average_weights.py models/cnn_cycle2.h5 models/cnn_cycle3.h5 --out models/cnn.h5
+    python3 average_weights.py models/cnn_specific_0_2_4_6.h5 --out models/spec_bn.h5
+
+The models must share architecture, classes and validation split (--seed, --val-split,
+training data): typically the best checkpoints of successive warm restarts
+(cnn_train.py --init-from). Their weights are averaged, then each BatchNorm layer's moving
+mean and variance are re-estimated on the plain training faces with dropout off (with one
+model, only the latter). Prints the validation accuracy of each model and of the result,
+without and with flip TTA, and writes the result with a sidecar that names its sources.
+A specialist's hand-off thresholds are not carried over: re-tune them with
+cnn_train_mod.py --tune-only.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from fer import cli, recorded_path
+
+# Keys of a source's sidecar that describe its training run, kept per source.
+RUN_KEYS = ("command", "prior_epochs", "epochs_run", "best_epoch", "best_val_accuracy",
+            "wall_time_s")
+# Keys that must agree between the sources: same model, same faces held out.
+SHARED_KEYS = ("architecture", "classes", "seed", "val_split", "data", "usage")
+# Keys of a specialist tuned against a stage 1: they describe the source, not the average.
+TUNING_KEYS = ("handoff_below", "handoff_below_tta", "handoff_tuning")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=cli.HelpFormatter)
+    parser.add_argument("models", nargs="+",
+                        help="trained models (.h5 with sidecars) of one architecture, classes "
+                             "and validation split")
+    parser.add_argument("--out", required=True,
+                        help="where to write the result (.h5, sidecar .json beside it); "
+                             "must not be one of the models")
+    parser.add_argument("--data", default=None,
+                        help="the models' training data, when it is not where their sidecars "
+                             "record it (split again by their --seed and --val-split)")
+    parser.add_argument("--batch-size", type=int, default=256,
+                        help="faces per batch when estimating BatchNorm's statistics")
+    return parser.parse_args(argv)
+
+
+def check_sources(paths, sidecars, out):
+    """The sources must be one model held out on the same faces, and --out none of them."""
+    for path in paths:
+        if Path(path).resolve() == Path(out).resolve():
+            raise ValueError(f"--out {out}: expected another file than the models averaged "
+                             f"(it would replace a trained model)")
+    for path, sidecar in zip(paths[1:], sidecars[1:]):
+        for key in SHARED_KEYS:
+            if sidecar.get(key) != sidecars[0].get(key):
+                raise ValueError(f"{path}: expected the {key} of {paths[0]}, "
+                                 f"{sidecars[0].get(key)!r}, found {sidecar.get(key)!r}")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.batch_size <= 0:
+        raise ValueError(f"--batch-size: expected a positive integer, found {args.batch_size}")
+    from fer.averaging import average_weights, recalibrate_batchnorm
+    from fer.data import load_faces
+    from fer.evaluation import predict_with_progress, recorded_data, split_rows, subset
+    from fer.models import build_model, load_model, save_model
+
+    started = time.time()
+    loaded = [load_model(path) for path in args.models]
+    models, sidecars = [m for m, _ in loaded], [s for _, s in loaded]
+    check_sources(args.models, sidecars, args.out)
+
+    # Faces: the sources' training data, split as they were trained (uint8 (N, 48, 48)).
+    if args.data is None:
+        faces = recorded_data(sidecars[0], args.models[0])
+    else:
+        faces = load_faces(args.data, usage=sidecars[0].get("usage"), require_labels=True)
+    train_rows, val_rows = split_rows(sidecars[0], faces)
+    train_images, val = faces.images[train_rows], subset(faces, val_rows)
+    classes = sidecars[0]["classes"]
+    position = {c: i for i, c in enumerate(classes)}
+    truth = [position[label] for label in val.labels]
+
+    def accuracies(model, name):
+        return [float((predict_with_progress(model, val.images, tta, name + suffix)
+                       .argmax(axis=1) == truth).mean())
+                for tta, suffix in ((False, ""), (True, " + flip TTA"))]
+
+    scores = {path: accuracies(m, Path(path).name) for path, m in zip(args.models, models)}
+
+    # Average (a model built as the first source's sidecar says), then BatchNorm.
+    first = sidecars[0]
+    average = build_model(first["architecture"], len(classes), **first["build"])
+    average.set_weights(average_weights(models))
+    print(f"BatchNorm statistics from {len(train_images)} training faces, dropout off")
+    result = recalibrate_batchnorm(average, train_images, args.batch_size, progress=True)
+    what = "average" if len(models) > 1 else "recalibrated"
+    scores[what] = accuracies(result, what)
+
+    print(f"validation accuracy on {len(val)} faces:")
+    print(f"  {'model':<40} {'plain':>7} {'flip TTA':>9}")
+    for name, (plain, tta) in scores.items():
+        print(f"  {str(name):<40} {plain:7.4f} {tta:9.4f}")
+
+    sidecar = {key: value for key, value in first.items() if key not in TUNING_KEYS}
+    sidecar.update(
+        command=" ".join(sys.argv), config={"models": [recorded_path(p) for p in args.models],
+                                           "out": recorded_path(args.out),
+                                           "data": args.data and recorded_path(args.data),
+                                           "batch_size": args.batch_size},
+        averaged_from=[{"model": recorded_path(path), **{k: s.get(k) for k in RUN_KEYS}}
+                       for path, s in zip(args.models, sidecars)],
+        batchnorm_faces=len(train_images), init_from=None,
+        # A warm restart from the result goes on from the furthest source's stream.
+        prior_epochs=max(s.get("prior_epochs", 0) + s.get("epochs_run", 0) for s in sidecars),
+        epochs_run=0, best_epoch=None, best_val_accuracy=round(scores[what][0], 4),
+        val_accuracy_tta=round(scores[what][1], 4),
+        wall_time_s=round(time.time() - started, 1))
+    save_model(result, args.out, sidecar)
+    print(f"wrote {args.out} and its sidecar {Path(args.out).with_suffix('.json')}")
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
