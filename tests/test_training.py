@@ -422,8 +422,11 @@ def test_training_ends_by_recalibrating_batchnorm_kept_only_when_validation_hold
     assert sidecar["best_val_accuracy"] == record["val_accuracy_before"]
     assert np.abs(model.get_layer("bn1_1").moving_mean.numpy()).max() < 1e3
 
-    # --no-bn-recalibration: the checkpoint as training wrote it.
-    plain = tmp_path / "plain.h5"
-    assert cli.run(cnn_train.main, argv[:3] + [str(plain), "--no-bn-recalibration"]
-                   + argv[4:]) == 0
-    assert "batchnorm_recalibration" not in load_model(plain)[1]
+
+
+def test_no_bn_recalibration_leaves_the_checkpoint_as_training_wrote_it(stage1):
+    for parse in (cnn_train.parse_args, cnn_train_mod.parse_args):
+        assert parse([]).recalibrate_bn and not parse(["--no-bn-recalibration"]).recalibrate_bn
+    # The stage1 fixture trains through train() without recalibrate_bn.
+    assert "batchnorm_recalibration" not in stage1[2]
+    assert "batchnorm_recalibration" not in load_model(stage1[0])[1]
