@@ -25,8 +25,11 @@ RUN_KEYS = ("command", "prior_epochs", "epochs_run", "best_epoch", "best_val_acc
             "wall_time_s")
 # Keys that must agree between the sources: same model, same faces held out.
 SHARED_KEYS = ("architecture", "classes", "seed", "val_split", "data", "usage")
-# Keys of a specialist tuned against a stage 1: they describe the source, not the average.
-TUNING_KEYS = ("handoff_below", "handoff_below_tta", "handoff_tuning")
+# Keys that describe the first source alone, not the average: a specialist's hand-off
+# tuning against a stage 1, and a trainer's end-of-run BatchNorm re-estimation (the
+# average's own is batchnorm_faces).
+SOURCE_ONLY_KEYS = ("handoff_below", "handoff_below_tta", "handoff_tuning",
+                    "batchnorm_recalibration")
 
 
 def parse_args(argv=None):
@@ -105,7 +108,7 @@ def main(argv=None):
     for name, (plain, tta) in scores.items():
         print(f"  {str(name):<40} {plain:7.4f} {tta:9.4f}")
 
-    sidecar = {key: value for key, value in first.items() if key not in TUNING_KEYS}
+    sidecar = {key: value for key, value in first.items() if key not in SOURCE_ONLY_KEYS}
     sidecar.update(
         command=" ".join(sys.argv), config={"models": [recorded_path(p) for p in args.models],
                                            "out": recorded_path(args.out),

@@ -83,7 +83,8 @@ def sources(tmp_path):
                    "command": f"cnn_train.py run {i}", "prior_epochs": prior,
                    "epochs_run": epochs, "best_epoch": epochs, "best_val_accuracy": 0.2,
                    "wall_time_s": 10.0, "parameters": 1_704_391,
-                   "handoff_below": 0.5}
+                   "handoff_below": 0.5,
+                   "batchnorm_recalibration": {"faces": 63, "kept": True}}
         path = tmp_path / f"cycle{i}.h5"
         save_model(cnn(10 + i), path, sidecar)
         paths.append(path)
@@ -115,7 +116,8 @@ def test_script_writes_the_recalibrated_average_with_its_sources(sources, tmp_pa
                                                                 "cnn_train.py run 1"]
     assert sidecar["prior_epochs"] == 8 and sidecar["epochs_run"] == 0
     assert sidecar["batchnorm_faces"] == len(train_rows) == 63
-    assert "handoff_below" not in sidecar  # tuned for a source, not for the average
+    # Records of a source's tuning and end-of-run BatchNorm pass, not of the average.
+    assert "handoff_below" not in sidecar and "batchnorm_recalibration" not in sidecar
     assert 0 <= sidecar["best_val_accuracy"] <= 1 and sidecar["seed"] == 42
 
 
