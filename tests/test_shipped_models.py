@@ -15,6 +15,7 @@ SHIPPED = [  # file, parameters, classes
     ("cnn_cycle5.h5", 1_704_391, list(range(7))),
     ("cnn_cycle6.h5", 1_704_391, list(range(7))),
     ("cnn_cycle7.h5", 1_704_391, list(range(7))),
+    ("cnn_cycle8.h5", 1_704_391, list(range(7))),
     ("cnn_specific_0_2_4_6.h5", 1_704_391 - 3 * 65, [0, 2, 4, 6]),
     ("dnn.h5", 1_838_599, list(range(7))),
 ]
