@@ -25,11 +25,13 @@ RUN_KEYS = ("command", "prior_epochs", "epochs_run", "best_epoch", "best_val_acc
             "wall_time_s")
 # Keys that must agree between the sources: same model, same faces held out.
 SHARED_KEYS = ("architecture", "classes", "seed", "val_split", "data", "usage")
-# Keys that describe the first source alone, not the average: a specialist's hand-off
-# tuning against a stage 1, and a trainer's end-of-run BatchNorm re-estimation (the
-# average's own is batchnorm_faces).
-SOURCE_ONLY_KEYS = ("handoff_below", "handoff_below_tta", "handoff_tuning",
-                    "batchnorm_recalibration")
+# Keys of the first source's sidecar that the average inherits: the model, its split and
+# where it was made. Every other key records that source's own run (its command and
+# epochs, a specialist's hand-off tuning, a trainer's end-of-run BatchNorm pass) and
+# would be false of the average, which records its own below.
+MODEL_KEYS = ("architecture", "classes", "class_names", "build", "input_shape",
+              "normalization", "seed", "val_split", "data", "usage", "precision",
+              "parameters", "machine", "versions")
 
 
 def parse_args(argv=None):
@@ -108,7 +110,7 @@ def main(argv=None):
     for name, (plain, tta) in scores.items():
         print(f"  {str(name):<40} {plain:7.4f} {tta:9.4f}")
 
-    sidecar = {key: value for key, value in first.items() if key not in SOURCE_ONLY_KEYS}
+    sidecar = {key: value for key, value in first.items() if key in MODEL_KEYS}
     sidecar.update(
         command=" ".join(sys.argv), config={"models": [recorded_path(p) for p in args.models],
                                            "out": recorded_path(args.out),
