@@ -70,6 +70,10 @@ def training_parser(description: str, default_out,
                              "GPU supports it, else float32; bfloat16/float16 = mixed precision")
     parser.add_argument("--no-augment", dest="augment", action="store_false",
                         help="turn off random flips, shifts, rotations and zooms")
+    parser.add_argument("--label-smoothing", type=float, default=0.0,
+                        help="share of each face's target spread evenly over all classes "
+                             "(0 = plain cross-entropy): FER2013's labels are noisy, and "
+                             "softer targets keep the model from betting everything on them")
     parser.add_argument("--resume", action="store_true",
                         help="continue training the model at --out from its saved weights "
                              "and epoch count (same options as the first run)")

@@ -164,8 +164,9 @@ def augment_batch(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
 
 
 def make_dataset(images, labels, batch_size, augment=False, shuffle=False, seed=0,
-                 first_epoch=0):
-    """uint8 (N, 48, 48) + labels -> batches of float32 (B, 48, 48, 1) and int labels.
+                 first_epoch=0, one_hot=None):
+    """uint8 (N, 48, 48) + labels -> batches of float32 (B, 48, 48, 1) and int labels
+    (or, with ``one_hot`` = the number of classes, float32 (B, one_hot) one-hot rows).
 
     The arrays stay uint8 in memory (1/4 the size); casting, augmentation and batching
     happen in the graph, in parallel, and the next batch is prefetched while the model
@@ -180,7 +181,8 @@ def make_dataset(images, labels, batch_size, augment=False, shuffle=False, seed=
     if shuffle:
         data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     data = data.batch(batch_size)
-    data = data.map(lambda x, y: (tf.cast(x, tf.float32), y),
+    data = data.map(lambda x, y: (tf.cast(x, tf.float32),
+                                  tf.one_hot(y, one_hot) if one_hot else y),
                     num_parallel_calls=tf.data.AUTOTUNE)
     if augment:
         counter = tf.data.Dataset.counter().map(lambda i: tf.stack([tf.cast(seed, tf.int64), i]))
@@ -283,6 +285,9 @@ def train(args, architecture: str, classes, build_options: dict, strategy=None,
                              f"found {getattr(args, name)}")
     if args.lr <= 0:
         raise ValueError(f"--lr: expected a positive learning rate, found {args.lr}")
+    if not 0 <= args.label_smoothing < 1:
+        raise ValueError(f"--label-smoothing: expected a share from 0 up to (not including) "
+                         f"1, found {args.label_smoothing}")
     if init_from:
         if Path(init_from).resolve() == Path(args.out).resolve():
             raise ValueError(f"--out {args.out}: expected another file than --init-from's "
@@ -310,7 +315,8 @@ def train(args, architecture: str, classes, build_options: dict, strategy=None,
     out = Path(args.out)
     model, previous, policy, strategy = build_for_training(
         architecture, classes, build_options, args.lr, args.precision, strategy,
-        resume_from=out if args.resume else None, init_from=init_from)
+        resume_from=out if args.resume else None, init_from=init_from,
+        label_smoothing=args.label_smoothing)
     print(f"model: {architecture}, {model.count_params():,} parameters, precision {policy}, "
           f"{strategy.num_replicas_in_sync} replica(s)")
 
@@ -325,10 +331,12 @@ def train(args, architecture: str, classes, build_options: dict, strategy=None,
         prior_epochs = source.get("prior_epochs", 0) + source.get("epochs_run", 0)
     else:
         prior_epochs = 0
+    # Label smoothing needs one-hot targets (Keras smooths only categorical cross-entropy).
+    one_hot = len(classes) if args.label_smoothing else None
     train_data = make_dataset(train_images, train_labels, args.batch_size,
                               augment=args.augment, shuffle=True, seed=args.seed,
-                              first_epoch=prior_epochs + initial_epoch)
-    val_data = make_dataset(val_images, val_labels, 2 * args.batch_size)
+                              first_epoch=prior_epochs + initial_epoch, one_hot=one_hot)
+    val_data = make_dataset(val_images, val_labels, 2 * args.batch_size, one_hot=one_hot)
     config = recorded_config(args)
     sidecar = {
         "architecture": architecture, "classes": list(classes), "class_names": names,
@@ -413,7 +421,7 @@ def recalibrate_checkpoint(out, sidecar, train_images, val_images, val_labels) -
 
 def build_for_training(architecture: str, classes, build_options: dict, lr: float,
                        precision: str = "auto", strategy=None, resume_from=None,
-                       init_from=None):
+                       init_from=None, label_smoothing: float = 0.0):
     """The model as train() fits it: built (or reloaded from ``resume_from``) under the
     resolved precision and the distribution strategy, then compiled. The benchmark
     (bench/throughput.py) times this same model. Returns (model, previous sidecar or {},
@@ -435,15 +443,17 @@ def build_for_training(architecture: str, classes, build_options: dict, lr: floa
             if init_from:
                 source, source_info = load_model(init_from)
                 copy_body_weights(source, model, source_info["classes"], list(classes))
-        compile_for_training(model, lr)
+        compile_for_training(model, lr, label_smoothing)
     return model, previous, policy, strategy
 
 
-def compile_for_training(model: keras.Model, lr: float) -> None:
-    """Adam, sparse cross-entropy, accuracy; Keras' default execution (a traced graph,
-    with XLA left off on machines without an accelerator)."""
-    model.compile(optimizer=keras.optimizers.Adam(lr),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+def compile_for_training(model: keras.Model, lr: float, label_smoothing: float = 0.0) -> None:
+    """Adam, cross-entropy (sparse; on one-hot targets when smoothing them), accuracy;
+    Keras' default execution (a traced graph, with XLA left off on machines without an
+    accelerator)."""
+    loss = (keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+            if label_smoothing else "sparse_categorical_crossentropy")
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=["accuracy"])
 
 
 def copy_body_weights(source: keras.Model, target: keras.Model, source_classes=None,

@@ -15,9 +15,9 @@ from fer import MODELS, cli, recorded_path
 from fer.backend import keras
 from fer.inference import HANDOFF_GRID, predict_probs
 from fer.models import build_cnn, load_model
-from fer.training import (BestCheckpoint, augment_batch, copy_body_weights, make_dataset,
-                          recorded_config, select_classes, stratified_split,
-                          train_val_rows)
+from fer.training import (BestCheckpoint, augment_batch, compile_for_training,
+                          copy_body_weights, make_dataset, recorded_config, select_classes,
+                          stratified_split, train_val_rows)
 
 # float32 pinned: `--precision auto` picks mixed bfloat16 on a CPU with AVX512-BF16, and
 # the figures these tests assert on would then depend on the machine running them.
@@ -281,6 +281,8 @@ def test_init_from_a_7_class_model_starts_as_it_restricted_to_the_subset():
     (["--specific", "4_4"], "found a repeat"),
     (["--val-split", "1.5"], "--val-split: expected a share between 0 and 1, found 1.5"),
     (["--epochs", "0"], "--epochs: expected a positive integer, found 0"),
+    (["--label-smoothing", "1"], "--label-smoothing: expected a share from 0 up to (not "
+                                 "including) 1, found 1.0"),
     (["--data", "BAD_DATA"], "bad.csv: line 3: expected a label 0-6, found '8'"),
     (["--data", "MISSING"], "missing.csv: file not found"),
 ])
@@ -339,6 +341,41 @@ def test_dataset_yields_float_batches_in_order_without_augmentation():
     assert x.shape == (4, 48, 48, 1) and x.dtype.name == "float32"
     np.testing.assert_array_equal(x.numpy()[..., 0], images[:4])
     np.testing.assert_array_equal(np.concatenate([y for _, y in batches]), labels)
+
+
+def test_dataset_gives_one_hot_targets_when_asked():
+    images, labels = make_faces(10)
+    targets = np.concatenate([y for _, y in make_dataset(images, labels, 4, one_hot=7)])
+    assert targets.shape == (10, 7) and targets.dtype == np.float32
+    np.testing.assert_array_equal(targets.argmax(axis=1), labels)
+    np.testing.assert_array_equal(targets.sum(axis=1), 1.0)
+
+
+def test_label_smoothing_spreads_the_target_over_every_class():
+    # Fixed softmax outputs p for every input: the loss must be the cross-entropy with
+    # the target (1 - s) * one_hot + s / K, which the unsmoothed loss is not.
+    classes, smoothing = 3, 0.3
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(classes, "softmax")])
+    model.layers[0].set_weights([np.zeros((2, classes)), np.array([2.0, 0.0, -1.0])])
+    probs = np.exp([2.0, 0.0, -1.0]) / np.exp([2.0, 0.0, -1.0]).sum()
+    target = np.full(classes, smoothing / classes) + (1 - smoothing) * np.eye(classes)[1]
+    x, y = np.zeros((4, 2), np.float32), np.tile(np.eye(classes, dtype=np.float32)[1], (4, 1))
+    compile_for_training(model, 1e-3, label_smoothing=smoothing)
+    loss = model.evaluate(x, y, verbose=0)[0]
+    assert loss == pytest.approx(-(target * np.log(probs)).sum(), rel=1e-5)
+    assert abs(loss + np.log(probs[1])) > 0.05  # plain cross-entropy: -log p[1]
+
+
+def test_label_smoothing_run_trains_on_one_hot_targets(data_dir, tmp_path):
+    out = tmp_path / "smooth.h5"
+    args = dnn_train.parse_args(["--data", str(data_dir / "train.csv"), "--out", str(out),
+                                 "--epochs", "1", "--label-smoothing", "0.2", *FAST])
+    from fer.training import train
+    model, sidecar = train(args, "dnn", list(range(7)), {"dense_dropout": 0.0})
+    assert model.loss.get_config()["label_smoothing"] == pytest.approx(0.2)
+    written = json.loads(out.with_suffix(".json").read_text())
+    assert written["config"]["label_smoothing"] == 0.2
+    assert 0 <= written["best_val_accuracy"] <= 1
 
 
 def test_resumed_run_draws_new_order_and_augmentation_instead_of_replaying():
