@@ -9,7 +9,7 @@ from fer.models import load_model
 
 SHIPPED = [  # file, parameters, classes
     ("cnn.h5", 1_704_391, list(range(7))),
-    *[(f"cnn_cycle{n}.h5", 1_704_391, list(range(7))) for n in range(2, 30)],  # warm restarts
+    *[(f"cnn_cycle{n}.h5", 1_704_391, list(range(7))) for n in range(2, 31)],  # warm restarts
     ("cnn_specific_0_2_4_6.h5", 1_704_391 - 3 * 65, [0, 2, 4, 6]),
     ("dnn.h5", 1_838_599, list(range(7))),
 ]
