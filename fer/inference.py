@@ -73,10 +73,8 @@ def cascade_labels(stage1_probs: np.ndarray, stage2_probs: np.ndarray, classes,
     if stage2_probs.shape != (len(stage1_probs), len(classes)):
         raise ValueError(f"stage2_probs: expected shape {(len(stage1_probs), len(classes))}, "
                          f"found {stage2_probs.shape}")
-    labels = stage1_probs.argmax(axis=1)
     handoff = handoff_mask(stage1_probs, classes, handoff_below)
-    labels[handoff] = classes[stage2_probs[handoff].argmax(axis=1)]
-    return labels
+    return _hand_over(stage1_probs, stage2_probs[handoff], classes, handoff)
 
 
 def run_cascade(stage1_probs: np.ndarray, images: np.ndarray, stage2, classes,
@@ -90,9 +88,17 @@ def run_cascade(stage1_probs: np.ndarray, images: np.ndarray, stage2, classes,
     """
     if handoff is None:
         handoff = handoff_mask(stage1_probs, classes, handoff_below)
+    return _hand_over(stage1_probs, predict_stage2(stage2, images[handoff]), classes,
+                      handoff), handoff
+
+
+def _hand_over(stage1_probs: np.ndarray, handed_probs: np.ndarray, classes,
+               handoff: np.ndarray) -> np.ndarray:
+    """Stage 1's top classes, with the specialist's top class among its own where
+    ``handoff`` is set; handed_probs: (handoff.sum(), K), the specialist's rows for those."""
     labels = np.asarray(stage1_probs).argmax(axis=1)
-    labels[handoff] = np.asarray(classes)[predict_stage2(stage2, images[handoff]).argmax(axis=1)]
-    return labels, handoff
+    labels[handoff] = np.asarray(classes)[np.asarray(handed_probs).argmax(axis=1)]
+    return labels
 
 
 def handoff_mask(stage1_probs: np.ndarray, classes, handoff_below: float = 1.0) -> np.ndarray:
