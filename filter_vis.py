@@ -86,9 +86,7 @@ def default_layers(model) -> list[str]:
 
 
 def progress_callback(steps):
-    from fer.backend import keras
-
-    bar = keras.utils.Progbar(steps, unit_name="step")
+    bar = cli.progress_bar(steps, "step")
     return lambda step: bar.update(step)
 
 

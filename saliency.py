@@ -88,7 +88,6 @@ def main(argv=None):
                          f"one sample and a noise >= 0")
     import numpy as np
     from fer import explain, figures
-    from fer.backend import keras
     from fer.evaluation import faces_for, predict_with_progress
     from fer.labels import CLASS_NAMES
     from fer.models import load_model
@@ -125,7 +124,7 @@ def main(argv=None):
         "gradcam": lambda: explain.gradcam(model, images, outputs, gradcam_layer),
     }
     print(f"explaining {len(rows)} faces with {', '.join(methods)}")
-    bar = keras.utils.Progbar(len(methods), unit_name="method")
+    bar = cli.progress_bar(len(methods), "method")
     stem = Path(args.model).stem
     written = []
     for method in methods:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from fer.backend import keras, tf
+from fer.cli import progress_bar
 
 STATS_BATCH = 256  # faces per batch of the statistics pass (batch statistics, as in training)
 
@@ -69,7 +70,7 @@ def batchnorm_statistics(model: keras.Model, images: np.ndarray, batch_size: int
 
     x = np.asarray(images, dtype=np.float32)[..., None]
     sums = [[0.0, 0.0] for _ in norms]
-    bar = keras.utils.Progbar(len(x), unit_name="face", verbose=1 if progress else 0)
+    bar = progress_bar(len(x), "face", show=progress)
     for start in range(0, len(x), batch_size):
         batch = x[start:start + batch_size]
         for total, (mean, variance) in zip(sums, batch_moments(tf.constant(batch))):

@@ -5,6 +5,16 @@ import argparse
 import sys
 
 
+def progress_bar(total: int, unit: str, show: bool = True):
+    """A keras Progbar over ``total`` units. On a terminal it redraws in place; when stdout
+    is a log file (``nohup ... > log``) it writes one line once the work is done, where
+    redrawing would fill the log with a frame per update."""
+    from fer.backend import keras
+
+    verbose = (1 if sys.stdout.isatty() else 2) if show else 0
+    return keras.utils.Progbar(total, unit_name=unit, verbose=verbose)
+
+
 class UsageError(ValueError):
     """A bad option or input the user can fix; printed as one line, exit code 2."""
 

@@ -119,11 +119,11 @@ def keep_classes(faces: Faces, classes) -> Faces:
 
 def predict_with_progress(model, images, tta=False, what="predicting") -> np.ndarray:
     """fer.inference.predict_probs in chunks, with a progress bar: (N, K) float32."""
-    from fer.backend import keras
+    from fer.cli import progress_bar
     from fer.inference import predict_probs
 
     print(f"{what}: {len(images)} faces")
-    bar = keras.utils.Progbar(len(images), unit_name="face")
+    bar = progress_bar(len(images), "face")
     probs = []
     for start in range(0, len(images), PROGRESS_CHUNK):
         probs.append(predict_probs(model, images[start:start + PROGRESS_CHUNK], tta=tta))

@@ -403,7 +403,7 @@ def recalibrate_checkpoint(out, sidecar, train_images, val_images, val_labels) -
         return
     print(f"re-estimating BatchNorm statistics on {len(train_images)} training faces, "
           f"dropout off")
-    calibrated = recalibrate_batchnorm(checkpoint, train_images, progress=sys.stdout.isatty())
+    calibrated = recalibrate_batchnorm(checkpoint, train_images, progress=True)
     before, after = (float(np.mean(predict_probs(m, val_images).argmax(axis=1) == val_labels))
                      for m in (checkpoint, calibrated))
     kept = after >= before
