@@ -331,8 +331,10 @@ def train(args, architecture: str, classes, build_options: dict, strategy=None,
         prior_epochs = source.get("prior_epochs", 0) + source.get("epochs_run", 0)
     else:
         prior_epochs = 0
-    # Label smoothing needs one-hot targets (Keras smooths only categorical cross-entropy).
-    one_hot = len(classes) if args.label_smoothing else None
+    # Targets in the form the compiled loss takes: one-hot for the categorical loss that
+    # compile_for_training picks to smooth them, integers for the sparse one otherwise.
+    one_hot = (len(classes) if isinstance(model.loss, keras.losses.CategoricalCrossentropy)
+               else None)
     train_data = make_dataset(train_images, train_labels, args.batch_size,
                               augment=args.augment, shuffle=True, seed=args.seed,
                               first_epoch=prior_epochs + initial_epoch, one_hot=one_hot)
