@@ -22,6 +22,7 @@ import numpy as np
 
 from fer import recorded_path
 from fer.backend import keras, tf
+from fer.cli import progress_verbosity
 from fer.data import IMAGE_SIZE, load_faces
 from fer.labels import CLASS_NAMES
 from fer.models import (NORMALIZATION, build_model, class_names, load_model, read_sidecar,
@@ -371,7 +372,7 @@ def train(args, architecture: str, classes, build_options: dict, strategy=None,
     try:
         model.fit(train_data, validation_data=val_data, epochs=args.epochs,
                   initial_epoch=initial_epoch, callbacks=callbacks, shuffle=False,
-                  verbose=1 if sys.stdout.isatty() else 2)
+                  verbose=progress_verbosity())
     except KeyboardInterrupt:
         print(f"\ninterrupted after {sidecar['epochs_run']} epoch(s)", file=sys.stderr)
     if out.exists() and recalibrate_bn:
