@@ -1,0 +1,408 @@
+"""Annotating photos and videos: which inputs, every face in them (fer.faces), its
+expression (fer.inference.Cascade), the drawing beside each face, faces.csv.
+
+Everything up to reading the inputs runs without TensorFlow, so bad input fails fast; the
+Annotator is handed a loaded Cascade.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fer import DataError, paths
+from fer.faces import FaceSettings, find_faces, load_detector
+from fer.figures import normalized
+from fer.labels import CLASS_NAMES
+from fer.progress import progress_bar
+
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG"}  # suffix -> the annotated video's FourCC
+CAMERA_SUFFIX = ".avi"    # MJPG: every OpenCV build writes it
+CAMERA_FPS = 30.0         # a camera that does not say its frame rate
+CSV_NAME = "faces.csv"
+PROBABILITY_COLUMNS = tuple(name.lower() for name in CLASS_NAMES)
+CSV_COLUMNS = ("file", "frame", "x", "y", "w", "h", "score", "label") + PROBABILITY_COLUMNS
+
+# One colour per class (BGR), for the box, the label and the class's bar.
+CLASS_COLOURS = ((60, 60, 230), (40, 160, 40), (200, 90, 170), (0, 210, 255),
+                 (220, 130, 40), (0, 140, 255), (200, 200, 200))
+SHORT_NAMES = tuple(name[:3] for name in CLASS_NAMES)
+
+
+class CameraError(DataError):
+    """A camera OpenCV cannot open or read."""
+
+
+# --- which inputs ----------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Source:
+    """One input: ``name`` as given or as found in a folder (faces.csv's ``file``), its
+    ``path`` (None for a camera), its ``kind`` (photo, video, camera) and camera index."""
+
+    name: str
+    path: Path | None
+    kind: str
+    camera: int | None = None
+
+
+def find_sources(inputs, camera: int | None = None) -> list[Source]:
+    """The photos and videos named on the command line or found (not recursively) in the
+    folders named, then the camera; each checked: it exists, its kind is known, a photo's
+    format is one OpenCV reads, a video opens and yields a frame, a camera opens."""
+    sources = []
+    for text in inputs:
+        path = paths.input_data(text)  # exists and can be read (or listed)
+        if path.is_dir():
+            found = [p for p in sorted(path.iterdir()) if p.is_file()
+                     and p.suffix.lower() in PHOTO_SUFFIXES + tuple(VIDEO_CODECS)]
+            if not found:
+                raise DataError(f"{text}: expected photos ({' '.join(PHOTO_SUFFIXES)}) or "
+                                f"videos ({' '.join(VIDEO_CODECS)}) in the folder, found none")
+            sources += [_file_source(str(path / p.name), p) for p in found]
+        else:
+            sources.append(_file_source(text, path))
+    if camera is not None:
+        sources.append(Source(f"camera{camera}", None, "camera", camera))
+    for source in sources:
+        _check_readable(source)
+    return sources
+
+
+def _file_source(name: str, path: Path) -> Source:
+    suffix = path.suffix.lower()
+    if suffix in PHOTO_SUFFIXES:
+        return Source(name, path, "photo")
+    if suffix in VIDEO_CODECS:
+        return Source(name, path, "video")
+    raise DataError(f"{name}: expected a photo ({' '.join(PHOTO_SUFFIXES)}), a video "
+                    f"({' '.join(VIDEO_CODECS)}) or a folder, found a {suffix or 'suffix-less'} "
+                    f"file")
+
+
+def _check_readable(source: Source) -> None:
+    if source.kind == "photo":
+        if not cv2.haveImageReader(str(source.path)):
+            raise DataError(f"{source.name}: expected a JPEG, PNG, BMP or WebP image, found "
+                            f"a file OpenCV cannot read as one")
+    else:
+        open_video(source).release()
+
+
+def open_video(source: Source) -> cv2.VideoCapture:
+    """An opened capture of a video file or a camera that has given at least one frame
+    (a file is opened again to start at its first frame: seeking back is not exact with
+    every codec)."""
+    if source.kind == "camera":
+        capture = cv2.VideoCapture(source.camera)
+        if not capture.isOpened() or not capture.read()[0]:
+            capture.release()
+            raise CameraError(f"--camera {source.camera}: cannot open camera {source.camera} "
+                              f"(no such device, or no access to it)")
+        return capture
+    capture = cv2.VideoCapture(str(source.path))
+    if not capture.isOpened() or not capture.read()[0]:
+        capture.release()
+        raise DataError(f"{source.name}: expected a video OpenCV can play, found one it "
+                        f"cannot open or read a frame from")
+    capture.release()
+    return cv2.VideoCapture(str(source.path))
+
+
+def read_photo(source: Source) -> np.ndarray:
+    """The photo as BGR uint8 (H, W, 3), turned as its EXIF orientation says."""
+    image = cv2.imread(str(source.path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DataError(f"{source.name}: expected a JPEG, PNG, BMP or WebP image, cannot "
+                        f"decode it (damaged?)")
+    return image
+
+
+def output_names(sources) -> dict[int, str]:
+    """The annotated file's name for each source (by position): NAME_annotated.SUFFIX,
+    numbered where two inputs share a name; a camera's is cameraN_annotated.avi."""
+    names, taken = {}, {CSV_NAME}
+    for i, source in enumerate(sources):
+        stem = Path(source.name).stem
+        suffix = CAMERA_SUFFIX if source.kind == "camera" else source.path.suffix.lower()
+        name, n = f"{stem}_annotated{suffix}", 1
+        while name in taken:
+            n += 1
+            name = f"{stem}_{n}_annotated{suffix}"
+        taken.add(name)
+        names[i] = name
+    return names
+
+
+# --- faces and their expressions ----------------------------------------------------------------
+
+@dataclasses.dataclass
+class Found:
+    """The faces of one picture: boxes (N, 4) x y w h, detector scores (N,), grey crops
+    (N, 48, 48), the cascade's labels (N,), stage 1's probabilities (N, 7), which faces the
+    specialist decided (N,), and Grad-CAM maps (N, 48, 48) in 0-1 with --explain."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    crops: np.ndarray
+    labels: np.ndarray
+    probs: np.ndarray
+    handoff: np.ndarray
+    heat: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+
+class Annotator:
+    """Finds the faces of a picture and reads their expressions: the detector, the framing
+    settings, the cascade and (for --explain) the Keras stage-1 model Grad-CAM explains."""
+
+    def __init__(self, cascade, settings: FaceSettings | None = None, explain_model=None):
+        self.cascade = cascade
+        self.settings = settings or FaceSettings()
+        self.explain_model = explain_model
+        self.detector = load_detector()
+
+    def look(self, image: np.ndarray) -> Found:
+        boxes, scores, crops = find_faces(image, self.detector, self.settings)
+        if len(boxes) == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return Found(boxes, scores, crops, empty, np.zeros((0, len(CLASS_NAMES)),
+                                                                np.float32), empty.astype(bool))
+        labels, probs, handoff = self.cascade.predict(crops)
+        heat = None
+        if self.explain_model is not None:
+            from fer.explain import gradcam  # TensorFlow: only with --explain
+
+            # Grad-CAM of stage 1's logit for the label the cascade gave.
+            heat = normalized(gradcam(self.explain_model, crops, labels))
+        return Found(boxes, scores, crops, labels, probs, handoff, heat)
+
+
+def csv_rows(name: str, frame: int, found: Found) -> list[list]:
+    return [[name, frame, *map(int, box), int(score), int(label),
+             *(f"{p:.4f}" for p in probs)]
+            for box, score, label, probs in zip(found.boxes, found.scores, found.labels,
+                                                found.probs)]
+
+
+def write_faces_csv(path, rows) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(CSV_COLUMNS)
+        writer.writerows(rows)
+
+
+# --- drawing -----------------------------------------------------------------------------------
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+FONT_HEIGHT = 22          # pixels of a capital at font scale 1
+CHART_ROW = (9, 24)       # smallest, largest bar-chart row height, pixels
+PANEL_SHADE = 0.3         # the panel darkens the picture under it to this share
+
+
+def draw_found(image: np.ndarray, found: Found) -> np.ndarray:
+    """Draw on ``image``, in place, every face's panel (its bar chart, and Grad-CAM with
+    --explain) where it covers the least of the faces, their labels and the panels already
+    placed; then every box and label on top, so none is hidden."""
+    labels = [(f"{CLASS_NAMES[label]}{'*' if handed else ''} {probs[label]:.0%}", box)
+              for box, label, probs, handed in zip(found.boxes, found.labels, found.probs,
+                                                   found.handoff)]
+    taken = [_label_and_box(image, text, box, draw=False) for text, box in labels]
+    for i in range(len(found)):
+        panel = face_panel(found.probs[i], int(found.labels[i]), int(found.boxes[i][3]),
+                           None if found.heat is None else found.heat[i], found.crops[i])
+        spot = _free_spot(image.shape, panel.shape, found.boxes[i], taken)
+        if spot is not None:
+            _blend(image, panel, spot)
+            taken.append((*spot, spot[0] + panel.shape[1], spot[1] + panel.shape[0]))
+    for (text, box), label in zip(labels, found.labels):
+        _label_and_box(image, text, box, CLASS_COLOURS[int(label)])
+    return image
+
+
+def face_panel(probs, label: int, face_height: int, heat=None, crop=None) -> np.ndarray:
+    """The bar chart of the seven probabilities, rows sized to the face, with the Grad-CAM
+    over the 48x48 crop on its left when ``heat`` (0-1) is given: BGR on black."""
+    row = int(np.clip(round(face_height / len(CLASS_NAMES)), *CHART_ROW))
+    chart = _bar_chart(probs, label, row)
+    if heat is None:
+        return chart
+    side = chart.shape[0]
+    tile = cv2.resize(_heat_tile(crop, heat), (side, side), interpolation=cv2.INTER_LINEAR)
+    return np.concatenate([tile, chart], axis=1)
+
+
+def _label_and_box(image, text, box, colour=None, draw=True):
+    """Draw the box and 'Label NN%' above it (inside its top where the picture ends): NN
+    is stage 1's probability of the label, '*' marks a label the specialist chose. Returns
+    the rectangle (x0, y0, x1, y1) the two cover; ``draw`` False only measures it."""
+    x, y, w, h = (int(v) for v in box)
+    scale = float(np.clip(w / 160, 0.4, 1.2))
+    thickness = max(1, round(scale * 1.5))
+    (tw, th), base = cv2.getTextSize(text, FONT, scale, thickness)
+    top = y - th - base - 4 if y - th - base - 4 >= 0 else y
+    if draw:
+        cv2.rectangle(image, (x, y), (x + w, y + h), colour, max(1, round(w / 80)),
+                      cv2.LINE_AA)
+        cv2.rectangle(image, (x, top), (x + tw + 4, top + th + base + 4), colour, cv2.FILLED)
+        cv2.putText(image, text, (x + 2, top + th + 2), FONT, scale, (0, 0, 0), thickness,
+                    cv2.LINE_AA)
+    return x, top, max(x + w, x + tw + 4), y + h
+
+
+def _bar_chart(probs, label: int, row: int) -> np.ndarray:
+    """A BGR panel, one row of ``row`` pixels per class: short name, bar, percentage; on
+    black (blended over the picture when placed)."""
+    pad = max(2, row // 4)
+    scale = 0.62 * row / FONT_HEIGHT
+    name_width = cv2.getTextSize("Sur", FONT, scale, 1)[0][0] + pad
+    bar_width = 3 * row
+    percent_width = cv2.getTextSize("100%", FONT, scale, 1)[0][0] + pad
+    panel = np.zeros((row * len(probs) + 2 * pad, name_width + bar_width + percent_width
+                      + 2 * pad, 3), np.uint8)
+    for i, p in enumerate(probs):
+        top = pad + i * row
+        text_colour = (255, 255, 255) if i == label else (170, 170, 170)
+        baseline = top + round(0.78 * row)
+        cv2.putText(panel, SHORT_NAMES[i], (pad, baseline), FONT, scale, text_colour, 1,
+                    cv2.LINE_AA)
+        left = pad + name_width
+        cv2.rectangle(panel, (left, top + row // 6), (left + max(1, round(p * bar_width)),
+                                                      top + row - row // 6),
+                      CLASS_COLOURS[i], cv2.FILLED)
+        cv2.putText(panel, f"{p:.0%}", (left + bar_width + pad // 2, baseline), FONT, scale,
+                    text_colour, 1, cv2.LINE_AA)
+    return panel
+
+
+def _heat_tile(crop, heat) -> np.ndarray:
+    """The grey 48x48 crop with its Grad-CAM map (0-1) over it in the jet colours: BGR."""
+    colours = cv2.applyColorMap(np.uint8(np.clip(heat, 0, 1) * 255), cv2.COLORMAP_JET)
+    return cv2.addWeighted(cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR), 0.5, colours, 0.5, 0)
+
+
+def _free_spot(shape, panel_shape, box, taken):
+    """Top-left corner for a panel by the box (below it, else right, left, above; each
+    kept inside the picture) that covers the least area of the ``taken`` rectangles; None
+    where the panel is larger than the picture. Below first: faces side by side (the usual
+    group photo) then each keep their panel under them, never between two of them."""
+    height, width = shape[:2]
+    ph, pw = panel_shape[:2]
+    if ph > height or pw > width:
+        return None
+    x, y, w, h = (int(v) for v in box)
+    gap = max(3, ph // 30)
+    candidates = [(x, y + h + gap), (x + w + gap, y), (x - gap - pw, y), (x, y - gap - ph)]
+    best, least = None, None
+    for cx, cy in candidates:
+        fits = 0 <= cx <= width - pw and 0 <= cy <= height - ph
+        cx, cy = int(np.clip(cx, 0, width - pw)), int(np.clip(cy, 0, height - ph))
+        covered = sum(max(0, min(cx + pw, x1) - max(cx, x0)) * max(0, min(cy + ph, y1)
+                                                                   - max(cy, y0))
+                      for x0, y0, x1, y1 in taken)
+        cost = (covered, not fits)  # least covered first; of equals, one that fits as is
+        if least is None or cost < least:
+            best, least = (cx, cy), cost
+    return best
+
+
+def _blend(image, panel, spot) -> None:
+    """The panel's drawn pixels over the picture, the picture darkened under the rest."""
+    x, y = spot
+    ph, pw = panel.shape[:2]
+    under = image[y:y + ph, x:x + pw]
+    shown = panel.any(axis=2, keepdims=True)
+    image[y:y + ph, x:x + pw] = np.where(shown, panel,
+                                         cv2.convertScaleAbs(under, alpha=PANEL_SHADE))
+
+
+# --- photos and videos -----------------------------------------------------------------------
+
+def annotate_photo(annotator: Annotator, source: Source, out_path=None) -> list[list]:
+    """faces.csv's rows of one photo (none where it has no face); its annotated copy at
+    ``out_path`` (None: not drawn; no copy of a photo without a face)."""
+    image = read_photo(source)
+    found = annotator.look(image)
+    if len(found) and out_path is not None:
+        _write_image(out_path, draw_found(image, found))
+    return csv_rows(source.name, 0, found)
+
+
+def annotate_photos(annotator: Annotator, sources, out_paths, show_progress: bool = True):
+    """(faces.csv's rows, the names of the photos without a face) of several photos, with a
+    progress bar; ``out_paths``: each photo's annotated copy, or None (not drawn)."""
+    bar = progress_bar(len(sources), "photo", show_progress)
+    rows, faceless = [], []
+    for source, out_path in zip(sources, out_paths):
+        found = annotate_photo(annotator, source, out_path)
+        rows += found
+        if not found:
+            faceless.append(source.name)
+        bar.add(1)
+    return rows, faceless
+
+
+def _write_image(path, image) -> None:
+    try:
+        written = cv2.imwrite(str(path), image)
+    except cv2.error as err:
+        raise DataError(f"{path}: cannot write the annotated picture ({err})") from None
+    if not written:
+        raise DataError(f"{path}: cannot write the annotated picture")
+
+
+def annotate_video(annotator: Annotator, source: Source, out_path=None, every: int = 1,
+                   max_frames: int | None = None, show_progress: bool = True):
+    """(faces.csv's rows, frames read) of a video file or a camera: the faces of every
+    ``every``-th frame (from frame 0), up to ``max_frames`` frames (a camera: until then or
+    Ctrl-C). With ``out_path``, every frame is written to an annotated video, the frames
+    between two sampled ones with the last sampled frame's drawing."""
+    capture = open_video(source)
+    try:
+        total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if source.kind == "video" else 0
+        total = min(total, max_frames) if total > 0 and max_frames else (total or max_frames)
+        bar = progress_bar(total or None, "frame", show_progress)
+        writer, rows, frame, found = None, [], 0, None
+        try:
+            while max_frames is None or frame < max_frames:
+                ok, image = capture.read()
+                if not ok:
+                    break
+                if frame % every == 0:
+                    found = annotator.look(image)
+                    rows += csv_rows(source.name, frame, found)
+                if out_path is not None:
+                    writer = writer or _video_writer(out_path, capture, image.shape)
+                    writer.write(draw_found(image, found))
+                frame += 1
+                if total is None or frame < total:
+                    bar.update(frame)
+        except KeyboardInterrupt:
+            if source.kind != "camera":
+                raise
+            print()  # Ctrl-C ends a camera's recording; what was read is kept
+        finally:
+            if writer is not None:
+                writer.release()
+        bar.target = frame  # OpenCV's frame count can be off: the bar ends where the video did
+        bar.update(frame, finalize=True)
+        return rows, frame
+    finally:
+        capture.release()
+
+
+def _video_writer(path, capture, shape) -> cv2.VideoWriter:
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    fps = fps if 0 < fps < 1000 else CAMERA_FPS
+    fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[Path(path).suffix.lower()])
+    writer = cv2.VideoWriter(str(path), fourcc, fps, (shape[1], shape[0]))
+    if not writer.isOpened():
+        raise DataError(f"{path}: cannot write the annotated video (OpenCV could not open "
+                        f"a {Path(path).suffix} writer)")
+    return writer

@@ -1,0 +1,143 @@
+"""Faces in photos and video frames, framed like FER2013's: find each face with OpenCV's
+Haar cascade, crop a square around it with a margin, make the crop grey 48x48.
+
+One step per function, no TensorFlow: annotate.py and the benchmarks (bench/framing.py,
+bench/compare_fer_package.py, bench/annotate_speed.py) all go through these.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+# OpenCV and the FFmpeg inside it print warnings straight to stderr when a camera or a
+# video does not open ("can't open camera by index", "moov atom not found"); the toolkit
+# says that itself, in one line. Read when cv2 is first imported.
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from fer import InputError  # noqa: E402
+from fer.data import IMAGE_SIZE  # noqa: E402
+
+# The frontal-face cascade the 4.x wheels ship (cv2.data.haarcascades; 5.0 dropped them).
+HAAR_CASCADE = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+HAAR_WINDOW = 24        # the cascade's native window, pixels: the smallest face it sees
+SCALE_FACTOR = 1.1      # pyramid step between detection scales (OpenCV's default)
+DEFAULT_MIN_FACE = 48   # smaller faces hold less detail than a 48x48 training face
+DEFAULT_MIN_NEIGHBORS = 5  # overlapping windows needed for a face (OpenCV's default: 3)
+# Share of the detector's box side added on each side of the square crop. Tuned for the
+# cascade's accuracy on composites of the stage-1 validation faces (bench/framing.py): FER2013's
+# faces are framed much as this detector frames a face, so the best crop is its box itself.
+DEFAULT_MARGIN = 0.0
+
+
+@dataclasses.dataclass
+class FaceSettings:
+    """How faces are found and framed (annotate.py's --min-face, --min-neighbors, --margin)."""
+
+    min_face: int = DEFAULT_MIN_FACE
+    min_neighbors: int = DEFAULT_MIN_NEIGHBORS
+    margin: float = DEFAULT_MARGIN
+
+    def check(self) -> None:
+        if self.min_face < HAAR_WINDOW:
+            raise InputError(f"--min-face: expected at least {HAAR_WINDOW} pixels (the "
+                             f"detector's window), found {self.min_face}")
+        if self.min_neighbors < 0:
+            raise InputError(f"--min-neighbors: expected a count >= 0, found "
+                             f"{self.min_neighbors}")
+        if not -0.25 <= self.margin <= 1:
+            raise InputError(f"--margin: expected a share of the box side from -0.25 "
+                             f"(a crop half the box's side) to 1, found {self.margin}")
+
+
+def load_detector(path=HAAR_CASCADE) -> cv2.CascadeClassifier:
+    detector = cv2.CascadeClassifier(str(path))
+    if detector.empty():
+        raise FileNotFoundError(f"{path}: cannot load the Haar cascade (is "
+                                f"opencv-python-headless 4.x installed?)")
+    return detector
+
+
+def to_grey(image: np.ndarray) -> np.ndarray:
+    """A BGR (H, W, 3), BGRA (H, W, 4) or grey (H, W) uint8 image -> grey (H, W) uint8."""
+    if image.ndim == 2:
+        return image
+    code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+    return cv2.cvtColor(image, code)
+
+
+def detection_scale(min_face: int) -> float:
+    """The scale the detector runs at: faces of ``min_face`` pixels become the cascade's
+    native window. Asked for larger windows on the full image, OpenCV scans its coarse
+    scales with a one-pixel stride; on the shrunken image the same faces cost half the
+    time (a frame of video in real time), with boxes a pixel or two coarser."""
+    return min(1.0, HAAR_WINDOW / min_face)
+
+
+def detect_faces(grey: np.ndarray, detector, settings: FaceSettings
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(boxes int (N, 4) as x, y, w, h in ``grey``'s pixels, scores int (N,)): every face
+    of at least settings.min_face pixels, top to bottom then left to right. The score is
+    the number of detector windows merged into the box (more = surer)."""
+    scale = detection_scale(settings.min_face)
+    small = grey
+    if scale < 1:
+        size = (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale)))
+        small = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    boxes, scores = detector.detectMultiScale2(
+        small, scaleFactor=SCALE_FACTOR, minNeighbors=settings.min_neighbors,
+        minSize=(HAAR_WINDOW, HAAR_WINDOW))
+    if len(boxes) == 0:
+        return np.zeros((0, 4), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    boxes = np.rint(np.asarray(boxes, dtype=np.float64) / scale).astype(np.int64)
+    order = np.lexsort((boxes[:, 0], boxes[:, 1]))
+    return boxes[order], np.asarray(scores, dtype=np.int64).ravel()[order]
+
+
+def square_around(box, margin: float) -> tuple[int, int, int]:
+    """(x, y, side) of the square crop: centred on the box, its side the box's longer side
+    plus ``margin`` of it on each side. May reach past the image's edges."""
+    x, y, w, h = (int(v) for v in box)
+    side = max(1, round(max(w, h) * (1 + 2 * margin)))
+    return round(x + w / 2 - side / 2), round(y + h / 2 - side / 2), side
+
+
+def crop_square(grey: np.ndarray, square) -> np.ndarray:
+    """The square (x, y, side) of ``grey``, its parts outside the image filled by repeating
+    the edge pixels (a face at the border keeps its size and place in the crop)."""
+    x, y, side = square
+    height, width = grey.shape[:2]
+    x0, y0 = max(x, 0), max(y, 0)
+    x1, y1 = min(x + side, width), min(y + side, height)
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"square {square}: lies outside the {width}x{height} image")
+    inside = grey[y0:y1, x0:x1]
+    if (x0, y0, x1, y1) == (x, y, x + side, y + side):
+        return inside
+    return cv2.copyMakeBorder(inside, y0 - y, y + side - y1, x0 - x, x + side - x1,
+                              cv2.BORDER_REPLICATE)
+
+
+def to_face_size(crop: np.ndarray) -> np.ndarray:
+    """A square grey crop -> (48, 48) uint8: area averaging when shrinking (no aliasing),
+    bilinear when enlarging."""
+    shrink = crop.shape[0] >= IMAGE_SIZE
+    return cv2.resize(crop, (IMAGE_SIZE, IMAGE_SIZE),
+                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def face_crops(grey: np.ndarray, boxes, margin: float) -> np.ndarray:
+    """uint8 (N, 48, 48): each box's square crop with ``margin``, ready for the models."""
+    crops = [to_face_size(crop_square(grey, square_around(box, margin))) for box in boxes]
+    return np.stack(crops) if crops else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+
+
+def find_faces(image: np.ndarray, detector, settings: FaceSettings):
+    """A photo or frame (BGR or grey) -> (boxes (N, 4), scores (N,), crops (N, 48, 48))."""
+    grey = to_grey(image)
+    boxes, scores = detect_faces(grey, detector, settings)
+    return boxes, scores, face_crops(grey, boxes, settings.margin)
