@@ -9,7 +9,8 @@ training data): typically the best checkpoints of successive warm restarts
 (cnn_train.py --init-from). Their weights are averaged, then each BatchNorm layer's moving
 mean and variance are re-estimated on the plain training faces with dropout off (with one
 model, only the latter). Prints the validation accuracy of each model and of the result,
-without and with flip TTA, and writes the result with a sidecar that names its sources.
+without and with flip TTA, and writes the result with a sidecar that names its sources
+and its LiteRT copy (.tflite, see export_tflite.py).
 A specialist's hand-off thresholds are not carried over: re-tune them with
 cnn_train_mod.py --tune-only.
 """
@@ -18,20 +19,24 @@ import sys
 import time
 from pathlib import Path
 
-from fer import cli, recorded_path
+from fer import DataError, cli, recorded_path
+from fer.cli import UsageError
 
 # Keys of a source's sidecar that describe its training run, kept per source.
-RUN_KEYS = ("command", "prior_epochs", "epochs_run", "best_epoch", "best_val_accuracy",
+RUN_KEYS = ("command", "prior_epochs", "epochs_run", "best_epoch", "val_accuracy",
             "wall_time_s")
 # Keys that must agree between the sources: same model, same faces held out.
 SHARED_KEYS = ("architecture", "classes", "seed", "val_split", "data", "usage")
+# Of those, the ones a data identity (fer.data.faces_identity) stands for when both
+# sidecars record one: the same faces in another file or format are the same data.
+DATA_KEYS = ("data", "usage")
 # Keys of the first source's sidecar that the average inherits: the model, its split and
 # where it was made. Every other key records that source's own run (its command and
 # epochs, a specialist's hand-off tuning, a trainer's end-of-run BatchNorm pass) and
 # would be false of the average, which records its own below.
 MODEL_KEYS = ("architecture", "classes", "class_names", "build", "input_shape",
-              "normalization", "seed", "val_split", "data", "usage", "precision",
-              "parameters", "machine", "versions")
+              "normalization", "seed", "val_split", "data", "usage", "data_identity",
+              "precision", "parameters", "machine", "versions")
 
 
 def parse_args(argv=None):
@@ -45,44 +50,58 @@ def parse_args(argv=None):
                              "must not be one of the models")
     parser.add_argument("--data", default=None,
                         help="the models' training data, when it is not where their sidecars "
-                             "record it (split again by their --seed and --val-split)")
+                             "record it (split again by their --seed and --val-split; used "
+                             "only when it holds the faces their data_identity names)")
     parser.add_argument("--batch-size", type=int, default=256,
                         help="faces per batch when estimating BatchNorm's statistics")
     return parser.parse_args(argv)
 
 
-def check_sources(paths, sidecars, out):
-    """The sources must be one model held out on the same faces, and --out none of them."""
-    for path in paths:
-        if Path(path).resolve() == Path(out).resolve():
-            raise ValueError(f"--out {out}: expected another file than the models averaged "
-                             f"(it would replace a trained model)")
+def check_paths(args) -> None:
+    """Every path, before any work and before TensorFlow is imported."""
+    from fer import paths
+    from fer.data import check_data_path
+
+    for path in args.models:
+        if Path(path).resolve() == Path(args.out).resolve():
+            raise UsageError(f"--out {args.out}: expected another file than the models "
+                             f"averaged (it would replace a trained model)")
+        paths.model_file(path)
+    if args.data is not None:
+        check_data_path(args.data)
+    paths.output_file(args.out, "averaged model (--out)")
+
+
+def check_sources(paths, sidecars):
+    """The sources must be one model held out on the same faces."""
+    first = sidecars[0]
     for path, sidecar in zip(paths[1:], sidecars[1:]):
-        for key in SHARED_KEYS:
-            if sidecar.get(key) != sidecars[0].get(key):
-                raise ValueError(f"{path}: expected the {key} of {paths[0]}, "
-                                 f"{sidecars[0].get(key)!r}, found {sidecar.get(key)!r}")
+        by_identity = bool(first.get("data_identity") and sidecar.get("data_identity"))
+        keys = ([k for k in SHARED_KEYS if k not in DATA_KEYS] + ["data_identity"]
+                if by_identity else SHARED_KEYS)
+        for key in keys:
+            if sidecar.get(key) != first.get(key):
+                raise DataError(f"{path}: expected the {key} of {paths[0]}, "
+                                f"{first.get(key)!r}, found {sidecar.get(key)!r}")
 
 
 def main(argv=None):
     args = parse_args(argv)
     if args.batch_size <= 0:
-        raise ValueError(f"--batch-size: expected a positive integer, found {args.batch_size}")
+        raise UsageError(f"--batch-size: expected a positive integer, found {args.batch_size}")
+    check_paths(args)
     from fer.averaging import average_weights, recalibrate_batchnorm
-    from fer.data import load_faces
     from fer.evaluation import predict_with_progress, recorded_data, split_rows, subset
+    from fer.litert import export_tflite
     from fer.models import build_model, load_model, save_model
 
     started = time.time()
     loaded = [load_model(path) for path in args.models]
     models, sidecars = [m for m, _ in loaded], [s for _, s in loaded]
-    check_sources(args.models, sidecars, args.out)
+    check_sources(args.models, sidecars)
 
     # Faces: the sources' training data, split as they were trained (uint8 (N, 48, 48)).
-    if args.data is None:
-        faces = recorded_data(sidecars[0], args.models[0])
-    else:
-        faces = load_faces(args.data, usage=sidecars[0].get("usage"), require_labels=True)
+    faces = recorded_data(sidecars[0], args.models[0], args.data, option="--data")
     train_rows, val_rows = split_rows(sidecars[0], faces)
     train_images, val = faces.images[train_rows], subset(faces, val_rows)
     classes = sidecars[0]["classes"]
@@ -121,11 +140,13 @@ def main(argv=None):
         batchnorm_faces=len(train_images), init_from=None,
         # A warm restart from the result goes on from the furthest source's stream.
         prior_epochs=max(s.get("prior_epochs", 0) + s.get("epochs_run", 0) for s in sidecars),
-        epochs_run=0, best_epoch=None, best_val_accuracy=round(scores[what][0], 4),
+        epochs_run=0, best_epoch=None, val_accuracy=round(scores[what][0], 4),
         val_accuracy_tta=round(scores[what][1], 4),
         wall_time_s=round(time.time() - started, 1))
     save_model(result, args.out, sidecar)
-    print(f"wrote {args.out} and its sidecar {Path(args.out).with_suffix('.json')}")
+    export_tflite(args.out)  # its LiteRT copy, for predict.py (fer.litert)
+    print(f"wrote {args.out}, its sidecar {Path(args.out).with_suffix('.json')} and its "
+          f"LiteRT copy {Path(args.out).with_suffix('.tflite')}")
 
 
 if __name__ == "__main__":

@@ -1,47 +1,45 @@
-"""Train the stage-1 CNN on all seven classes.
+"""Train the stage-1 CNN on all seven classes: the whole recipe in one command.
 
 Usage:
     python3 cnn_train.py                       # data/train.csv -> models/cnn.h5
-    python3 cnn_train.py --data ../shared/data/fer2013/train.csv.gz --epochs 80
-    python3 cnn_train.py --resume              # continue models/cnn.h5 where it stopped
-    python3 cnn_train.py --init-from models/cnn.h5 --epochs 16 --out models/cnn2.h5
-                                               # a second cosine cycle (warm restart)
+    python3 cnn_train.py --data ../shared/data/fer2013/train.csv.gz
+    python3 cnn_train.py --resume              # continue an interrupted run where it stopped
+    python3 cnn_train.py --cycles 0 --epochs 30 --out runs/short.h5   # one cosine only
 
-Writes the best-validation model to --out, with a JSON sidecar (classes, normalization,
-command, config, epochs, best validation accuracy, wall time, versions), the history as
-CSV and the curves as PNG beside it. Ctrl-C stops and keeps the best model. The run ends
-by re-estimating the best model's BatchNorm statistics on the plain training faces (kept
-when validation accuracy does not drop). Averaging the best models of several warm
-restarts can do better still: see average_weights.py.
+The recipe: a first cosine phase (--epochs, from --lr), then --cycles warm restarts of
+--cycle-epochs each (from --cycle-lr), the weights averaged at each cycle end (or Adam's
+moving average, --average ema), BatchNorm statistics re-estimated for the final weights on
+the plain training faces. Writes the final model to --out with a JSON sidecar (classes,
+normalization, the command that made it, options, schedule, validation accuracy, time per
+epoch, machine, versions), the history as CSV and the curves as PNG beside it; the run's
+state, best epoch and cycle ends in OUT.run/.
 """
 import sys
 
-from fer import cli
+from fer import MODELS, cli
 from fer.labels import NUM_CLASSES
-from fer import MODELS
 
 DEFAULT_OUT = MODELS / "cnn.h5"
 
 
 def parse_args(argv=None):
-    parser = cli.training_parser(
-        __doc__.splitlines()[0], DEFAULT_OUT,
-        init_from_help="start from this trained 7-class CNN's weights, all of them, with a "
-                       "fresh optimizer and cosine schedule: a warm restart that trains a "
-                       "finished model further (unlike --resume, which continues its "
-                       "schedule); give the --seed and --val-split it was trained with")
+    parser = cli.training_parser(__doc__.splitlines()[0], DEFAULT_OUT, cli.STAGE1_DEFAULTS)
+    parser.add_argument("--init-from", default=None,
+                        help="start from this trained 7-class CNN's weights, all of them, "
+                             "with a fresh optimizer and schedule: a warm restart that trains "
+                             "a finished model further; give the --seed and --val-split it "
+                             "was trained with")
     cli.add_cnn_options(parser)
-    args = parser.parse_args(argv)
-    cli.resolve_lr(args)
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    cli.check_training_paths(args)
+    # TensorFlow loads only now, after the input checks: --help and input errors stay fast.
     from fer.training import train
 
-    train(args, "cnn", list(range(NUM_CLASSES)), cli.cnn_build_options(args),
-          init_from=args.init_from, recalibrate_bn=args.recalibrate_bn)
+    train(args, "cnn", list(range(NUM_CLASSES)), __file__, argv)
 
 
 if __name__ == "__main__":

@@ -1,38 +1,48 @@
 """Train the specialist CNN on a subset of classes: the second stage of the cascade.
 
 Usage:
-    python3 cnn_train_mod.py --specific 0_2_4_6     # Angry, Fear, Sad, Neutral
-    python3 cnn_train_mod.py --specific 2_4 --init-from models/cnn.h5 --epochs 3
+    python3 cnn_train_mod.py --specific 0_2_4_6     # Angry, Fear, Sad, Neutral, from models/cnn.h5
+    python3 cnn_train_mod.py --specific 2_4 --init-from none     # from scratch
+    python3 cnn_train_mod.py --tune-only --stage1 models/cnn.h5  # re-tune the hand-off only
 
 Same body as the stage-1 CNN with one output per listed class; default output
 models/cnn_specific_<spec>.h5, whose sidecar records the classes in output order, which
-is how predict.py learns what the specialist covers.
+is how predict.py learns what the specialist covers. By default it grows from stage 1
+(models/cnn.h5, when there) with the same recipe machinery as cnn_train.py: a short first
+phase at the fine-tuning rate, then short warm restarts averaged at their ends.
 
 With a stage 1 (--stage1, or the --init-from model), training ends by tuning the cascade:
 on stage 1's validation split, the hand-off threshold (hand a face over only when stage 1
 is at most this confident) under which the cascade is most accurate is written into the
 specialist's sidecar as `handoff_below` (and, tuned on flip-TTA probabilities, as
 `handoff_below_tta`), which predict.py and confusion.py then use.
-After retraining stage 1, --tune-only re-tunes a trained specialist against it:
-    python3 cnn_train_mod.py --tune-only --stage1 models/cnn.h5
 """
 import sys
 from pathlib import Path
 
 from fer import MODELS, cli, recorded_path
+from fer.evaluation import tune_handoff
+from fer.files import read_sidecar, write_sidecar
+from fer.inference import DEFAULT_STAGE1, load_stage1
 from fer.labels import DEFAULT_SPECIFIC, parse_specific, specific_name
 
 
 def parse_args(argv=None):
-    parser = cli.training_parser(
-        __doc__.splitlines()[0], None,
-        init_from_help="start from this trained 7-class CNN's weights (the output layer's for "
-                       "the listed classes only): the specialist starts as that CNN "
-                       "restricted to its classes; give the --seed and --val-split it "
-                       "was trained with")
+    parser = cli.training_parser(__doc__.splitlines()[0], None, cli.SPECIALIST_DEFAULTS)
+    # --epochs and --lr depend on whether the specialist grows from stage 1: resolved below.
+    parser.set_defaults(epochs=None, lr=None)
     parser.add_argument("--specific", default=DEFAULT_SPECIFIC,
                         help="classes to specialize in: digits 0-6 joined by '_' "
                              "(0 Angry, 1 Disgust, 2 Fear, 3 Happy, 4 Sad, 5 Surprise, 6 Neutral)")
+    parser.add_argument("--init-from", default=str(DEFAULT_STAGE1),
+                        help="trained 7-class CNN to start from (its output layer's weights for "
+                             "the listed classes too: the specialist starts as that CNN "
+                             "restricted to its classes), on the --seed and --val-split it was "
+                             "trained with; 'none' trains from scratch (--epochs and --lr then "
+                             f"default to {cli.SPECIALIST_FROM_SCRATCH['epochs']} and "
+                             f"{cli.SPECIALIST_FROM_SCRATCH['lr']:g}, else "
+                             f"{cli.SPECIALIST_DEFAULTS['epochs']} and "
+                             f"{cli.SPECIALIST_DEFAULTS['lr']:g})")
     parser.add_argument("--stage1", default=None,
                         help="7-class CNN to tune the cascade's hand-off threshold against, "
                              "on its validation split (default: the --init-from model; "
@@ -43,41 +53,43 @@ def parse_args(argv=None):
     cli.add_cnn_options(parser)
     args = parser.parse_args(argv)
     args.out = args.out or str(MODELS / f"cnn_specific_{args.specific}.h5")
-    cli.resolve_lr(args)
+    if args.init_from.lower() == "none":
+        args.init_from = None
+    recipe = dict(cli.SPECIALIST_DEFAULTS,
+                  **({} if args.init_from else cli.SPECIALIST_FROM_SCRATCH))
+    for key in ("epochs", "lr"):
+        if getattr(args, key) is None:
+            setattr(args, key, recipe[key])
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
+    cli.check_training_paths(args)
     classes = parse_specific(args.specific)
     args.specific = specific_name(classes)
-    from fer.inference import load_stage1
+    # TensorFlow loads only now, after the input checks: --help and input errors stay fast.
     from fer.training import train
 
     stage1 = args.stage1 or args.init_from
     if args.tune_only:
         if stage1 is None:
-            raise ValueError("--tune-only: expected --stage1, the 7-class CNN to tune the "
-                             "hand-off against, found none")
-        from fer.models import read_sidecar
-        tune_handoff(stage1, args.out, read_sidecar(args.out))
+            raise cli.UsageError("--tune-only: expected --stage1, the 7-class CNN to tune the "
+                                 "hand-off against, found none")
+        record_handoff(stage1, args.out, read_sidecar(args.out))
         return
     if stage1 is not None:
         load_stage1(stage1)  # a bad stage 1 fails now, not after the training
-    _, sidecar = train(args, "cnn", classes, cli.cnn_build_options(args),
-                       init_from=args.init_from, recalibrate_bn=args.recalibrate_bn)
-    if stage1 is not None and Path(args.out).exists():
-        tune_handoff(stage1, args.out, sidecar)
+    out, sidecar = train(args, "cnn", classes, __file__, argv)
+    if stage1 is not None:
+        record_handoff(stage1, out, sidecar)
 
 
-def tune_handoff(stage1, out, sidecar):
+def record_handoff(stage1, out, sidecar):
     """Record in the specialist's sidecar the hand-off thresholds that make the cascade
     most accurate on stage 1's validation split, without and with flip TTA
-    (fer.evaluation.tune_cascade)."""
-    from fer.evaluation import tune_cascade
-    from fer.models import write_sidecar
-
-    tuned, n_faces = tune_cascade(stage1, out)
+    (fer.evaluation.tune_handoff)."""
+    tuned, n_faces = tune_handoff(stage1, out)
     (threshold, accuracy), (threshold_tta, accuracy_tta) = tuned[False], tuned[True]
     print(f"cascade accuracy on {n_faces} validation faces of {stage1}, by hand-off threshold:")
     print("  threshold  plain    flip TTA")

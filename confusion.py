@@ -7,18 +7,20 @@ Usage:
         --labels ../shared/data/fer2013/test_labels.csv
 
 By default the faces scored are the validation split recorded in the (stage-1) model's
-sidecar, rebuilt from the same data, classes, share and seed, so no image the model was
-trained on is scored. Writes one PNG (row-normalized matrices, each cell the share of its
-true class and the count) and prints accuracy, macro-F1, per-class precision, recall and
-F1, the five most confused pairs and what the cascade changed.
+sidecar, rebuilt from the same data (--train-data FILE, else the file the sidecar records,
+else data/train.csv; each used only when it holds the faces the model trained on), classes,
+share and seed, so no image the model was trained on is scored. Writes one PNG
+(row-normalized matrices, each cell the share of its true class and the count) into
+runs/figures/, which git ignores (README's figures are made with --out figures), and prints
+accuracy, macro-F1, per-class precision, recall and F1, the five most confused pairs and
+what the cascade changed.
 """
 import argparse
 import sys
 from pathlib import Path
 
-from fer import ROOT, cli
+from fer import cli
 
-DEFAULT_OUT = ROOT / "figures"
 TOP_PAIRS = 5
 
 
@@ -34,7 +36,7 @@ def parse_args(argv=None):
                                  "folder, or 'id,feature' with --labels")
     parser.add_argument("--tta", action="store_true",
                         help="average the softmax of each image and its mirror image")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the PNG")
+    cli.add_figures_out(parser)
     return parser.parse_args(argv)
 
 
@@ -58,20 +60,28 @@ def report(title, truth, predicted, classes, names):
 
 def main(argv=None):
     args = parse_args(argv)
+    from fer.inference import MAKE_STAGE1, MAKE_STAGE2
+
+    cli.check_analysis_paths(args, [(args.model, "")] if args.model is not None
+                             else [(args.stage1, MAKE_STAGE1), (args.stage2, MAKE_STAGE2)])
     import numpy as np
     from fer import figures
     from fer.evaluation import (faces_for, keep_classes, predict_with_progress,
                                 seen_in_training)
-    from fer.inference import handoff_threshold, load_specialist, load_stage1, run_cascade
-    from fer.models import class_names, load_model
+    from fer.files import read_sidecar
+    from fer.inference import Cascade, choose_runtime, load_predictor, run_cascade
+    from fer.models import class_names
 
-    # Load (and so check) every model and the faces before the slow predictions.
+    # Load (and so check) every model and the faces before the slow predictions; Keras or
+    # LiteRT as --runtime says (fer.inference.choose_runtime).
     if args.model is not None:
-        model, info = load_model(args.model)
+        model, info = load_predictor(args.model, choose_runtime(args.runtime, [args.model]))
         first_path = args.model
     else:
-        model, info = load_stage1(args.stage1)
-        stage2, info2 = load_specialist(args.stage2)
+        cascade = Cascade.load(args.stage1, args.stage2, args.handoff_below, args.tta,
+                               args.runtime)
+        model, stage2 = cascade.stage1, cascade.stage2
+        info, info2 = read_sidecar(args.stage1), read_sidecar(args.stage2)
         first_path = args.stage1
     classes = info["classes"]
     faces = keep_classes(faces_for(args, first_path, info), classes)
@@ -84,11 +94,9 @@ def main(argv=None):
     panels = [report(Path(first_path).name + (" alone" if args.model is None else ""),
                      faces.labels, predicted, classes, names)]
     if args.model is None:
-        special = info2["classes"]
-        handoff_below = handoff_threshold(args.handoff_below, info2, args.tta)
-        print(f"hand-off threshold {handoff_below:g}")
+        print(f"hand-off threshold {cascade.handoff_below:g}")
         cascaded, _ = run_cascade(
-            probs, faces.images, stage2, special, handoff_below,
+            probs, faces.images, stage2, cascade.classes, cascade.handoff_below,
             lambda model, x: predict_with_progress(model, x, args.tta,
                                                    f"{Path(args.stage2).name} (handed off)"))
         panels.append(report("cascade", faces.labels, cascaded, classes, names))
@@ -99,7 +107,7 @@ def main(argv=None):
         if args.data is None:
             # Trained with another seed or share, the specialist may have trained on some of
             # stage 1's validation faces, which would flatter the cascade on those.
-            seen = seen_in_training(faces, info, info2, args.stage2)
+            seen = seen_in_training(faces, info, info2, args.stage2, args.train_data)
             if seen.any():
                 print(f"note: {seen.sum()} of these faces were in the specialist's training "
                       f"split; score a held-out file with --data for an unbiased cascade")

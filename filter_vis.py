@@ -11,17 +11,22 @@ the filter's mean activation, found by gradient ascent from a random grey image 
 random jitter, a decay towards grey and optionally a blur. --class does the same for a
 class's pre-softmax logit (what the model thinks an angry face looks like); --image draws a
 layer's feature maps for one face beside it. With --class or --image only those figures
-are drawn.
+are drawn. PNGs go into runs/figures/, which git ignores (README's figures are made with
+--out figures).
 """
 import argparse
 import re
 import sys
 from pathlib import Path
 
-from fer import ROOT, cli
-from fer.inference import DEFAULT_STAGE1, MAKE_STAGE1
+import numpy as np
 
-DEFAULT_OUT = ROOT / "figures"
+from fer import cli, figures
+from fer.cli import UsageError
+from fer.evaluation import faces_for
+from fer.inference import DEFAULT_STAGE1, MAKE_STAGE1
+from fer.labels import CLASS_NAMES
+from fer.progress import progress_bar
 
 
 def parse_args(argv=None):
@@ -53,14 +58,12 @@ def parse_args(argv=None):
                              "file's id, or its 0-based row number in files without ids")
     cli.add_data_options(parser, "where --image is looked up (default: the model's recorded "
                                  "validation split)")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the PNGs")
+    cli.add_figures_out(parser)
     return parser.parse_args(argv)
 
 
 def class_outputs(specs, classes) -> list[int]:
     """--class values (names, class numbers or 'all') -> output indices of the model."""
-    from fer.labels import CLASS_NAMES
-
     outputs = []
     for spec in specs:
         if spec.strip().lower() == "all":
@@ -69,38 +72,34 @@ def class_outputs(specs, classes) -> list[int]:
         by_name = {name.lower(): c for c, name in enumerate(CLASS_NAMES)}
         c = int(spec) if spec.strip().isdigit() else by_name.get(spec.strip().lower())
         if c not in classes:
-            raise ValueError(f"--class {spec!r}: expected one of the model's classes "
+            raise UsageError(f"--class {spec!r}: expected one of the model's classes "
                              f"{', '.join(f'{k} {CLASS_NAMES[k]}' for k in classes)}, or all")
         outputs.append(classes.index(c))
     return list(dict.fromkeys(outputs))  # each once, in the order asked
 
 
-def default_layers(model) -> list[str]:
-    """The first, a middle and the last convolution (fewer when the model has fewer)."""
-    from fer.explain import conv_layers
-
-    convs = conv_layers(model)
+def default_layers(convs: list[str], model_name: str) -> list[str]:
+    """The first, a middle and the last of a model's convolutions (fewer when it has fewer)."""
     if not convs:
-        raise ValueError(f"{model.name}: has no convolutional layer; choose one with --layer")
+        raise UsageError(f"{model_name}: has no convolutional layer; choose one with --layer")
     return list(dict.fromkeys([convs[0], convs[len(convs) // 2], convs[-1]]))
 
 
 def progress_callback(steps):
-    bar = cli.progress_bar(steps, "step")
+    bar = progress_bar(steps, "step")
     return lambda step: bar.update(step)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    hint = MAKE_STAGE1 if args.model == str(DEFAULT_STAGE1) else ""
+    cli.check_analysis_paths(args, [(args.model, hint)])
     if args.filters < 1:
-        raise ValueError(f"--filters {args.filters}: expected at least one filter")
-    import numpy as np
-    from fer import explain, figures
-    from fer.evaluation import faces_for
-    from fer.labels import CLASS_NAMES
+        raise UsageError(f"--filters {args.filters}: expected at least one filter")
+    # TensorFlow loads only now, after the input checks: --help and input errors stay fast.
+    from fer import explain
     from fer.models import load_model
 
-    hint = MAKE_STAGE1 if args.model == str(DEFAULT_STAGE1) else ""
     model, info = load_model(args.model, hint)
     classes = info["classes"]
     stem = Path(args.model).stem
@@ -111,13 +110,13 @@ def main(argv=None):
     # checks --steps, --lr, --jitter, --decay itself, before its first figure is written).
     outputs = class_outputs(args.classes, classes) if args.classes else []
     layers = ([explain.resolve_layer(model, spec) for spec in args.layer] if args.layer
-              else default_layers(model))
+              else default_layers(explain.conv_layers(model), model.name))
     face = None
     if args.image is not None:
         faces = faces_for(args, args.model, info, require_labels=False)
         rows = np.flatnonzero(faces.ids == args.image)
         if not len(rows):
-            raise ValueError(f"--image: no face with id {args.image!r} among the "
+            raise UsageError(f"--image: no face with id {args.image!r} among the "
                              f"{len(faces)} faces (ids such as {', '.join(faces.ids[:3])})")
         face = faces.images[rows[0]]
 

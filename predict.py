@@ -10,7 +10,9 @@ Stage 1 (models/cnn.h5) predicts one of the seven classes. When that prediction 
 the specialist's classes (read from the specialist's sidecar) and stage 1's confidence is
 at most the hand-off threshold (tuned on the validation split and recorded in the same
 sidecar), the specialist's choice among its classes replaces it. Prints images/s and, with --labels, the accuracy of stage 1
-alone and of the cascade.
+alone and of the cascade. The models run through LiteRT when each has a .tflite made from
+its current .h5 (export_tflite.py; TensorFlow is then never imported), else through Keras;
+--runtime chooses.
 """
 import argparse
 import sys
@@ -25,7 +27,8 @@ def parse_args(argv=None):
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("test", help="faces to label: CSV 'id,feature' (or 'label,feature', "
                                      "fer2013.csv with --usage, an image folder); .gz fine")
-    parser.add_argument("out", help="output CSV 'id,label', written atomically")
+    parser.add_argument("out", help="output CSV 'id,label', written atomically (a file "
+                                    "name, not a folder)")
     cli.add_cascade_options(parser)
     parser.add_argument("--no-cascade", dest="cascade", action="store_false",
                         help="use stage 1 alone")
@@ -35,36 +38,44 @@ def parse_args(argv=None):
                         help="answers 'id,label': also print the accuracy of stage 1 and "
                              "of the cascade")
     parser.add_argument("--usage", choices=USAGES, default=None,
-                        help="split to read from Kaggle's fer2013.csv")
+                        help="split to read from Kaggle's fer2013.csv (required when the "
+                             "file holds several)")
     return parser.parse_args(argv)
+
+
+def check_paths(args) -> None:
+    """Every path, before any work and before TensorFlow is imported."""
+    from fer import paths
+    from fer.data import check_data_path
+    from fer.inference import MAKE_STAGE1, MAKE_STAGE2
+
+    check_data_path(args.test)
+    if args.labels is not None:
+        paths.input_file(args.labels)
+    paths.model_file(args.stage1, MAKE_STAGE1)
+    if args.cascade:
+        paths.model_file(args.stage2, MAKE_STAGE2)
+    paths.output_file(args.out, "predictions ('id,label' CSV)")
 
 
 def main(argv=None):
     started = time.perf_counter()
     args = parse_args(argv)
+    check_paths(args)
     import numpy as np
-    from fer.evaluation import labelled_file
-    from fer.inference import (handoff_threshold, load_specialist, load_stage1, predict_probs,
-                               run_cascade)
-    from fer.models import write_atomically
+    from fer.data import labelled_file
+    from fer.files import write_atomically
+    from fer.inference import Cascade
 
     # Check every input before the slow work, so a bad file fails fast.
     # ids as given (row numbers for files without ids); labels from --labels, if given.
     faces = labelled_file(args.test, args.usage, args.labels, require_labels=False)
-    stage1, _ = load_stage1(args.stage1)
-    if args.cascade:
-        stage2, stage2_info = load_specialist(args.stage2)
-        classes = stage2_info["classes"]
-        handoff_below = handoff_threshold(args.handoff_below, stage2_info, args.tta)
+    cascade = Cascade.from_args(args)
     loaded = time.perf_counter()
 
-    # Stage 1 on every face: (N, 7); stage 2 only on the faces handed to it: (M, K).
-    probs1 = predict_probs(stage1, faces.images, tta=args.tta)
+    # Stage 1 on every face: (N, 7); the specialist only on the faces handed to it.
+    labels, probs1, handoff = cascade.predict(faces.images)
     stage1_labels = probs1.argmax(axis=1)
-    labels = stage1_labels
-    if args.cascade:
-        labels, handoff = run_cascade(probs1, faces.images, stage2, classes, handoff_below,
-                                      lambda model, x: predict_probs(model, x, tta=args.tta))
     predicted = time.perf_counter()
 
     def write_csv(tmp):
@@ -77,7 +88,7 @@ def main(argv=None):
     print(f"wrote {args.out}: {len(faces)} rows; prediction {len(faces) / seconds:.0f} images/s "
           f"({seconds:.2f} s{', with TTA' if args.tta else ''}"
           f"{f', specialist on {int(handoff.sum())} faces' if args.cascade else ''}"
-          f"{f', hand-off below {handoff_below:g}' if args.cascade else ''}); "
+          f"{f', hand-off below {cascade.handoff_below:g}' if args.cascade else ''}); "
           f"end to end {time.perf_counter() - started:.2f} s after start-up")
     if args.labels:
         truth = faces.labels

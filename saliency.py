@@ -10,16 +10,22 @@ Each map explains the pre-softmax logit of the class the model predicts for the 
 By default the faces come from the validation split recorded in the model's sidecar: for
 each class, the correctly classified face the model is most confident about. One PNG per
 method, one row per face: the face, the map over it, and the face where the map is at
-least --threshold of its maximum.
+least --threshold of its maximum, into runs/figures/, which git ignores (README's figures
+are made with --out figures).
 """
 import argparse
 import sys
 from pathlib import Path
 
-from fer import ROOT, cli
-from fer.inference import DEFAULT_STAGE1, MAKE_STAGE1
+import numpy as np
 
-DEFAULT_OUT = ROOT / "figures"
+from fer import cli, figures
+from fer.cli import UsageError
+from fer.evaluation import faces_for, predict_with_progress
+from fer.inference import DEFAULT_STAGE1, MAKE_STAGE1
+from fer.labels import CLASS_NAMES
+from fer.progress import progress_bar
+
 METHODS = ("saliency", "smoothgrad", "gradcam")
 TITLES = {"saliency": "vanilla gradient saliency |d logit / d pixel|",
           "smoothgrad": "SmoothGrad (mean |gradient| over noisy copies)",
@@ -47,21 +53,19 @@ def parse_args(argv=None):
     parser.add_argument("--layer", default=None,
                         help="Grad-CAM layer, by name or index (default: the last "
                              "convolution's rectified output, relu3_3 in the CNN)")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the PNGs")
+    cli.add_figures_out(parser)
     return parser.parse_args(argv)
 
 
 def pick_faces(faces, probs, classes, ids_option):
     """Rows to explain: the --ids given, or per class the most confident correct face
     (the most confident face predicted as that class when the faces have no labels)."""
-    import numpy as np
-
     if ids_option is not None:
         wanted = [i.strip() for i in ids_option.split(",") if i.strip()]
         rows = {face_id: row for row, face_id in enumerate(faces.ids)}
         unknown = [i for i in wanted if i not in rows]
         if unknown or not wanted:
-            raise ValueError(f"--ids: no face with id {(unknown or [ids_option])[0]!r} among "
+            raise UsageError(f"--ids: no face with id {(unknown or [ids_option])[0]!r} among "
                              f"the {len(faces)} faces (ids such as "
                              f"{', '.join(faces.ids[:3])})")
         return [rows[i] for i in wanted]
@@ -73,26 +77,25 @@ def pick_faces(faces, probs, classes, ids_option):
         if ok.any():
             picked.append(int(np.flatnonzero(ok)[confidence[ok].argmax()]))
     if not picked:
-        raise ValueError("no correctly classified face to explain; choose faces with --ids")
+        raise UsageError("no correctly classified face to explain; choose faces with --ids")
     return picked
 
 
 def main(argv=None):
     args = parse_args(argv)
     # Checked before any work, so no figure is drawn with the other methods first.
+    hint = MAKE_STAGE1 if args.model == str(DEFAULT_STAGE1) else ""
+    cli.check_analysis_paths(args, [(args.model, hint)])
     if not 0 < args.threshold <= 1:
-        raise ValueError(f"--threshold {args.threshold}: expected a share of the map's "
+        raise UsageError(f"--threshold {args.threshold}: expected a share of the map's "
                          f"maximum, 0 < threshold <= 1")
     if args.samples < 1 or not args.noise >= 0:
-        raise ValueError(f"--samples {args.samples} --noise {args.noise}: expected at least "
+        raise UsageError(f"--samples {args.samples} --noise {args.noise}: expected at least "
                          f"one sample and a noise >= 0")
-    import numpy as np
-    from fer import explain, figures
-    from fer.evaluation import faces_for, predict_with_progress
-    from fer.labels import CLASS_NAMES
+    # TensorFlow loads only now, after the input checks: --help and input errors stay fast.
+    from fer import explain
     from fer.models import load_model
 
-    hint = MAKE_STAGE1 if args.model == str(DEFAULT_STAGE1) else ""
     model, info = load_model(args.model, hint)
     classes = info["classes"]
     methods = list(METHODS) if args.method == "all" else [args.method]
@@ -124,7 +127,7 @@ def main(argv=None):
         "gradcam": lambda: explain.gradcam(model, images, outputs, gradcam_layer),
     }
     print(f"explaining {len(rows)} faces with {', '.join(methods)}")
-    bar = cli.progress_bar(len(methods), "method")
+    bar = progress_bar(len(methods), "method")
     stem = Path(args.model).stem
     written = []
     for method in methods:

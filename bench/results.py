@@ -15,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fer import MODELS, ROOT, cli  # noqa: E402
+from fer.data import USAGES  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -23,26 +24,43 @@ def parse_args(argv=None):
     parser.add_argument("--data", default=str(ROOT / "data" / "test.csv"),
                         help="faces to score: 'id,feature' (with --labels) or a labelled file")
     parser.add_argument("--labels", default=None, help="answers 'id,label' for an id file")
+    parser.add_argument("--usage", choices=USAGES, default=None,
+                        help="split to score of Kaggle's fer2013.csv (required when the file "
+                             "holds several)")
     cli.add_cascade_options(parser)
     parser.add_argument("--dnn", default=str(MODELS / "dnn.h5"), help="DNN baseline")
     return parser.parse_args(argv)
 
 
+def check_paths(args) -> None:
+    """Every path, before any work and before TensorFlow is imported."""
+    from fer import paths
+    from fer.data import check_data_path
+    from fer.inference import MAKE_STAGE1, MAKE_STAGE2
+
+    check_data_path(args.data)
+    if args.labels is not None:
+        paths.input_file(args.labels)
+    paths.model_file(args.stage1, MAKE_STAGE1)
+    paths.model_file(args.stage2, MAKE_STAGE2)
+    paths.model_file(args.dnn, "python3 dnn_train.py")
+
+
 def main(argv=None):
     args = parse_args(argv)
-    import numpy as np
-
-    from fer.evaluation import class_metrics, confusion_counts, labelled_file
-    from fer.inference import (cascade_labels, handoff_threshold, load_specialist, load_stage1,
-                               predict_probs)
+    check_paths(args)
+    from fer.data import labelled_file
+    from fer.evaluation import class_metrics, confusion_counts
+    from fer.inference import (cascade_labels, choose_runtime, handoff_threshold,
+                               load_predictor, load_specialist, load_stage1, predict_probs)
     from fer.labels import CLASS_NAMES
-    from fer.models import load_model
 
-    faces = labelled_file(args.data, labels_path=args.labels)
+    faces = labelled_file(args.data, args.usage, args.labels)
     truth = faces.labels
-    stage1, info1 = load_stage1(args.stage1)
-    stage2, info2 = load_specialist(args.stage2)
-    dnn, info_dnn = load_model(args.dnn)
+    runtime = choose_runtime(args.runtime, [args.stage1, args.stage2, args.dnn])
+    stage1, info1 = load_stage1(args.stage1, runtime)
+    stage2, info2 = load_specialist(args.stage2, runtime)
+    dnn, info_dnn = load_predictor(args.dnn, runtime)
     classes = info2["classes"]
     handoff_below = {tta: handoff_threshold(args.handoff_below, info2, tta)
                      for tta in (False, True)}
@@ -84,7 +102,7 @@ def main(argv=None):
         for name, run in runs:
             epochs = f"average of {len(sources)}" if run is info and sources else run["epochs_run"]
             print(f"| `{name}` | {epochs} | {run['wall_time_s'] / 60:.0f} min | "
-                  f"{100 * run['best_val_accuracy']:.2f}% | {info['precision']} | "
+                  f"{100 * run['val_accuracy']:.2f}% | {info['precision']} | "
                   f"{info.get('machine', '?')} |")
     return 0
 

@@ -6,6 +6,19 @@ ROOT = Path(__file__).resolve().parent.parent  # the checkout: default paths han
 MODELS = ROOT / "models"
 
 
+class InputError(ValueError):
+    """Input the user can fix (a bad option, file or path): the toolkit raises this, or a
+    subclass, where it checks input, and fer.cli.run prints it as one line, exit code 2.
+    Nothing else is caught there: any other exception is a bug and keeps its traceback."""
+
+
+class DataError(InputError):
+    """Bad input data (a faces file, an answer file, a model file or its sidecar, or a
+    path to one that is missing); the message is one line meant for the user. Defined here,
+    without pandas or TensorFlow, so the path checks (fer.paths) and the sidecar reader
+    (fer.files) raise it too; fer.data.DataError is the same class."""
+
+
 def recorded_path(path) -> str:
     """How a sidecar records a file: relative to the checkout when it lies inside the
     checkout's parent folder (so a shipped model finds ../shared/... on any machine with

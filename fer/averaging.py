@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from fer import DataError
 from fer.backend import keras, tf
-from fer.cli import progress_bar
+from fer.progress import progress_bar
 
 STATS_BATCH = 256  # faces per batch of the statistics pass (batch statistics, as in training)
 
@@ -27,8 +28,8 @@ def average_weights(models) -> list[np.ndarray]:
     shapes = [[w.shape for w in m.get_weights()] for m in models]
     for model, model_shapes in zip(models[1:], shapes[1:]):
         if model_shapes != shapes[0]:
-            raise ValueError(f"average_weights: expected models of one architecture, found "
-                             f"{models[0].name} and {model.name} with different weights")
+            raise DataError(f"average_weights: expected models of one architecture, found "
+                            f"{models[0].name} and {model.name} with different weights")
     return [np.mean(ws, axis=0) for ws in zip(*(m.get_weights() for m in models))]
 
 
@@ -54,7 +55,7 @@ def batchnorm_statistics(model: keras.Model, images: np.ndarray, batch_size: int
     shows a progress bar.
     """
     if len(images) == 0:
-        raise ValueError("batchnorm_statistics: expected faces to estimate from, found none")
+        raise DataError("batchnorm_statistics: expected faces to estimate from, found none")
     plain = without_dropout(model)
     norms = [layer for layer in plain.layers if isinstance(layer, keras.layers.BatchNormalization)]
     if not norms:

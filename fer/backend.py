@@ -27,3 +27,6 @@ def _import_quietly():
 
 
 tf, keras = _import_quietly()
+# Retracing notices ("5 out of the last 5 calls ... triggered tf.function retracing") come
+# from the many short-lived models that weight averaging and BatchNorm passes build.
+tf.get_logger().setLevel("ERROR")

@@ -4,23 +4,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-
-def progress_verbosity() -> int:
-    """Keras' ``verbose`` for a progress display: 1 (redrawn in place) on a terminal, 2 (one
-    line per bar or epoch, once done) when stdout is a log file (``nohup ... > log``), where
-    redrawing would fill the log with a frame per update."""
-    return 1 if sys.stdout.isatty() else 2
+from fer import ROOT, InputError
 
 
-def progress_bar(total: int, unit: str, show: bool = True):
-    """A keras Progbar over ``total`` units, shown as progress_verbosity() says."""
-    from fer.backend import keras
-
-    return keras.utils.Progbar(total, unit_name=unit,
-                               verbose=progress_verbosity() if show else 0)
-
-
-class UsageError(ValueError):
+class UsageError(InputError):
     """A bad option or input the user can fix; printed as one line, exit code 2."""
 
 
@@ -33,89 +20,169 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-# Adam at 1e-3 did not learn on full FER2013 (stuck at the majority class); 3e-4 did.
+# Where the analysis scripts write their figures by default: git ignores runs/, so a
+# default run never replaces the committed figures README shows (made with --out figures).
+FIGURES_OUT = ROOT / "runs" / "figures"
+
+# Adam at 1e-3 leaves these networks predicting the majority class on FER2013; 3e-4 learns.
 DEFAULT_LR = 3e-4
-# Fine-tuning a specialist from a trained stage 1 (3 epochs, stage 1 at 62.66%): at 1.5e-4
-# it reached 58.8% validation accuracy on its four classes and a cascade 0.56 point above
-# stage 1; at 5e-5, 57.5% and no hand-off threshold helped (the specialist stayed a copy of
-# stage 1). With an earlier stage 1, 5 epochs at 3e-4 reached only 50.3% (it first unlearns).
-# A warm restart of that stage 1 (cnn_train.py --init-from) at 1.5e-4 lost 1.4 points in its
-# first epoch and reached 63.74% after 10 of a 16-epoch cycle.
+# Starting from trained weights, half the rate: a full one first unlearns what they know,
+# a much smaller one leaves a specialist a copy of stage 1 (RESULTS.md).
 FINE_TUNE_LR = 1.5e-4
 
+# Each trainer's recipe: what its command does with no options (README and RESULTS.md give
+# what these defaults measured). Stage 1: a long first cosine phase, then short warm
+# restarts averaged at their ends; less dropout than a plain run and label smoothing,
+# because the averaged cycles no longer underfit and FER2013's labels are noisy.
+STAGE1_DEFAULTS = dict(epochs=60, lr=DEFAULT_LR, cycles=10, cycle_epochs=6,
+                       cycle_lr=FINE_TUNE_LR, label_smoothing=0.1, augment=True,
+                       conv_dropout=0.05, dense_dropout=0.1)
+# The specialist grows from stage 1 (--init-from): a short first phase at the fine-tuning
+# rate, then short cycles; from scratch it takes stage 1's first phase (from_scratch).
+SPECIALIST_DEFAULTS = dict(STAGE1_DEFAULTS, epochs=6, lr=FINE_TUNE_LR, cycles=4,
+                           cycle_epochs=3)
+SPECIALIST_FROM_SCRATCH = dict(epochs=STAGE1_DEFAULTS["epochs"], lr=DEFAULT_LR)
+# The DNN: one cosine, the best epoch kept; augmentation only slows what it can learn.
+DNN_DEFAULTS = dict(epochs=40, lr=DEFAULT_LR, cycles=0, cycle_epochs=1,
+                    cycle_lr=FINE_TUNE_LR, label_smoothing=0.0, augment=False,
+                    dense_dropout=0.3)
 
-def training_parser(description: str, default_out,
-                    init_from_help: str | None = None) -> argparse.ArgumentParser:
-    """Options every trainer shares; each script adds its own and sets its defaults.
 
-    ``init_from_help``: for the CNN trainers, which can start from a trained CNN's weights,
-    the help of their --init-from option; with --init-from, --lr defaults to FINE_TUNE_LR
-    instead (resolved by resolve_lr after parsing).
-    """
-    parser = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
+def training_parser(description: str, default_out, defaults: dict) -> argparse.ArgumentParser:
+    """Options every trainer shares, with the trainer's recipe as defaults (``defaults``:
+    one of the *_DEFAULTS above); each script adds its own options."""
     from fer.data import DEFAULT_TRAIN, USAGES
 
+    epochs = defaults["epochs"] + defaults["cycles"] * defaults["cycle_epochs"]
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=HelpFormatter,
+        epilog=f"The defaults train {defaults['epochs']} + {defaults['cycles']} x "
+               f"{defaults['cycle_epochs']} = {epochs} epochs (README.md says how long an "
+               f"epoch takes on which CPU). After every epoch the run's state goes to "
+               f"OUT.run/; Ctrl-C, or the end of a session, loses at most one epoch: "
+               f"continue with --resume.")
     parser.add_argument("--data", default=str(DEFAULT_TRAIN),
                         help="training data: a CSV 'label,feature' (.gz fine), Kaggle's "
-                             "fer2013.csv (with --usage), or an image folder ROOT/<class>/")
+                             "fer2013.csv (its Training rows unless --usage), or an image "
+                             "folder ROOT/<class>/")
     parser.add_argument("--usage", choices=USAGES, default=None,
-                        help="split to read from Kaggle's fer2013.csv (Usage column)")
+                        help="split to read from Kaggle's fer2013.csv (Usage column; "
+                             "default: its Training rows)")
     parser.add_argument("--out", default=default_out and str(default_out),
-                        help="where to write the best model (.h5); its sidecar .json, "
-                             "history .csv and curves .png go beside it"
+                        help="the final model (.h5); its sidecar .json, history .csv and "
+                             "curves .png go beside it, the run's state in OUT.run/"
                              + ("" if default_out else " (default: models/cnn_specific_<spec>.h5)"))
-    parser.add_argument("--epochs", type=int, default=60,
-                        help="maximum number of epochs (the cosine schedule spans them)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the model at --out when this run ends (without it, an "
+                             "existing --out is refused)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the unfinished run of --out from its last epoch, with "
+                             "the options it started with")
+    parser.add_argument("--epochs", type=int, help="epochs of the first cosine phase")
+    parser.add_argument("--lr", type=float,
+                        help="peak Adam learning rate of the first phase, cosine-decayed to 1%% "
+                             "of it")
+    parser.add_argument("--cycles", type=int,
+                        help="warm restarts after the first phase, their ends averaged "
+                             "(0: the best epoch of the first phase is the model)")
+    parser.add_argument("--cycle-epochs", type=int, help="epochs of each warm restart")
+    parser.add_argument("--cycle-lr", type=float,
+                        help="peak learning rate of each warm restart, cosine-decayed to 1%% "
+                             "of it")
+    parser.add_argument("--average", choices=("swa", "ema"), default="swa",
+                        help="final weights with cycles: swa = the mean of the cycle ends' "
+                             "weights; ema = Adam's moving average of the weights over the "
+                             "whole run")
+    parser.add_argument("--ema-momentum", type=float, default=0.999,
+                        help="momentum of Adam's moving average per step (with --average ema)")
+    parser.add_argument("--label-smoothing", type=float,
+                        help="share of each face's target spread evenly over all classes "
+                             "(0 = plain cross-entropy): FER2013's labels are noisy")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction,
+                        help="random flips, shifts (10%%), rotations (10 degrees) and zooms "
+                             "(10%%) of the training faces")
     parser.add_argument("--batch-size", type=int, default=128, help="images per step")
-    lr_help = "peak Adam learning rate, decayed by a cosine schedule"
-    if init_from_help:
-        lr_help += f" (default: {DEFAULT_LR:g}; {FINE_TUNE_LR:g} with --init-from)"
-        parser.add_argument("--init-from", default=None, help=init_from_help)
-    parser.add_argument("--lr", type=float, default=None if init_from_help else DEFAULT_LR,
-                        help=lr_help)
-    parser.add_argument("--patience", type=int, default=12,
-                        help="stop after this many epochs without a better validation accuracy")
     parser.add_argument("--val-split", type=float, default=0.1,
-                        help="share of the data held out (stratified by class) for validation")
+                        help="share of the data held out (stratified by class, shuffled with "
+                             "--seed) for validation")
     parser.add_argument("--seed", type=int, default=42,
-                        help="seed for the split, the weights and the augmentation")
+                        help="seed for the split, the weights, the order and the augmentation")
     parser.add_argument("--precision", choices=("auto", "float32", "bfloat16", "float16"),
                         default="auto",
                         help="auto = mixed bfloat16 where the CPU has AVX512-BF16/AMX or the "
                              "GPU supports it, else float32; bfloat16/float16 = mixed precision")
-    parser.add_argument("--no-augment", dest="augment", action="store_false",
-                        help="turn off random flips, shifts, rotations and zooms")
-    parser.add_argument("--label-smoothing", type=float, default=0.0,
-                        help="share of each face's target spread evenly over all classes "
-                             "(0 = plain cross-entropy): FER2013's labels are noisy, and "
-                             "softer targets keep the model from betting everything on them")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue training the model at --out from its saved weights "
-                             "and epoch count (same options as the first run)")
+    parser.set_defaults(**defaults)
     return parser
 
 
-def resolve_lr(args) -> None:
-    """Fill in --lr when the user left it out: smaller when starting from trained weights."""
-    if args.lr is None:
-        args.lr = FINE_TUNE_LR if args.init_from is not None else DEFAULT_LR
+def check_training_paths(args) -> None:
+    """A trainer's paths, checked at the top of its main before any work: --data, the
+    models it starts from or tunes against (--init-from, --stage1) and --out (with
+    cnn_train_mod.py --tune-only, a trained specialist to re-tune, and no --data read)."""
+    from fer import paths
+    from fer.data import check_data_path
+    from fer.inference import MAKE_STAGE1
+
+    for option in ("init_from", "stage1"):  # both a trained 7-class CNN
+        if getattr(args, option, None):
+            paths.model_file(getattr(args, option), MAKE_STAGE1)
+    if getattr(args, "tune_only", False):
+        paths.model_file(args.out, f"python3 cnn_train_mod.py --specific {args.specific}")
+        return
+    if not args.resume:  # a resumed run reads the data it started with
+        check_data_path(args.data)
+    paths.output_file(args.out, "model (--out)")
 
 
 def add_data_options(parser: argparse.ArgumentParser, data_help: str) -> None:
-    """--data, --usage and --labels of the analysis scripts (faces chosen by --data, else
-    the validation split recorded in the model's sidecar)."""
+    """--data, --usage, --labels and --train-data of the analysis scripts (faces chosen by
+    --data, else the validation split recorded in the model's sidecar)."""
     from fer.data import USAGES
 
     parser.add_argument("--data", default=None, help=data_help)
     parser.add_argument("--usage", choices=USAGES, default=None,
-                        help="split to read from Kaggle's fer2013.csv given with --data")
+                        help="split to read from Kaggle's fer2013.csv given with --data "
+                             "(required when the file holds several)")
     parser.add_argument("--labels", default=None,
                         help="answers 'id,label' for an 'id,feature' file given with --data")
+    parser.add_argument("--train-data", default=None, metavar="FILE",
+                        help="the file the model was trained on, to rebuild its validation "
+                             "split from (default: the file its sidecar records, else "
+                             "data/train.csv or data/train.csv.gz; each used only when it "
+                             "holds the faces the sidecar's data_identity names)")
+
+
+def add_figures_out(parser: argparse.ArgumentParser) -> None:
+    """--out of the analysis scripts: a folder git ignores unless the user names one."""
+    parser.add_argument("--out", default=str(FIGURES_OUT),
+                        help="folder for the PNGs (runs/ is ignored by git; the committed "
+                             "figures README shows are made only with an explicit "
+                             "--out figures)")
+
+
+def check_analysis_paths(args, models) -> None:
+    """The paths of an analysis script, before any work: its ``models`` as (path, command
+    that makes it or ""), --data, --labels, --train-data and the --out folder."""
+    from fer import paths
+    from fer.data import check_data_path
+
+    for path, make_command in models:
+        paths.model_file(path, make_command)
+    if args.data is not None and args.train_data is not None:
+        raise UsageError("--train-data rebuilds the validation split, which --data replaces: "
+                         "give one of them")
+    for path in (args.data, args.train_data):
+        if path is not None:
+            check_data_path(path)
+    if args.labels is not None:
+        paths.input_file(args.labels)
+    paths.output_folder(args.out, "PNGs (--out)")
 
 
 def add_cascade_options(parser: argparse.ArgumentParser) -> None:
-    """--stage1, --stage2 and --handoff-below of the scripts that run the cascade."""
-    from fer.inference import DEFAULT_STAGE1, DEFAULT_STAGE2
+    """--stage1, --stage2, --handoff-below and --runtime of the scripts that run the
+    cascade."""
+    from fer.inference import DEFAULT_STAGE1, DEFAULT_STAGE2, RUNTIMES
 
     parser.add_argument("--stage1", default=str(DEFAULT_STAGE1), help="7-class model")
     parser.add_argument("--stage2", default=str(DEFAULT_STAGE2),
@@ -125,34 +192,42 @@ def add_cascade_options(parser: argparse.ArgumentParser) -> None:
                              "is at most this (1.0 = always; default: the threshold tuned "
                              "into the specialist's sidecar by cnn_train_mod.py, the one "
                              "tuned with TTA when --tta is on; else 1.0)")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                        help="what runs the models: litert = their float32 .tflite copies "
+                             "through LiteRT (no TensorFlow import; make a missing one with "
+                             "export_tflite.py), litert-int8 = their int8 copies (faster, "
+                             "labels may differ slightly; export_tflite.py --int8), keras = "
+                             "the .h5 through Keras, auto = litert when every model needed "
+                             "has a .tflite made from its current .h5 (hash recorded in the "
+                             "sidecar), else keras")
 
 
 def add_cnn_options(parser: argparse.ArgumentParser) -> None:
-    """Architecture knobs of the CNN trainers (stage 1 and the specialist)."""
-    parser.add_argument("--conv-dropout", type=float, default=0.2,
+    """Architecture knobs of the CNN trainers (stage 1 and the specialist); their defaults
+    come from the trainer's recipe."""
+    parser.add_argument("--conv-dropout", type=float,
                         help="dropout after each group of three convolutions")
-    parser.add_argument("--dense-dropout", type=float, default=0.3,
+    parser.add_argument("--dense-dropout", type=float,
                         help="dropout after each hidden dense layer")
     parser.add_argument("--bn-momentum", type=float, default=0.99,
                         help="BatchNorm moving-average momentum (lower it for very short runs)")
     parser.add_argument("--no-bn-recalibration", dest="recalibrate_bn", action="store_false",
-                        help="do not end training by re-estimating the best model's BatchNorm "
-                             "statistics on the plain training faces (kept only when "
-                             "validation accuracy does not drop)")
-
-
-def cnn_build_options(args) -> dict:
-    return {"conv_dropout": args.conv_dropout, "dense_dropout": args.dense_dropout,
-            "bn_momentum": args.bn_momentum}
+                        help="do not re-estimate the final weights' BatchNorm statistics on "
+                             "the plain training faces (with dropout off) at the end")
 
 
 def run(main, argv=None) -> int:
-    """Run main(argv); turn the errors a user can fix into one line on stderr and exit 2."""
-    from fer.data import DataError
-
+    """Run main(argv). The errors a user can fix (InputError, raised where the toolkit
+    checks input) become one line on stderr and exit code 2; Ctrl-C becomes one line and
+    exit code 130, as interrupted programs exit. Any other exception is a bug and keeps
+    its traceback."""
     try:
         return main(argv) or 0
-    except (DataError, UsageError, FileNotFoundError, ValueError) as err:
+    except InputError as err:
         message = str(err).splitlines()[0] if str(err) else err.__class__.__name__
         print(f"error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        sys.stdout.flush()
+        print("interrupted", file=sys.stderr)
+        return 130

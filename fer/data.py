@@ -3,7 +3,8 @@
 Accepted inputs (``.gz`` files are read as they are):
   * course CSV, training:  ``label,feature``   (feature = 2,304 space-separated pixels 0-255)
   * course CSV, test:      ``id,feature``
-  * Kaggle's ``fer2013.csv``: ``emotion,pixels,Usage`` (pick a split with ``usage=``)
+  * Kaggle's ``fer2013.csv``: ``emotion,pixels,Usage`` (pick a split with ``usage=``;
+    trainers read its Training rows by default, scorers refuse a file of several splits)
   * an image folder ``ROOT/<class>/*.{jpg,jpeg,png}`` with class folders angry, disgust,
     fear, happy, sad, surprise, neutral (any case); any size or colour becomes 48x48 grey.
 
@@ -14,21 +15,26 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
 import io
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from fer import ROOT
+from fer import ROOT, DataError, paths
+from fer.cli import UsageError
 from fer.labels import CLASS_NAMES, NUM_CLASSES
+
+# pandas is imported inside the functions that parse a CSV, not here: a script that stops
+# on a bad path (check_data_path) then fails without waiting for its import (~0.5 s).
 
 IMAGE_SIZE = 48
 NUM_PIXELS = IMAGE_SIZE * IMAGE_SIZE  # 2,304
 USAGES = ("Training", "PublicTest", "PrivateTest")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
-DEFAULT_TRAIN = ROOT / "data" / "train.csv"
+DEFAULT_TRAIN = ROOT / "data" / "train.csv"   # README's data location
 DEFAULT_TEST = ROOT / "data" / "test.csv"
+TRAINING_USAGE = "Training"  # the rows of fer2013.csv a trainer reads unless told otherwise
 
 WHERE_TO_GET = (
     "get FER2013 from https://www.kaggle.com/c/challenges-in-representation-learning-facial-"
@@ -38,39 +44,70 @@ WHERE_TO_GET = (
 )
 
 
-class DataError(ValueError):
-    """Bad input data; the message is one line meant for the user."""
-
-
 @dataclasses.dataclass
 class Faces:
-    """Images as uint8 (N, 48, 48); labels int64 (N,) or None; ids (N,) or None."""
+    """Images as uint8 (N, 48, 48); labels int64 (N,) or None; ids (N,) or None.
+    ``splits``: for a file with a Usage column (Kaggle's fer2013.csv), its rows per split,
+    {usage: count} over the whole file (whichever rows were read); else None."""
 
     images: np.ndarray
     labels: np.ndarray | None = None
     ids: np.ndarray | None = None
+    splits: dict | None = None
 
     def __len__(self) -> int:
         return len(self.images)
 
 
-def load_faces(path, usage: str | None = None, require_labels: bool = False) -> Faces:
+def load_faces(path, usage: str | None = None, require_labels: bool = False,
+               several_splits: str = "all") -> Faces:
     """Load any accepted format from ``path``; see the module docstring.
 
     ``usage`` picks a split of Kaggle's fer2013.csv (required to be one of USAGES when given).
     ``require_labels`` turns an unlabelled file into a DataError (trainers need labels).
+    ``several_splits``: what to read, when ``usage`` is None, of a file whose Usage column
+    holds more than one split: "all" its rows, TRAINING_USAGE's only (trainers:
+    load_training_faces), or "refuse" (a DataError asking for --usage: a score or a
+    prediction file must not mix splits; labelled_file).
     """
-    path = Path(path)
+    path = check_data_path(path)
     if usage is not None and usage not in USAGES:
         raise DataError(f"--usage: expected one of {', '.join(USAGES)}, found {usage!r}")
-    if not path.exists():
-        hint = f"; {WHERE_TO_GET}" if path.resolve() in (DEFAULT_TRAIN, DEFAULT_TEST) else ""
-        raise DataError(f"{path}: file not found{hint}")
-    faces = _load_folder(path) if path.is_dir() else _load_csv(path, usage)
+    if several_splits not in ("all", "refuse", TRAINING_USAGE):
+        raise ValueError(f"several_splits: expected 'all', 'refuse' or {TRAINING_USAGE!r}, "
+                         f"found {several_splits!r}")
+    faces = _load_folder(path) if path.is_dir() else _load_csv(path, usage, several_splits)
     if require_labels and faces.labels is None:
         raise DataError(f"{path}: expected labelled data (a 'label' or 'emotion' column, "
                         f"or an image folder), found only ids")
     return faces
+
+
+def check_data_path(path) -> Path:
+    """A faces file or image folder that exists and can be read (fer.paths.input_data);
+    missing at README's default places, the message says where to get FER2013."""
+    path = Path(path)
+    default = not path.exists() and path.resolve() in (DEFAULT_TRAIN, DEFAULT_TEST)
+    return paths.input_data(path, WHERE_TO_GET if default else "")
+
+
+def load_training_faces(path, usage: str | None = None) -> Faces:
+    """Labelled faces for a trainer (and for rebuilding a trained model's split, which
+    must read the same rows): of a file with a Usage column (Kaggle's fer2013.csv), only
+    its Training rows unless ``usage`` names another split, and one line printed saying
+    which rows were read, so PublicTest and PrivateTest faces never slip into training."""
+    faces = load_faces(path, usage, require_labels=True, several_splits=TRAINING_USAGE)
+    if faces.splits is not None:
+        read = usage or (TRAINING_USAGE if len(faces.splits) > 1 else next(iter(faces.splits)))
+        print(f"data: {path}: {len(faces):,} {read} rows of {sum(faces.splits.values()):,}"
+              + (" (--usage to pick another split)" if usage is None else ""))
+    return faces
+
+
+def readme_training_files() -> list[Path]:
+    """Where README tells the user to put the training file: data/train.csv, or the same
+    gzipped (read at call time, so a test can move DEFAULT_TRAIN)."""
+    return [DEFAULT_TRAIN, DEFAULT_TRAIN.with_name(DEFAULT_TRAIN.name + ".gz")]
 
 
 def _read_text(path: Path) -> str:
@@ -86,7 +123,7 @@ def _read_text(path: Path) -> str:
         raise DataError(f"{path}: expected a UTF-8 text CSV, found binary data") from None
 
 
-def _load_csv(path: Path, usage: str | None) -> Faces:
+def _load_csv(path: Path, usage: str | None, several_splits: str = "all") -> Faces:
     text = _read_text(path)
     if not text.strip():
         raise DataError(f"{path}: the file is empty; expected a header 'label,feature' or "
@@ -104,6 +141,8 @@ def _load_csv(path: Path, usage: str | None) -> Faces:
         raise DataError(f"{path}: --usage needs Kaggle's fer2013.csv with a 'Usage' column, "
                         f"found header {','.join(header)!r}")
 
+    import pandas as pd
+
     try:
         table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
                             skip_blank_lines=True)
@@ -112,6 +151,21 @@ def _load_csv(path: Path, usage: str | None) -> Faces:
     # File line of each row: the header is line 1. Blank lines are skipped by pandas and
     # are rare enough in these files that we do not track them.
     line_numbers = np.arange(len(table)) + 2
+    splits = None
+    if "Usage" in table.columns:
+        counted = table["Usage"].value_counts(sort=False).items()
+        rank = {name: i for i, name in enumerate(USAGES)}  # Kaggle's splits first, in order
+        splits = {str(k): int(v) for k, v in sorted(counted, key=lambda kv: rank.get(kv[0], 3))}
+        if usage is None and len(splits) > 1:
+            counts = ", ".join(f"{name} {count:,}" for name, count in splits.items())
+            if several_splits == "refuse":
+                raise DataError(f"{path}: holds {len(splits)} splits ({counts}); pass --usage "
+                                f"to pick the one to use")
+            if several_splits == TRAINING_USAGE:
+                usage = TRAINING_USAGE
+                if usage not in splits:
+                    raise DataError(f"{path}: expected {TRAINING_USAGE} rows, found only "
+                                    f"{counts}; pass --usage to pick a split")
     if usage is not None:
         keep = (table["Usage"] == usage).to_numpy()
         table, line_numbers = table[keep], line_numbers[keep]
@@ -125,8 +179,8 @@ def _load_csv(path: Path, usage: str | None) -> Faces:
     if key_column == "id":
         ids = keys.astype(str)
         _check_unique_ids(ids, path, line_numbers)
-        return Faces(images, None, ids)
-    return Faces(images, _parse_labels(keys, path, line_numbers, key_column))
+        return Faces(images, None, ids, splits)
+    return Faces(images, _parse_labels(keys, path, line_numbers, key_column), splits=splits)
 
 
 def parse_pixels(features: np.ndarray, path, line_numbers: np.ndarray) -> np.ndarray:
@@ -229,6 +283,8 @@ def _is_number(token: str) -> bool:
 
 
 def _parse_labels(keys, path, line_numbers, column) -> np.ndarray:
+    import pandas as pd
+
     labels = pd.to_numeric(pd.Series(keys), errors="coerce").to_numpy()
     bad = np.flatnonzero(~np.isin(labels, np.arange(NUM_CLASSES)))
     if len(bad):
@@ -239,6 +295,8 @@ def _parse_labels(keys, path, line_numbers, column) -> np.ndarray:
 
 
 def _check_unique_ids(ids, path, line_numbers):
+    import pandas as pd
+
     duplicated = pd.Series(ids).duplicated().to_numpy()
     if duplicated.any():
         i = np.flatnonzero(duplicated)[0]
@@ -280,16 +338,88 @@ def _load_folder(root: Path) -> Faces:
 
 def load_id_labels(path) -> dict[str, int]:
     """Read an ``id,label`` answer file into {id: label}."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
+    path = paths.input_file(path)
     text = _read_text(path)
     header = text.split("\n", 1)[0].strip()
     if header != "id,label":
         raise DataError(f"{path}: line 1: expected header 'id,label', found {header!r}")
+    import pandas as pd
+
     table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     lines = np.arange(len(table)) + 2
     ids = table["id"].to_numpy().astype(str)
     _check_unique_ids(ids, path, lines)
     labels = _parse_labels(table["label"].to_numpy(), path, lines, "label")
     return dict(zip(ids, labels.tolist()))
+
+
+# --- labelled files and the train/validation split -------------------------------------
+
+def faces_identity(faces: Faces) -> str:
+    """SHA-256 of the labels and pixels, in order: the same faces give the same identity
+    whatever the file's format (course CSV, .gz, fer2013.csv's Training rows, ...), so a
+    sidecar can tell whether a file holds the faces its model's split was drawn from."""
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(faces.labels, dtype=np.int64).tobytes())
+    digest.update(np.ascontiguousarray(faces.images, dtype=np.uint8).tobytes())
+    return digest.hexdigest()
+
+
+def face_ids(faces: Faces) -> np.ndarray:
+    """The file's ids, or the row numbers (0-based, as strings) of files without ids."""
+    return faces.ids if faces.ids is not None else np.arange(len(faces)).astype(str)
+
+
+def labelled_file(data, usage=None, labels_path=None, require_labels=True) -> Faces:
+    """A file given with --data (or predict.py's input) to score or predict, labelled by
+    its own column or by an 'id,label' file; ids are always set (row numbers where the
+    file has none). A file of several splits needs ``usage``: its scores would mix them."""
+    faces = load_faces(data, usage=usage, several_splits="refuse")
+    faces = Faces(faces.images, faces.labels, face_ids(faces), faces.splits)
+    if labels_path is not None:
+        answers = load_id_labels(labels_path)
+        missing = [i for i in faces.ids if i not in answers]
+        if missing:
+            raise DataError(f"{labels_path}: expected a label for every id of {data}, found "
+                            f"none for id {missing[0]!r} ({len(missing)} missing)")
+        faces.labels = np.array([answers[i] for i in faces.ids], dtype=np.int64)
+    if require_labels and faces.labels is None:
+        raise DataError(f"{data}: expected labelled faces ('label,feature', fer2013.csv, an "
+                        f"image folder), or 'id,feature' with --labels ANSWERS.csv")
+    return faces
+
+
+def stratified_split(labels: np.ndarray, val_split: float, seed: int):
+    """Shuffled, class-stratified (train_indices, val_indices): never the tail of the file."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < val_split < 1:
+        raise UsageError(f"--val-split: expected a share between 0 and 1, found {val_split}")
+    indices = np.arange(len(labels))
+    try:
+        return train_test_split(indices, test_size=val_split, random_state=seed,
+                                stratify=labels, shuffle=True)
+    except ValueError as err:
+        raise DataError(f"--val-split {val_split}: cannot split {len(labels)} images "
+                        f"by class ({err})") from None
+
+
+def train_val_rows(labels, classes, val_split: float, seed: int):
+    """(training rows, validation rows) of a labelled set, for a model of ``classes``.
+
+    The stratified split is drawn over all seven classes first and only then narrowed to
+    ``classes``, so a specialist trained on the same data with the same seed and share
+    never trains on a face that stage 1 holds out: the cascade can be scored on stage 1's
+    validation split.
+    """
+    train, val = stratified_split(labels, val_split, seed)
+    keep = np.isin(labels, classes)
+    return train[keep[train]], val[keep[val]]
+
+
+def select_classes(images, labels, classes):
+    """Keep only the given classes and renumber them 0..K-1 in the given order."""
+    keep = np.isin(labels, classes)
+    remap = np.full(len(CLASS_NAMES), -1)
+    remap[classes] = np.arange(len(classes))
+    return images[keep], remap[labels[keep]]

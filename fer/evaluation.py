@@ -12,67 +12,122 @@ from pathlib import Path
 
 import numpy as np
 
+from fer import data as fer_data
 from fer import resolve_recorded
-from fer.data import DataError, Faces, load_faces, load_id_labels
+from fer.data import (DataError, Faces, face_ids, faces_identity, labelled_file,
+                      load_training_faces, train_val_rows)
 from fer.labels import NUM_CLASSES
+from fer.progress import progress_bar
 
 PROGRESS_CHUNK = 512  # images per progress-bar step: a few tenths of a second on a laptop
 
 
 # --- which faces ---------------------------------------------------------------------------
 
-def face_ids(faces: Faces) -> np.ndarray:
-    """The file's ids, or the row numbers (0-based, as strings) of files without ids."""
-    return faces.ids if faces.ids is not None else np.arange(len(faces)).astype(str)
+def recorded_data(sidecar: dict, model_path, train_data=None,
+                  option: str = "--train-data") -> Faces:
+    """The labelled faces a model was trained on, read as its trainer read them
+    (load_training_faces, the recorded usage), to rebuild its split from.
+
+    From ``train_data`` when given (the ``option`` the user passed), else from the file
+    the sidecar records (``data``, relative to the checkout), else from README's data
+    location (data/train.csv or data/train.csv.gz). A file is used only when it holds the
+    faces the sidecar's ``data_identity`` names (fer.data.faces_identity); a sidecar
+    without one accepts the given or recorded file as before, but never README's location,
+    which it cannot check. Otherwise one DataError line says what to pass.
+    """
+    identity = sidecar.get("data_identity")
+    recorded = sidecar.get("data")
+    if train_data is not None:
+        candidates = [Path(train_data)]
+    else:
+        candidates = [resolve_recorded(recorded)] if recorded else []
+        if identity is not None:
+            candidates += fer_data.readme_training_files()
+        candidates = [path for path in dict.fromkeys(candidates) if path.exists()]
+    for path in candidates:
+        faces = _load_training(path, sidecar.get("usage"))
+        if identity is None or _identity(path, sidecar.get("usage")) == identity:
+            return faces
+    raise DataError(_no_training_data(model_path, recorded, identity, train_data, option,
+                                      candidates))
 
 
-def recorded_data(sidecar: dict, model_path) -> Faces:
-    """The labelled data a model was trained on, as its sidecar records it (path, usage)."""
-    path = sidecar.get("data")
-    if path is None or not resolve_recorded(path).exists():
-        raise DataError(f"{model_path}: its training data {path} (recorded in the sidecar) "
-                        f"is not here, so its validation split cannot be rebuilt; pass "
-                        f"--data FILE to use a labelled file instead")
-    return _load_labelled(resolve_recorded(path), sidecar.get("usage"))
+def _no_training_data(model_path, recorded, identity, train_data, option, tried) -> str:
+    """The one line saying why no file rebuilds a model's split, and what to pass."""
+    advice = (f"pass {option} FILE, the file it was trained on, to rebuild its validation "
+              f"split")
+    if train_data is not None:
+        return (f"{option} {train_data}: holds other faces than {model_path} was trained on "
+                f"(not the data_identity in its sidecar); {advice}")
+    reasons = []
+    if recorded is None:
+        reasons.append("its sidecar records no training data")
+    elif resolve_recorded(recorded) not in tried:
+        reasons.append(f"its training data {recorded} (recorded in the sidecar) is not here")
+    reasons += [f"{path} holds other faces (not the sidecar's data_identity)" for path in tried]
+    readme = fer_data.readme_training_files()
+    where = " or ".join(map(str, readme))
+    if identity is None:
+        reasons.append(f"a file at {where} is not used: the sidecar has no data_identity "
+                       f"to check it by")
+    elif not set(readme) & set(tried):
+        reasons.append(f"nothing at {where}")
+    return f"{model_path}: cannot rebuild its validation split: {'; '.join(reasons)}; {advice}"
 
 
-def validation_faces(sidecar: dict, model_path) -> Faces:
-    """The validation split a model's sidecar records, rebuilt from its training data."""
-    faces = recorded_data(sidecar, model_path)
+def validation_faces(sidecar: dict, model_path, train_data=None) -> Faces:
+    """The validation split a model's sidecar records, rebuilt from its training data
+    (recorded_data)."""
+    faces = recorded_data(sidecar, model_path, train_data)
     return subset(faces, split_rows(sidecar, faces)[1])
 
 
 @functools.lru_cache(maxsize=2)
-def _load_labelled(path, usage) -> Faces:
+def _load_training(path, usage) -> Faces:
     # Cached: stage 1 and the specialist usually record the same file (callers never
     # modify the Faces they get).
-    return load_faces(path, usage=usage, require_labels=True)
+    return load_training_faces(path, usage)
+
+
+@functools.lru_cache(maxsize=2)
+def _identity(path, usage) -> str:
+    return faces_identity(_load_training(path, usage))
 
 
 def split_rows(sidecar: dict, faces: Faces) -> tuple[np.ndarray, np.ndarray]:
     """(training rows, validation rows) of ``faces`` (the model's recorded data), rebuilt
     by the function fer.training.train split them with, from the recorded seed and share."""
-    from fer.training import train_val_rows
-
     return train_val_rows(faces.labels, sidecar["classes"], sidecar["val_split"],
                           sidecar["seed"])
 
 
-def training_ids(sidecar: dict, model_path) -> np.ndarray:
+def training_ids(sidecar: dict, model_path, train_data=None) -> np.ndarray:
     """The ids (row numbers where the file has none) of the faces a model trained on."""
-    faces = recorded_data(sidecar, model_path)
+    faces = recorded_data(sidecar, model_path, train_data)
     return face_ids(faces)[split_rows(sidecar, faces)[0]]
 
 
-def seen_in_training(faces: Faces, faces_sidecar: dict, sidecar: dict, model_path) -> np.ndarray:
-    """Which of ``faces`` (drawn from the data ``faces_sidecar`` records) the model at
-    ``model_path`` (``sidecar``) trained on; none when it recorded other data."""
+def same_training_data(sidecar: dict, other: dict) -> bool:
+    """Whether two models were trained on the same faces: by their data identities when
+    both sidecars record one (the same faces in two formats are the same data), else by
+    the recorded file and usage."""
+    if sidecar.get("data_identity") and other.get("data_identity"):
+        return sidecar["data_identity"] == other["data_identity"]
+
     def source(info):
         return (info.get("data") and resolve_recorded(info["data"]), info.get("usage"))
 
-    if source(sidecar) != source(faces_sidecar):
+    return source(sidecar) == source(other)
+
+
+def seen_in_training(faces: Faces, faces_sidecar: dict, sidecar: dict, model_path,
+                     train_data=None) -> np.ndarray:
+    """Which of ``faces`` (drawn from the data ``faces_sidecar`` records) the model at
+    ``model_path`` (``sidecar``) trained on; none when it trained on other data."""
+    if not same_training_data(sidecar, faces_sidecar):
         return np.zeros(len(faces), dtype=bool)
-    return np.isin(faces.ids, training_ids(sidecar, model_path))
+    return np.isin(faces.ids, training_ids(sidecar, model_path, train_data))
 
 
 def subset(faces: Faces, rows) -> Faces:
@@ -81,30 +136,13 @@ def subset(faces: Faces, rows) -> Faces:
     return Faces(faces.images[rows], labels, face_ids(faces)[rows])
 
 
-def labelled_file(data, usage=None, labels_path=None, require_labels=True) -> Faces:
-    """A file given with --data, labelled by its own column or by an 'id,label' file;
-    ids are always set (row numbers where the file has none)."""
-    faces = load_faces(data, usage=usage)
-    faces = Faces(faces.images, faces.labels, face_ids(faces))
-    if labels_path is not None:
-        answers = load_id_labels(labels_path)
-        missing = [i for i in faces.ids if i not in answers]
-        if missing:
-            raise DataError(f"{labels_path}: expected a label for every id of {data}, found "
-                            f"none for id {missing[0]!r} ({len(missing)} missing)")
-        faces.labels = np.array([answers[i] for i in faces.ids], dtype=np.int64)
-    if require_labels and faces.labels is None:
-        raise DataError(f"{data}: expected labelled faces ('label,feature', fer2013.csv, an "
-                        f"image folder), or 'id,feature' with --labels ANSWERS.csv")
-    return faces
-
-
 def faces_for(args, model_path, sidecar: dict, require_labels=True) -> Faces:
     """The faces a script works on: --data (with --usage, --labels) when given, else the
-    validation split recorded in the model's sidecar, so no training image is used."""
+    validation split recorded in the model's sidecar (rebuilt from --train-data, or the
+    file recorded_data finds), so no training image is used."""
     if args.data is not None:
         return labelled_file(args.data, args.usage, args.labels, require_labels)
-    return validation_faces(sidecar, model_path)
+    return validation_faces(sidecar, model_path, args.train_data)
 
 
 def keep_classes(faces: Faces, classes) -> Faces:
@@ -118,8 +156,8 @@ def keep_classes(faces: Faces, classes) -> Faces:
 # --- predictions ----------------------------------------------------------------------------
 
 def predict_with_progress(model, images, tta=False, what="predicting") -> np.ndarray:
-    """fer.inference.predict_probs in chunks, with a progress bar: (N, K) float32."""
-    from fer.cli import progress_bar
+    """fer.inference.predict_probs in chunks, with a progress bar: (N, K) float32 (a Keras
+    model or its LiteRT copy, fer.inference.load_predictor)."""
     from fer.inference import predict_probs
 
     print(f"{what}: {len(images)} faces")
@@ -131,19 +169,20 @@ def predict_with_progress(model, images, tta=False, what="predicting") -> np.nda
     return np.concatenate(probs) if probs else np.zeros((0, model.output_shape[-1]), np.float32)
 
 
-def tune_cascade(stage1_path, specialist_path) -> tuple[dict, int]:
+def tune_handoff(stage1_path, specialist_path, train_data=None) -> tuple[dict, int]:
     """Tune the specialist's hand-off threshold against stage 1 on stage 1's validation
     split (all seven classes, as the cascade meets them), leaving out any face the
     specialist trained on; once on plain probabilities and once on flip-TTA ones, as
     predict.py --tta makes them. Returns ({tta: (threshold, {threshold: cascade accuracy})}
-    for tta False and True, faces used); see fer.inference.tune_handoff."""
-    from fer.inference import load_specialist, load_stage1, tune_handoff
+    for tta False and True, faces used); see fer.inference.best_handoff. ``train_data``:
+    stage 1's training file when the one its sidecar records is not here (recorded_data)."""
+    from fer.inference import best_handoff, load_specialist, load_stage1
 
     stage1, info1 = load_stage1(stage1_path)
     stage2, info2 = load_specialist(specialist_path)
-    faces = validation_faces(info1, stage1_path)
+    faces = validation_faces(info1, stage1_path, train_data)
     faces = subset(faces, np.flatnonzero(~seen_in_training(faces, info1, info2,
-                                                           specialist_path)))
+                                                           specialist_path, train_data)))
     if len(faces) == 0:
         raise DataError(f"{stage1_path}: no validation face the specialist did not train on "
                         f"to tune the hand-off threshold with")
@@ -153,7 +192,7 @@ def tune_cascade(stage1_path, specialist_path) -> tuple[dict, int]:
         probs1 = predict_with_progress(stage1, faces.images, tta, Path(stage1_path).name + suffix)
         probs2 = predict_with_progress(stage2, faces.images, tta,
                                        Path(specialist_path).name + suffix)
-        tuned[tta] = tune_handoff(probs1, probs2, info2["classes"], faces.labels)
+        tuned[tta] = best_handoff(probs1, probs2, info2["classes"], faces.labels)
     return tuned, len(faces)
 
 

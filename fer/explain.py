@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from fer import DataError
 from fer.backend import keras, tf
+from fer.cli import UsageError
 from fer.models import logits_model
 
 GREY = 128.0          # the mid-grey the ascents start from and decay back to
@@ -40,17 +42,17 @@ def resolve_layer(model, spec) -> str:
     if text.lstrip("-").isdigit():
         index = int(text)
         if not -len(model.layers) <= index < len(model.layers):
-            raise ValueError(f"layer {text}: {model.name} has layers 0-{len(model.layers) - 1}; "
+            raise UsageError(f"layer {text}: {model.name} has layers 0-{len(model.layers) - 1}; "
                              f"its convolutions: {known}")
         layer = model.layers[index]
     else:
         names = [layer.name for layer in model.layers]
         if text not in names:
-            raise ValueError(f"layer {text!r}: no such layer in {model.name}; its "
+            raise UsageError(f"layer {text!r}: no such layer in {model.name}; its "
                              f"convolutions: {known}")
         layer = model.get_layer(text)
     if isinstance(layer, keras.layers.InputLayer) or len(layer.output.shape) != 4:
-        raise ValueError(f"layer {text!r} ({layer.name}): expected a layer with feature maps "
+        raise UsageError(f"layer {text!r} ({layer.name}): expected a layer with feature maps "
                          f"(batch, height, width, channels), found output shape "
                          f"{tuple(layer.output.shape)}; its convolutions: {known}")
     return layer.name
@@ -68,7 +70,7 @@ def last_conv_output(model) -> str:
     """
     convs = conv_layers(model)
     if not convs:
-        raise ValueError(f"{model.name}: has no convolutional layer for Grad-CAM")
+        raise UsageError(f"{model.name}: has no convolutional layer for Grad-CAM")
     layers = model.layers
     index = layers.index(model.get_layer(convs[-1]))
     elementwise = (keras.layers.BatchNormalization, keras.layers.ReLU, keras.layers.Activation)
@@ -82,8 +84,8 @@ def last_conv_output(model) -> str:
 def _sub_model(model, *outputs) -> keras.Model:
     """A model from the input to the named layers' outputs; ``model`` is left untouched."""
     if "logits" in outputs and "logits" not in [layer.name for layer in model.layers]:
-        raise ValueError(f"{model.name}: expected a layer named 'logits' (the pre-softmax "
-                         f"scores), found none")
+        raise DataError(f"{model.name}: expected a layer named 'logits' (the pre-softmax "
+                        f"scores), found none")
     if outputs == ("logits",):
         return logits_model(model)
     tensors = [model.get_layer(name).output for name in outputs]
@@ -147,9 +149,9 @@ def smoothgrad(model, images, class_index, samples: int = 25, noise: float = 0.1
     vanilla_saliency; the noise washes out the pixel-level jitter of single gradients.
     """
     if samples < 1:
-        raise ValueError(f"samples {samples}: expected at least 1")
+        raise UsageError(f"samples {samples}: expected at least 1")
     if noise < 0:
-        raise ValueError(f"noise {noise}: expected a share of the 0-255 range >= 0")
+        raise UsageError(f"noise {noise}: expected a share of the 0-255 range >= 0")
     x = _as_input(images)
     logits = _sub_model(model, "logits")
     targets = _targets(class_index, len(x), logits.output_shape[-1], "class index")
@@ -198,15 +200,15 @@ def _ascend(sub, targets, steps, lr, jitter, decay, blur_every, seed, callback):
     (inference mode, so the images do not interact). Returns (images (T, 48, 48) in 0-255,
     scores (T,) reached by the final images, un-jittered)."""
     if steps < 1:
-        raise ValueError(f"steps {steps}: expected at least 1")
+        raise UsageError(f"steps {steps}: expected at least 1")
     if lr <= 0:
-        raise ValueError(f"lr {lr}: expected a positive step size (pixel levels)")
+        raise UsageError(f"lr {lr}: expected a positive step size (pixel levels)")
     if not 0 <= decay < 1:
-        raise ValueError(f"decay {decay}: expected a share per step, 0 <= decay < 1")
+        raise UsageError(f"decay {decay}: expected a share per step, 0 <= decay < 1")
     if jitter < 0:
-        raise ValueError(f"jitter {jitter}: expected a pixel count >= 0")
+        raise UsageError(f"jitter {jitter}: expected a pixel count >= 0")
     if blur_every < 0:
-        raise ValueError(f"blur_every {blur_every}: expected a step count >= 0 (0 = never)")
+        raise UsageError(f"blur_every {blur_every}: expected a step count >= 0 (0 = never)")
     rng = np.random.default_rng(seed)
     x = tf.Variable(random_grey(len(targets), seed)[..., None])  # (T, 48, 48, 1)
     targets = tf.constant(targets)

@@ -13,9 +13,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from PIL import Image
 
 from fer.evaluation import row_shares
-from fer.models import write_atomically
+from fer.files import write_atomically
 
 DPI = 90
 PALETTE_COLOURS = 256
@@ -23,9 +24,7 @@ PALETTE_COLOURS = 256
 
 def save(fig, path) -> None:
     """Write ``fig`` as a palette PNG: 256 colours keep these figures readable at about a
-    third of the bytes of a full-colour PNG (they are committed and shown in README)."""
-    from PIL import Image
-
+    third of the bytes of a full-colour PNG (they are committed and shown in RESULTS.md)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
@@ -129,4 +128,30 @@ def grid_figure(images, captions, title, path, cmap="gray", vmin=0, vmax=255,
     if colorbar_label:
         fig.colorbar(shown, ax=tiles, shrink=0.8, label=colorbar_label)
     fig.suptitle(title)
+    save(fig, path)
+
+
+def training_curves(history: list[dict], path) -> None:
+    """Loss and accuracy by epoch of a training history (fer.training), training and
+    validation; the running average's validation accuracy at each cycle end; dotted lines
+    where warm restarts begin."""
+    epochs = [h["epoch"] for h in history]
+    restarts = [h["epoch"] - 0.5 for prev, h in zip(history, history[1:])
+                if h["cycle"] != prev["cycle"]]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        ax.plot(epochs, [h[metric] for h in history], label="training")
+        ax.plot(epochs, [h[f"val_{metric}"] for h in history], label="validation")
+        if metric == "accuracy":
+            ends = [h for h in history if "average_val_accuracy" in h]
+            if ends:
+                ax.plot([h["epoch"] for h in ends], [h["average_val_accuracy"] for h in ends],
+                        "o-", label="average of cycle ends")
+        for x in restarts:
+            ax.axvline(x, color="grey", linestyle=":", linewidth=0.8)
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
     save(fig, path)

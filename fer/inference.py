@@ -1,13 +1,21 @@
 """Prediction: class probabilities of a model, flip test-time augmentation, and the cascade.
 
 The cascade rule is a pure function of two probability arrays and the specialist's class
-subset, so it can be tested without any model.
+subset, so it can be tested without any model. A model is either a Keras model or its
+LiteRT copy (fer.litert.LiteRTModel); both run through predict_probs, so TTA, the hand-off
+rule and the specialist's subset are the same code on both runtimes, and the LiteRT path
+never imports TensorFlow.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from fer import MODELS
+from fer import MODELS, DataError
+from fer.cli import UsageError
+from fer.files import read_sidecar
+from fer.litert import LiteRTModel, load_litert, staleness
 
 DEFAULT_STAGE1 = MODELS / "cnn.h5"
 DEFAULT_STAGE2 = MODELS / "cnn_specific_0_2_4_6.h5"
@@ -15,6 +23,11 @@ MAKE_STAGE1 = "python3 cnn_train.py"
 MAKE_STAGE2 = "python3 cnn_train_mod.py --specific 0_2_4_6"
 
 PREDICT_BATCH = 256  # large enough to keep both cores busy, small enough for any laptop
+# --runtime: auto = LiteRT (float32) when every model needed has a fresh .tflite, else
+# Keras; litert-int8 runs the int8 copies, only when asked (their labels may differ).
+RUNTIMES = ("auto", "litert", "litert-int8", "keras")
+RUNTIME_NAMES = {"litert": "LiteRT", "litert-int8": "LiteRT int8", "keras": "Keras"}
+LITERT_VARIANTS = {"litert": "float32", "litert-int8": "int8"}  # fer.litert.VARIANTS
 
 # Hand-off thresholds tried when tuning the cascade: 0 never hands over (no softmax top is
 # below 1/7), 1 always does; steps of 0.05 between, finer would only fit the noise of a
@@ -24,36 +37,41 @@ HANDOFF_GRID = tuple([0.0] + [round(0.3 + 0.05 * i, 2) for i in range(14)] + [1.
 
 def predict_probs(model, images: np.ndarray, tta: bool = False,
                   batch_size: int = PREDICT_BATCH) -> np.ndarray:
-    """uint8/float (N, 48, 48) -> float32 (N, K) softmax of ``model``.
+    """uint8/float (N, 48, 48) -> float32 (N, K) softmax of ``model`` (Keras or LiteRT).
 
     With ``tta`` the softmax of each image and of its mirror image are averaged.
     """
-    from fer.backend import tf
-
     x = np.asarray(images, dtype=np.float32)[..., None]
     if len(x) == 0:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
-    forward = _compiled_forward(model)
+    forward = forward_function(model)
     outputs = []
     for start in range(0, len(x), batch_size):
         batch = x[start:start + batch_size]
         if tta:  # each image and its mirror in one forward pass: one call, twice the batch
             n = len(batch)
-            probs = forward(tf.constant(np.concatenate([batch, batch[:, :, ::-1]]))).numpy()
+            probs = forward(np.concatenate([batch, batch[:, :, ::-1]]))
             outputs.append((probs[:n] + probs[n:]) / 2)
         else:
-            outputs.append(forward(tf.constant(batch)).numpy())
+            outputs.append(forward(batch))
     return np.concatenate(outputs).astype(np.float32)
 
 
-def _compiled_forward(model):
-    """A traced inference function, cached on the model (model.predict re-enters Keras'
-    epoch machinery for every call, which costs more than the forward pass on small sets)."""
-    from fer.backend import tf
-
+def forward_function(model):
+    """float32 (n, 48, 48, 1) numpy -> (n, K) numpy softmax of ``model``: a LiteRT model
+    is its own; a Keras model gets a traced inference function, cached on the model
+    (model.predict re-enters Keras' epoch machinery for every call, which costs more than
+    the forward pass on small sets)."""
+    if isinstance(model, LiteRTModel):
+        return model
     forward = getattr(model, "_fer_forward", None)
     if forward is None:
-        forward = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
+        from fer.backend import tf  # only for a Keras model: the LiteRT path never loads it
+
+        traced = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
+
+        def forward(batch):
+            return traced(tf.constant(batch)).numpy()
         model._fer_forward = forward
     return forward
 
@@ -108,7 +126,7 @@ def handoff_mask(stage1_probs: np.ndarray, classes, handoff_below: float = 1.0) 
             & (stage1_probs.max(axis=1) <= handoff_below))
 
 
-def tune_handoff(stage1_probs: np.ndarray, stage2_probs: np.ndarray, classes, truth,
+def best_handoff(stage1_probs: np.ndarray, stage2_probs: np.ndarray, classes, truth,
                  grid=HANDOFF_GRID) -> tuple[float, dict]:
     """The hand-off threshold of ``grid`` under which the cascade is most accurate on
     labelled faces, and {threshold: accuracy} for every one tried.
@@ -130,36 +148,139 @@ def handoff_threshold(given, specialist_sidecar: dict, tta: bool = False) -> flo
     TTA, whose averaged probabilities are not the plain ones, so its best threshold can
     differ; ``handoff_below`` without, and with TTA for a sidecar tuned before TTA had its
     own), else 1.0 (always hand over)."""
-    threshold = given
-    if threshold is None:
-        threshold = specialist_sidecar.get("handoff_below", 1.0)
-        if tta:
-            threshold = specialist_sidecar.get("handoff_below_tta", threshold)
-    if not 0 <= threshold <= 1:
-        raise ValueError(f"--handoff-below: expected a confidence between 0 and 1, found "
-                         f"{threshold}")
+    if given is not None:
+        if not 0 <= given <= 1:
+            raise UsageError(f"--handoff-below: expected a confidence between 0 and 1, "
+                             f"found {given}")
+        return float(given)
+    key = "handoff_below_tta" if tta and "handoff_below_tta" in specialist_sidecar \
+        else "handoff_below"
+    threshold = specialist_sidecar.get(key, 1.0)
+    if not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise DataError(f"{key} in the specialist's sidecar: expected a confidence between "
+                        f"0 and 1, found {threshold!r}")
     return float(threshold)
 
 
-def load_stage1(path):
-    """(model, sidecar) of a 7-class stage-1 model; a clear error naming the file and the
-    command that makes it when it is missing or is not a 7-class model."""
-    from fer.models import load_model
+def choose_runtime(requested: str, model_paths) -> str:
+    """The runtime ("litert", "litert-int8" or "keras") that runs the models at
+    ``model_paths``, printed on one line with the reason.
 
-    model, sidecar = load_model(path, MAKE_STAGE1)
+    --runtime auto takes LiteRT (float32) when every model has a fresh .tflite
+    (fer.litert.staleness) and Keras otherwise, saying why; --runtime litert (litert-int8)
+    makes a missing or stale .tflite (.int8.tflite) an InputError naming it; --runtime
+    keras is Keras. The sidecars must exist (read_sidecar's errors name the file)."""
+    if requested not in RUNTIMES:
+        raise UsageError(f"--runtime: expected one of {', '.join(RUNTIMES)}, found "
+                         f"{requested!r}")
+    runtime, why = "keras", "--runtime keras"
+    if requested != "keras":
+        variant = LITERT_VARIANTS.get(requested, "float32")
+        problems = [problem for problem in (staleness(path, read_sidecar(path), variant)
+                                            for path in model_paths) if problem]
+        if requested != "auto" and problems:
+            raise UsageError(f"--runtime {requested}: {problems[0]}")
+        if problems:
+            why = problems[0]
+        else:
+            runtime = "litert" if requested == "auto" else requested
+            why = (f"--runtime {requested}" if requested != "auto"
+                   else "every model has a .tflite made from its current .h5")
+    print(f"runtime: {RUNTIME_NAMES[runtime]} ({why})")
+    return runtime
+
+
+def load_predictor(path, runtime: str = "keras", make_command: str = ""):
+    """(model, sidecar) ready for predict_probs: the Keras model (runtime "keras") or its
+    LiteRT copy (runtime "litert", or "litert-int8" for the int8 one: checked fresh,
+    TensorFlow not imported)."""
+    if runtime in LITERT_VARIANTS:
+        return load_litert(path, make_command, LITERT_VARIANTS[runtime])
+    if runtime != "keras":
+        raise ValueError(f"runtime: expected one of {sorted(RUNTIME_NAMES)} (see "
+                         f"choose_runtime), found {runtime!r}")
+    from fer.models import load_model  # TensorFlow: only the Keras runtime loads it
+
+    return load_model(path, make_command)
+
+
+def check_stage1(path, sidecar: dict) -> None:
     if sidecar["classes"] != list(range(7)):
-        raise ValueError(f"{path}: expected a 7-class stage-1 model, found classes "
-                         f"{sidecar['classes']}; make it with: {MAKE_STAGE1}")
-    return model, sidecar
+        raise DataError(f"{path}: expected a 7-class stage-1 model, found classes "
+                        f"{sidecar['classes']}; make it with: {MAKE_STAGE1}")
 
 
-def load_specialist(path):
-    """(model, sidecar) of a specialist; which classes it covers comes from its sidecar."""
-    from fer.models import load_model
-
-    model, sidecar = load_model(path, MAKE_STAGE2)
+def check_specialist(path, sidecar: dict) -> None:
     classes = sidecar["classes"]
     if not (2 <= len(classes) < 7 and set(classes) <= set(range(7))):
-        raise ValueError(f"{path}: expected a specialist on 2-6 of the classes 0-6, found "
-                         f"classes {classes}; make it with: {MAKE_STAGE2}")
-    return model, sidecar
+        raise DataError(f"{path}: expected a specialist on 2-6 of the classes 0-6, found "
+                        f"classes {classes}; make it with: {MAKE_STAGE2}")
+
+
+def load_stage1(path, runtime: str = "keras"):
+    """(model, sidecar) of a 7-class stage-1 model; a clear error naming the file and the
+    command that makes it when it is missing or is not a 7-class model (checked on the
+    sidecar, before loading anything)."""
+    check_stage1(path, read_sidecar(path, MAKE_STAGE1))
+    return load_predictor(path, runtime, MAKE_STAGE1)
+
+
+def load_specialist(path, runtime: str = "keras"):
+    """(model, sidecar) of a specialist; which classes it covers comes from its sidecar."""
+    check_specialist(path, read_sidecar(path, MAKE_STAGE2))
+    return load_predictor(path, runtime, MAKE_STAGE2)
+
+
+@dataclasses.dataclass
+class Cascade:
+    """The models and settings of one prediction job, loaded and checked once: stage 1, the
+    specialist (None: stage 1 alone), the specialist's classes, the hand-off threshold,
+    TTA and the runtime the models run on ("keras" or "litert"). predict.py, annotate.py
+    and the benchmark all predict through it."""
+
+    stage1: object
+    stage2: object | None = None
+    classes: list = dataclasses.field(default_factory=list)
+    handoff_below: float = 1.0
+    tta: bool = False
+    runtime: str = "keras"
+
+    @classmethod
+    def load(cls, stage1_path, stage2_path=None, handoff_below=None, tta=False,
+             runtime="auto") -> Cascade:
+        """Load stage 1 and, when ``stage2_path`` is given, the specialist, both through the
+        runtime choose_runtime picks from ``runtime`` (auto, litert, keras; one line says
+        which and why); the threshold is ``handoff_below`` or the one tuned into the
+        specialist's sidecar (handoff_threshold)."""
+        # Every sidecar checked before the runtime is chosen or a model loaded.
+        check_stage1(stage1_path, read_sidecar(stage1_path, MAKE_STAGE1))
+        paths = [stage1_path]
+        if stage2_path is not None:
+            check_specialist(stage2_path, read_sidecar(stage2_path, MAKE_STAGE2))
+            paths.append(stage2_path)
+        runtime = choose_runtime(runtime, paths)
+        stage1, _ = load_stage1(stage1_path, runtime)
+        if stage2_path is None:
+            return cls(stage1, tta=tta, runtime=runtime)
+        stage2, info = load_specialist(stage2_path, runtime)
+        return cls(stage1, stage2, info["classes"], handoff_threshold(handoff_below, info, tta),
+                   tta, runtime)
+
+    @classmethod
+    def from_args(cls, args) -> Cascade:
+        """From the options add_cascade_options adds (and --tta, --no-cascade)."""
+        return cls.load(args.stage1, args.stage2 if args.cascade else None, args.handoff_below,
+                        args.tta, args.runtime)
+
+    def predict(self, images: np.ndarray, handoff=None):
+        """uint8 (N, 48, 48) -> (labels (N,), stage 1's probabilities (N, 7), handoff (N,)
+        bool: which faces the specialist decided). ``handoff`` forces which faces go to
+        the specialist (the benchmark times a given share)."""
+        probs1 = predict_probs(self.stage1, images, tta=self.tta)
+        if self.stage2 is None:
+            return probs1.argmax(axis=1), probs1, np.zeros(len(probs1), dtype=bool)
+        labels, handoff = run_cascade(probs1, images, self.stage2, self.classes,
+                                      self.handoff_below,
+                                      lambda model, x: predict_probs(model, x, tta=self.tta),
+                                      handoff)
+        return labels, probs1, handoff

@@ -8,18 +8,15 @@ logits, never through the softmax.
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
-import tempfile
-from pathlib import Path
 
+from fer import DataError
 from fer.backend import keras
+from fer.data import IMAGE_SIZE
+from fer.files import read_sidecar, sidecar_path, write_atomically, write_sidecar
+from fer.labels import CLASS_NAMES
 
 layers = keras.layers
-
-from fer.data import IMAGE_SIZE
-from fer.labels import CLASS_NAMES
 
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 NORMALIZATION = "x / 255 inside the model (Rescaling layer): feed raw 0-255 grey pixels"
@@ -89,32 +86,6 @@ def logits_model(model: keras.Model) -> keras.Model:
     return keras.Model(model.input, model.get_layer("logits").output, name=f"{model.name}_logits")
 
 
-# --- sidecar and files ------------------------------------------------------------------
-
-def sidecar_path(model_path) -> Path:
-    return Path(model_path).with_suffix(".json")
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def write_atomically(path, write) -> None:
-    """Call write(tmp_path) on a temporary file beside ``path``, then rename it into place,
-    so that a reader (or a crash) never sees a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would make outputs private
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_model(model: keras.Model, path, sidecar: dict) -> None:
     """Write the .h5 (weights and architecture, no optimizer state) and its JSON sidecar."""
     # .h5 is the format this toolkit ships on purpose; Keras logs (through absl) that it is
@@ -129,29 +100,6 @@ def save_model(model: keras.Model, path, sidecar: dict) -> None:
     write_sidecar(path, sidecar)
 
 
-def write_sidecar(model_path, sidecar: dict) -> None:
-    text = json.dumps(sidecar, indent=2, default=str) + "\n"
-    write_atomically(sidecar_path(model_path), lambda tmp: Path(tmp).write_text(text))
-
-
-def read_sidecar(model_path, make_command: str = "") -> dict:
-    path = sidecar_path(model_path)
-    hint = f"; make it with: {make_command}" if make_command else ""
-    if not Path(model_path).exists():
-        raise FileNotFoundError(f"{model_path}: model file not found{hint}")
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: sidecar not found beside the model{hint}")
-    try:
-        sidecar = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
-    for key in ("architecture", "classes", "build"):
-        if key not in sidecar:
-            raise ValueError(f"{path}: expected a key {key!r} in the sidecar, found "
-                             f"{sorted(sidecar)}")
-    return sidecar
-
-
 def load_model(path, make_command: str = "") -> tuple[keras.Model, dict]:
     """Rebuild the architecture from the sidecar in float32 and load the weights.
 
@@ -159,12 +107,15 @@ def load_model(path, make_command: str = "") -> tuple[keras.Model, dict]:
     precision load as plain float32 anywhere. Returns (model, sidecar).
     """
     sidecar = read_sidecar(path, make_command)
+    if sidecar["architecture"] not in BUILDERS:
+        raise DataError(f"{sidecar_path(path)}: architecture: expected one of "
+                        f"{sorted(BUILDERS)}, found {sidecar['architecture']!r}")
     model = build_model(sidecar["architecture"], len(sidecar["classes"]), **sidecar["build"])
     try:
         model.load_weights(path)
     except (ValueError, OSError) as err:
-        raise ValueError(f"{path}: weights do not fit the architecture its sidecar describes "
-                         f"({str(err).splitlines()[0]})") from None
+        raise DataError(f"{path}: weights do not fit the architecture its sidecar describes "
+                        f"({str(err).splitlines()[0]})") from None
     return model, sidecar
 
 

@@ -2,6 +2,7 @@
 trained for one epoch by the real trainers (so their sidecars are the real thing)."""
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,19 +13,20 @@ import cnn_train_mod
 import confusion
 import filter_vis
 import saliency
-from fer import cli, training
+import fer.data
+from fer import cli
 from fer.data import load_faces
 from fer.evaluation import split_rows
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-TRAINING = ["--epochs", "1", "--batch-size", "32", "--val-split", "0.25", "--precision",
-            "float32", "--no-augment"]
+TRAINING = ["--epochs", "1", "--cycles", "0", "--batch-size", "32", "--val-split", "0.25",
+            "--precision", "float32", "--no-augment"]
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """Stage 1 and the 0_2_4_6 specialist trained on the same 140 faces, the splits
-    fer.training drew for each, and a labelled 'id,feature' file with its answers."""
+    fer.data drew for each, and a labelled 'id,feature' file with its answers."""
     root = tmp_path_factory.mktemp("analysis")
     images, labels = make_faces(140)
     data = write_csv(root / "train.csv", "label,feature", zip(labels, images))
@@ -34,12 +36,12 @@ def models(tmp_path_factory):
         splits.append(stratified_split(*args))
         return splits[-1]
 
-    stratified_split = training.stratified_split
+    stratified_split = fer.data.stratified_split
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(training, "stratified_split", recording_split)
+        patch.setattr(fer.data, "stratified_split", recording_split)
         cnn_train.main(["--data", str(data), "--out", str(root / "cnn.h5"), *TRAINING])
         cnn_train_mod.main(["--data", str(data), "--out", str(root / "special.h5"),
-                            "--specific", "0_2_4_6", *TRAINING])
+                            "--specific", "0_2_4_6", "--init-from", "none", *TRAINING])
     test_images, test_labels = make_faces(21, seed=5)
     test = write_csv(root / "test.csv", "id,feature",
                      ((f"face{i}", image) for i, image in enumerate(test_images)))
@@ -59,7 +61,7 @@ def pngs(folder):
 
 
 def test_validation_split_is_rebuilt_exactly_as_training_drew_it(models):
-    from fer.models import read_sidecar
+    from fer.files import read_sidecar
 
     faces = load_faces(models["data"], require_labels=True)
     for path, classes, (train, val) in zip((models["stage1"], models["stage2"]),
@@ -165,6 +167,85 @@ def test_bad_input_is_one_line_exit_2_and_no_figure(models, tmp_path, capsys, sc
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and re.match(r"error: " + message, err[0]), err
     assert not out.exists() or pngs(out) == []
+
+
+def moved_models(models, folder, **changes):
+    """Copies of stage 1 and the specialist whose sidecars name a training file that is not
+    here (as the shipped ones do on a clone without ../shared), with ``changes``."""
+    import json
+    import shutil
+
+    folder.mkdir()
+    copies = []
+    for name in ("stage1", "stage2"):
+        path = folder / Path(models[name]).name
+        shutil.copy(models[name], path)
+        sidecar = json.loads(Path(models[name]).with_suffix(".json").read_text())
+        sidecar.update(data=str(folder / "gone" / "train.csv"), **changes)
+        sidecar = {k: v for k, v in sidecar.items() if v is not None or k == "usage"}
+        path.with_suffix(".json").write_text(json.dumps(sidecar))
+        copies.append(str(path))
+    return copies
+
+
+def test_analysis_defaults_find_the_training_faces_at_readmes_data_location(
+        models, tmp_path, monkeypatch, capsys):
+    """The recorded file is not here, the data is in data/ as README says: the split is
+    rebuilt from data/train.csv.gz when it holds the faces the sidecar names; other faces
+    there are one line asking for --train-data (never --data, which would score training
+    faces)."""
+    from fer.data import faces_identity
+
+    identity = faces_identity(load_faces(models["data"]))
+    stage1, stage2 = moved_models(models, tmp_path / "models", data_identity=identity)
+    readme_data = tmp_path / "data" / "train.csv"
+    monkeypatch.setattr(fer.data, "DEFAULT_TRAIN", readme_data)
+    readme_data.parent.mkdir()
+    faces = load_faces(models["data"])
+    write_csv(tmp_path / "data" / "train.csv.gz", "label,feature", zip(faces.labels, faces.images))
+    out = tmp_path / "figures"
+    argv = ["--stage1", stage1, "--stage2", stage2, "--out", str(out)]
+    assert cli.run(confusion.main, argv) == 0
+    printed = capsys.readouterr().out
+    assert "scoring 35 faces: validation split of" in printed
+    assert "were in the specialist's training split" not in printed
+
+    other_images, other_labels = make_faces(140, seed=11)
+    write_csv(readme_data, "label,feature", zip(other_labels, other_images))
+    (tmp_path / "data" / "train.csv.gz").unlink()
+    assert cli.run(confusion.main, argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and f"{readme_data} holds other faces" in err[0], err
+    assert "pass --train-data FILE, the file it was trained on" in err[0]
+    assert "--data FILE" not in err[0]
+    assert cli.run(confusion.main, [*argv, "--train-data", str(models["data"])]) == 0
+
+
+def test_a_sidecar_without_data_identity_never_guesses_readmes_location(models, tmp_path,
+                                                                        monkeypatch, capsys):
+    stage1, _ = moved_models(models, tmp_path / "models", data_identity=None)
+    monkeypatch.setattr(fer.data, "DEFAULT_TRAIN", tmp_path / "train.csv")
+    (tmp_path / "train.csv").write_bytes(Path(models["data"]).read_bytes())
+    assert cli.run(saliency.main, ["--model", stage1, "--out", str(tmp_path / "figures")]) == 2
+    err = capsys.readouterr().err
+    assert "is not used: the sidecar has no data_identity to check it by; pass --train-data" \
+        in err and err.count("\n") == 1
+    assert not (tmp_path / "figures").exists()
+
+
+def test_analysis_scripts_write_into_an_ignored_folder_by_default():
+    from fer.cli import FIGURES_OUT
+
+    for script in (confusion, saliency, filter_vis):
+        assert script.parse_args([]).out == str(FIGURES_OUT)
+    outputs = ["runs/figures/cnn_saliency.png", "out.csv", "models/cnn.run/state.json",
+               "models/cnn.int8.tflite"]
+    committed = ["figures/cnn_gradcam.png", "models/cnn.h5", "data/README.md"]
+    check = subprocess.run(["git", "check-ignore", *outputs, *committed], cwd=ROOT,
+                           capture_output=True, text=True)
+    if check.returncode == 128:
+        pytest.skip(f"not a git checkout: {check.stderr.strip()}")
+    assert check.stdout.split() == outputs
 
 
 def test_help_is_fast_without_tensorflow():

@@ -79,17 +79,17 @@ def test_results_table_lists_an_average_after_the_runs_it_averages(tmp_path, cap
 
     common = {"seed": 42, "val_split": 0.1, "precision": "float32", "machine": "test box"}
     runs = [{"model": f"models/cycle{i}.h5", "epochs_run": 10 + i, "wall_time_s": 600.0 * i,
-             "best_val_accuracy": 0.6 + i / 100} for i in (1, 2)]
+             "val_accuracy": 0.6 + i / 100} for i in (1, 2)]
     models = {
         "cnn.h5": (build_cnn(7), {"architecture": "cnn", "classes": list(range(7)),
                                   "averaged_from": runs, "epochs_run": 0, "wall_time_s": 120.0,
-                                  "best_val_accuracy": 0.65}),
+                                  "val_accuracy": 0.65}),
         "spec.h5": (build_cnn(4), {"architecture": "cnn", "classes": [0, 2, 4, 6],
                                    "epochs_run": 3, "wall_time_s": 780.0,
-                                   "best_val_accuracy": 0.58}),
+                                   "val_accuracy": 0.58}),
         "dnn.h5": (build_dnn(7), {"architecture": "dnn", "classes": list(range(7)),
                                   "epochs_run": 28, "wall_time_s": 240.0,
-                                  "best_val_accuracy": 0.36}),
+                                  "val_accuracy": 0.36}),
     }
     for name, (model, sidecar) in models.items():
         save_model(model, tmp_path / name, {"build": {}, **common, **sidecar})
@@ -106,3 +106,37 @@ def test_results_table_lists_an_average_after_the_runs_it_averages(tmp_path, cap
         ["| `spec.h5`", "3", "13 min", "58.00%"],
         ["| `dnn.h5`", "28", "4 min", "36.00%"],
     ]
+
+
+def test_benchmark_defaults_are_cnn_train_s_taken_from_the_toolkit():
+    import cnn_train
+    from bench import throughput
+
+    defaults = vars(throughput.cnn_training_defaults())
+    expected = vars(cnn_train.parse_args([]))
+    files = ("out", "init_from")  # which files a run reads and writes: no training setting
+    assert {k: v for k, v in defaults.items() if k not in files} == \
+        {k: v for k, v in expected.items() if k not in files}
+    assert throughput.parse_args([]).batch_size == expected["batch_size"]
+
+
+def test_prediction_is_timed_through_predict_py_s_cascade(monkeypatch, tmp_path):
+    from bench import throughput
+    from fer.inference import Cascade
+
+    calls = []
+    predict = Cascade.predict
+
+    def spy(self, images, handoff=None):
+        calls.append((self.stage2 is not None, self.tta, len(images)))
+        return predict(self, images, handoff)
+    monkeypatch.setattr(Cascade, "predict", spy)
+    # As the benchmark's main runs it without trained models: untrained ones, saved.
+    stage1, stage2 = throughput.save_untrained_models(tmp_path, 0, int8=False)
+    result = throughput.work_predict(throughput.parse_args(
+        ["--predict-images", "4", "--repeats", "1", "--stage1", str(stage1), "--stage2",
+         str(stage2), "--worker-untrained", "--worker-runtime", "keras"]))
+    # Warm-up and one timed run each: the cascade plain and with TTA, stage 1 alone.
+    assert sorted(calls) == [(False, False, 4)] * 2 + [(True, False, 4)] * 2 + \
+        [(True, True, 4)] * 2
+    assert result["handoff_share"] == 0.5  # round(0.62 * 4) of 4 faces, forced

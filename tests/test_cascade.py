@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from fer.inference import (HANDOFF_GRID, cascade_labels, handoff_mask, handoff_threshold,
-                           run_cascade, tune_handoff)
+                           run_cascade, best_handoff)
 from fer.labels import parse_specific, specific_name
 
 
@@ -87,7 +87,7 @@ def test_tuning_picks_the_threshold_that_keeps_confident_stage1_answers():
     stage1 = np.vstack([one_hot_probs([4, 4], 7, 0.9), one_hot_probs([4, 4], 7, 0.5)])
     stage2 = one_hot_probs([3, 3, 3, 3], 4)
     truth = [4, 4, 6, 6]
-    threshold, accuracy = tune_handoff(stage1, stage2, classes, truth)
+    threshold, accuracy = best_handoff(stage1, stage2, classes, truth)
     assert threshold == 0.5  # the lowest of the best: fewest faces handed over
     assert accuracy[0.0] == 0.5 and accuracy[1.0] == 0.5 and accuracy[0.85] == 1.0
     assert list(accuracy) == sorted(HANDOFF_GRID)
@@ -96,7 +96,7 @@ def test_tuning_picks_the_threshold_that_keeps_confident_stage1_answers():
 def test_tuning_never_hands_over_when_the_specialist_only_hurts():
     stage1 = one_hot_probs([4, 0], 7, 0.6)
     stage2 = one_hot_probs([1, 1], 4)  # says Fear, wrong for both
-    assert tune_handoff(stage1, stage2, [0, 2, 4, 6], [4, 0]) == (
+    assert best_handoff(stage1, stage2, [0, 2, 4, 6], [4, 0]) == (
         0.0, {t: (1.0 if t < 0.6 else 0.0) for t in sorted(HANDOFF_GRID)})
 
 

@@ -119,9 +119,17 @@ def test_id_label_answers(tmp_path):
 
 @pytest.mark.skipif(not FER2013.exists(), reason="real FER2013 not beside the checkout")
 def test_real_fer2013_loads_with_known_shapes_and_counts():
+    import json
+    from fer import MODELS
+    from fer.data import faces_identity
+
     train = load_faces(FER2013 / "train.csv.gz")
     assert train.images.shape == (28709, 48, 48)
     assert np.bincount(train.labels).tolist() == [3995, 436, 4097, 7215, 4830, 3171, 4965]
+    # The shipped models were trained on it: their sidecars name these faces.
+    for name in ("cnn", "cnn_specific_0_2_4_6", "dnn"):
+        sidecar = json.loads((MODELS / f"{name}.json").read_text())
+        assert sidecar["data_identity"] == faces_identity(train), name
     test = load_faces(FER2013 / "test.csv.gz")
     assert test.images.shape == (3589, 48, 48) and test.labels is None
     answers = load_id_labels(FER2013 / "test_labels.csv")

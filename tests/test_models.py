@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer import ROOT, recorded_path, resolve_recorded
+from fer import ROOT, DataError, recorded_path, resolve_recorded
 from fer.models import build_cnn, build_dnn, build_model, load_model, logits_model, save_model
 
 
@@ -44,13 +44,13 @@ def test_unknown_architecture_is_a_value_error():
 
 def test_load_model_needs_the_sidecar_and_names_the_command(tmp_path):
     path = tmp_path / "m.h5"
-    with pytest.raises(FileNotFoundError, match=r"m\.h5: model file not found; make it with: X"):
+    with pytest.raises(DataError, match=r"m\.h5: model file not found; make it with: X"):
         load_model(path, "X")
     model = build_dnn(3)
     save_model(model, path, {"architecture": "dnn", "classes": [0, 1, 2], "build": {}})
     assert not list(tmp_path.glob(".*")), "no temporary file left behind"
     path.with_suffix(".json").unlink()
-    with pytest.raises(FileNotFoundError, match=r"m\.json: sidecar not found"):
+    with pytest.raises(DataError, match=r"m\.json: sidecar not found"):
         load_model(path)
 
 

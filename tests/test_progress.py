@@ -1,7 +1,7 @@
 """Progress bars: redrawn in place on a terminal, one line in a log file."""
 import sys
 
-from fer import cli
+from fer import progress
 
 
 def advance(bar, steps, size):
@@ -11,7 +11,7 @@ def advance(bar, steps, size):
 
 def test_progress_bar_writes_one_clean_line_to_a_log(capsys):
     # Under capsys stdout is not a terminal, as with `nohup ... > log`.
-    advance(cli.progress_bar(10, "face"), 5, 2)
+    advance(progress.progress_bar(10, "face"), 5, 2)
     out = capsys.readouterr().out
     assert out.startswith("10/10") and out.count("\n") == 1 and "face" in out
     assert not any(code in out for code in ("\r", "\b", "\x1b"))
@@ -19,12 +19,12 @@ def test_progress_bar_writes_one_clean_line_to_a_log(capsys):
 
 def test_progress_bar_redraws_in_place_on_a_terminal(monkeypatch, capsys):
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
-    advance(cli.progress_bar(10, "face"), 5, 2)
+    advance(progress.progress_bar(10, "face"), 5, 2)
     out = capsys.readouterr().out
     # Progbar throttles redraws (one per 0.05 s), so a fast loop shows its first and last.
     assert out.count("\r") >= 2 and out.rstrip("\n").count("\n") == 0 and "10/10" in out
 
 
 def test_hidden_progress_bar_writes_nothing(capsys):
-    advance(cli.progress_bar(10, "face", show=False), 5, 2)
+    advance(progress.progress_bar(10, "face", show=False), 5, 2)
     assert capsys.readouterr().out == ""

@@ -1,40 +1,135 @@
-"""README stays true: every option of every script is documented, and the set-up
-commands it gives are the ones CI runs."""
+"""README stays true to the scripts: every option it names exists in a script's parser
+(an option may be documented only in --help, but README may not name one that does not
+exist), it stays a guide of at most 250 lines, and its set-up commands are the ones CI runs."""
 import importlib
+import re
 
 import pytest
 
 from conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
-SCRIPTS = ["cnn_train", "cnn_train_mod", "dnn_train", "average_weights", "predict", "confusion",
-           "saliency", "filter_vis"]
+MAX_README_LINES = 250
+# Every script README may run as `python3 <path> ...`, and the module whose parse_args builds
+# its parser. The one list of scripts: add a new script here (test_every_script_is_listed
+# fails until it is).
+SCRIPTS = {
+    "cnn_train.py": "cnn_train",
+    "cnn_train_mod.py": "cnn_train_mod",
+    "dnn_train.py": "dnn_train",
+    "average_weights.py": "average_weights",
+    "predict.py": "predict",
+    "confusion.py": "confusion",
+    "saliency.py": "saliency",
+    "filter_vis.py": "filter_vis",
+    "annotate.py": "annotate",
+    "export_tflite.py": "export_tflite",
+    "bench/throughput.py": "bench.throughput",
+    "bench/results.py": "bench.results",
+    "bench/framing.py": "bench.framing",
+    "bench/compare_fer_package.py": "bench.compare_fer_package",
+    "bench/annotate_speed.py": "bench.annotate_speed",
+}
+SETUP_COMMANDS = ("python3 -m pip install -r requirements.txt", "python3 -m pytest -q")
+
+OPTION = re.compile(r"(?<![\w-])--[A-Za-z][\w-]*")
+COMMAND = re.compile(r"python3 (\S+\.py)\b")
+# Where a command named inline or in a code block ends: the end of its code span, a shell
+# comment, or the next command of a pipeline or list.
+COMMAND_END = re.compile(r"`|\s#|;|&&|\|\|?")
 
 
 class ParserBuilt(Exception):
     """Raised in place of parsing, carrying the parser a script built."""
 
 
-def built_parser(module, monkeypatch):
-    def capture(parser, argv=None):
+def built_parser(module_name, monkeypatch):
+    def capture(parser, args=None, namespace=None):
         raise ParserBuilt(parser)
     monkeypatch.setattr("argparse.ArgumentParser.parse_args", capture)
     with pytest.raises(ParserBuilt) as built:
-        module.parse_args([])
+        importlib.import_module(module_name).parse_args([])
     return built.value.args[0]
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_every_option_is_in_readme(script, monkeypatch):
-    parser = built_parser(importlib.import_module(script), monkeypatch)
-    options = [s for action in parser._actions for s in action.option_strings
-               if s.startswith("--") and s != "--help"]
-    missing = [o for o in options if f"`{o}" not in README]
-    assert not missing, f"{script}.py options missing from README: {missing}"
+@pytest.fixture(scope="module")
+def options_by_script():
+    """{script path: the set of its --options}, from the parsers the scripts build."""
+    options = {}
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for script, module_name in SCRIPTS.items():
+            parser = built_parser(module_name, monkeypatch)
+            options[script] = {s for action in parser._actions for s in action.option_strings
+                               if s.startswith("--")}
+    return options
 
 
-def test_ci_runs_readme_commands():
-    ci = (ROOT / ".ci" / "run").read_text()
-    for command in ("python3 -m pip install -r requirements.txt", "python3 -m pytest -q"):
+def readme_commands(text):
+    """(script, [--options]) for every `python3 SCRIPT.py ...` in the text, inline or in a
+    code block (a backslash continues a line)."""
+    commands = []
+    for line in text.replace("\\\n", " ").splitlines():
+        for match in COMMAND.finditer(line):
+            arguments = COMMAND_END.split(line[match.end():], maxsplit=1)[0]
+            commands.append((match.group(1), OPTION.findall(arguments)))
+    return commands
+
+
+def misnamed_options(text, options_by_script):
+    """What the text names that no parser has: one line per problem, empty when all is well."""
+    problems = []
+    for script, options in readme_commands(text):
+        if script not in options_by_script:
+            problems.append(f"`python3 {script}`: not a script tests/test_readme.py knows (SCRIPTS)")
+            continue
+        problems += [f"`python3 {script}`: no option {option}"
+                     for option in options if option not in options_by_script[script]]
+    every_option = set().union(*options_by_script.values())
+    problems += [f"{option}: no script has it"
+                 for option in sorted(set(OPTION.findall(text)) - every_option)]
+    return problems
+
+
+def test_every_option_readme_names_exists(options_by_script):
+    problems = misnamed_options(README, options_by_script)
+    assert not problems, "README.md names what no script has:\n" + "\n".join(problems)
+
+
+def test_readme_shows_how_to_run_every_script():
+    shown = {script for script, _ in readme_commands(README)}
+    missing = [script for script in SCRIPTS if "/" not in script and script not in shown]
+    assert not missing, f"README never shows how to run {missing}"
+
+
+def test_an_option_no_script_has_is_caught(options_by_script):
+    text = ("```\npython3 predict.py data/test.csv out.csv \\\n    --no-such-option\n```\n"
+            "Inline, `python3 cnn_train.py --tta` and `--no-such-option` in prose.\n")
+    assert misnamed_options(text, options_by_script) == [
+        "`python3 predict.py`: no option --no-such-option",
+        "`python3 cnn_train.py`: no option --tta",
+        "--no-such-option: no script has it",
+    ]
+    assert misnamed_options("`python3 nowhere.py --tta`", options_by_script) == [
+        "`python3 nowhere.py`: not a script tests/test_readme.py knows (SCRIPTS)"]
+
+
+def test_every_script_is_listed():
+    scripts = {path.name for path in ROOT.glob("*.py")}
+    assert scripts == {script for script in SCRIPTS if "/" not in script}
+
+
+def test_readme_is_short():
+    lines = len(README.splitlines())
+    assert lines <= MAX_README_LINES, f"README.md has {lines} lines, at most {MAX_README_LINES}"
+
+
+def without_quiet(command):
+    """A command's words without -q, which only changes how much it prints."""
+    return [word for word in command.split() if word != "-q"]
+
+
+def test_ci_runs_readme_setup_commands():
+    ci_commands = [without_quiet(line) for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    for command in SETUP_COMMANDS:
         assert command in README
-    assert "pip install -q -r requirements.txt" in ci and "python3 -m pytest -q" in ci
+        assert without_quiet(command) in ci_commands, f".ci/run does not run {command!r}"

@@ -1,4 +1,6 @@
-"""The shared training routine through the three trainers, on small generated data."""
+"""The training recipe through the three trainers, on small generated data: the schedule,
+cycle-end averaging, BatchNorm re-estimation, the run state that --resume continues, and
+the rule that a run never touches a model it did not make."""
 import json
 import subprocess
 import sys
@@ -12,235 +14,262 @@ import cnn_train
 import cnn_train_mod
 import dnn_train
 from fer import MODELS, cli, recorded_path
-from fer.backend import keras
+from fer.averaging import batchnorm_statistics
+from fer.backend import keras, tf
+from fer.data import load_faces, select_classes, stratified_split, train_val_rows
 from fer.inference import HANDOFF_GRID, predict_probs
+from fer.litert import staleness
 from fer.models import build_cnn, load_model
-from fer.training import (BestCheckpoint, augment_batch, compile_for_training,
-                          copy_body_weights, make_dataset, recorded_config, select_classes,
-                          stratified_split, train_val_rows)
+from fer.training import (Schedule, augment_batch, compile_for_training, copy_body_weights,
+                          make_dataset, recorded_config)
+import fer.training
 
 # float32 pinned: `--precision auto` picks mixed bfloat16 on a CPU with AVX512-BF16, and
 # the figures these tests assert on would then depend on the machine running them.
-FAST = ["--batch-size", "16", "--lr", "1e-3", "--no-augment", "--patience", "50",
-        "--precision", "float32"]
+FAST = ["--batch-size", "16", "--lr", "1e-3", "--cycle-lr", "5e-4", "--no-augment",
+        "--precision", "float32", "--val-split", "0.25"]
+CNN_FAST = [*FAST, "--bn-momentum", "0.8"]
+# The recipe in miniature: a one-epoch first phase and two one-epoch cycles.
+RECIPE = ["--epochs", "1", "--cycles", "2", "--cycle-epochs", "1"]
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
+def data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("train")
     images, labels = make_faces(280)
-    write_csv(folder / "train.csv", "label,feature", zip(labels, images))
-    return folder
+    return write_csv(folder / "train.csv", "label,feature", zip(labels, images))
 
 
 @pytest.fixture(scope="module")
-def stage1(data_dir):
-    """A stage-1 CNN trained for a few epochs: (path, model as it ended, sidecar)."""
-    out = data_dir / "cnn.h5"
-    args = cnn_train.parse_args(["--data", str(data_dir / "train.csv"), "--out", str(out),
-                                 "--epochs", "4", "--val-split", "0.25", "--bn-momentum", "0.8",
-                                 *FAST])
-    from fer.training import train
-    model, sidecar = train(args, "cnn", list(range(7)), cli.cnn_build_options(args))
-    return out, model, sidecar
+def stage1(data):
+    """A stage-1 CNN trained by the recipe in miniature: (path, sidecar)."""
+    out = data.parent / "cnn.h5"
+    assert cli.run(cnn_train.main, ["--data", str(data), "--out", str(out), *RECIPE,
+                                    *CNN_FAST]) == 0
+    return out, json.loads(out.with_suffix(".json").read_text())
 
 
-def validation_split(data_dir, sidecar):
-    from fer.data import load_faces
-    faces = load_faces(data_dir / "train.csv")
-    _, val = train_val_rows(faces.labels, sidecar["classes"], sidecar["val_split"],
-                            sidecar["seed"])
-    return select_classes(faces.images[val], faces.labels[val], sidecar["classes"])
+def split_faces(data, sidecar):
+    """(training images, validation images, validation labels renumbered) of a model."""
+    faces = load_faces(data)
+    train, val = train_val_rows(faces.labels, sidecar["classes"], sidecar["val_split"],
+                                sidecar["seed"])
+    images, labels = select_classes(faces.images[val], faces.labels[val], sidecar["classes"])
+    return faces.images[train], images, labels
 
 
-def test_short_cnn_run_learns_far_above_chance(stage1):
-    _, _, sidecar = stage1
-    assert sidecar["best_val_accuracy"] >= 0.6  # chance is 1/7 = 0.14
+def interrupt_after(monkeypatch, epochs: int):
+    """Make the run stop with Ctrl-C once ``epochs`` epochs have finished (in the next
+    epoch's fit), as a user would."""
+    fit = keras.Model.fit
+    seen = []
 
-
-def test_saved_model_is_the_best_epoch_and_reloads_identically(data_dir, stage1):
-    out, _, sidecar = stage1
-    images, labels = validation_split(data_dir, sidecar)
-    first, _ = load_model(out)
-    second, reloaded_sidecar = load_model(out)
-    probs = predict_probs(first, images)
-    np.testing.assert_array_equal(probs, predict_probs(second, images))
-    assert np.mean(probs.argmax(1) == labels) == pytest.approx(sidecar["best_val_accuracy"],
-                                                               abs=1e-4)
-    assert reloaded_sidecar == json.loads(json.dumps(sidecar, default=str))
-
-
-def test_sidecar_history_and_curves_are_written(stage1):
-    out, _, sidecar = stage1
-    for key in ("classes", "normalization", "command", "config", "seed", "epochs_run",
-                "best_val_accuracy", "wall_time_s", "versions", "precision"):
-        assert key in sidecar
-    assert sidecar["classes"] == list(range(7)) and sidecar["epochs_run"] == 4
-    assert sidecar["parameters"] == 1_704_391 and sidecar["precision"] == "float32"
-    history = out.with_suffix(".history.csv").read_text().splitlines()
-    assert history[0].startswith("epoch,") and len(history) == 5
-    assert out.with_suffix(".curves.png").read_bytes()[:4] == b"\x89PNG"
-
-
-def test_mixed_bfloat16_model_loads_as_float32_with_the_same_classes(data_dir, tmp_path):
-    out = tmp_path / "mixed.h5"
-    args = cnn_train.parse_args(["--data", str(data_dir / "train.csv"), "--out", str(out),
-                                 "--epochs", "1", "--precision", "bfloat16", "--lr", "3e-3",
-                                 "--bn-momentum", "0.5", "--val-split", "0.5",
-                                 "--batch-size", "32", "--no-augment"])
-    from fer.training import train
-    mixed, sidecar = train(args, "cnn", list(range(7)), cli.cnn_build_options(args))
-    assert sidecar["precision"] == "mixed_bfloat16"
-    assert mixed.get_layer("conv1_1").compute_dtype == "bfloat16"
-    reloaded, _ = load_model(out)
-    assert reloaded.get_layer("conv1_1").compute_dtype == "float32"
-    images, _ = make_faces(60, seed=5)
-    expected, found = predict_probs(mixed, images), predict_probs(reloaded, images)
-    # bfloat16 keeps ~3 significant digits: compare classes wherever the top two differ
-    # by more than that rounding can move them.
-    top2 = np.sort(found, axis=1)[:, -2:]
-    clear = (top2[:, 1] - top2[:, 0]) > 0.02
-    assert clear.mean() > 0.5
-    np.testing.assert_array_equal(expected.argmax(1)[clear], found.argmax(1)[clear])
-
-
-def test_interrupt_keeps_best_checkpoint_and_resume_continues(data_dir, tmp_path, monkeypatch,
-                                                              capsys):
-    out = tmp_path / "dnn.h5"
-    argv = ["--data", str(data_dir / "train.csv"), "--out", str(out), "--epochs", "3", *FAST]
-    original = BestCheckpoint.on_epoch_end
-
-    def interrupt_after_second_epoch(self, epoch, logs=None):
-        original(self, epoch, logs)
-        if epoch == 1:
+    def fit_until(self, *args, **kwargs):
+        if len(seen) == epochs:
             raise KeyboardInterrupt
-    monkeypatch.setattr(BestCheckpoint, "on_epoch_end", interrupt_after_second_epoch)
-    assert cli.run(dnn_train.main, argv) == 0
-    assert "interrupted after 2 epoch(s)" in capsys.readouterr().err
-    sidecar = json.loads(out.with_suffix(".json").read_text())
-    assert sidecar["epochs_run"] == 2 and out.exists()
+        seen.append(1)
+        return fit(self, *args, **kwargs)
+    monkeypatch.setattr(keras.Model, "fit", fit_until)
 
-    monkeypatch.setattr(BestCheckpoint, "on_epoch_end", original)
-    assert cli.run(dnn_train.main, argv + ["--resume"]) == 0
-    sidecar = json.loads(out.with_suffix(".json").read_text())
-    assert sidecar["epochs_run"] == 3 and sidecar["parameters"] == 1_838_599
+
+def test_schedule_runs_a_first_cosine_then_warm_restarts():
+    schedule = Schedule(epochs=4, lr=1e-3, cycles=2, cycle_epochs=3, cycle_lr=5e-4)
+    rates = [schedule.learning_rate(e) for e in range(schedule.total)]
+    assert schedule.total == 10
+    assert rates[0] == pytest.approx(1e-3) and rates[3] == pytest.approx(1e-5)
+    assert rates[4] == rates[7] == pytest.approx(5e-4) and rates[6] == pytest.approx(5e-6)
+    assert all(a > b for a, b in zip(rates[:3], rates[1:4]))
+    assert [e for e in range(10) if schedule.ends_cycle(e)] == [6, 9]
+    assert schedule.position(5) == (1, 1, 3) and "cycle 2/2 epoch 1/3" in schedule.describe(7)
+
+
+def test_recipe_writes_the_mean_of_the_cycle_ends_with_batchnorm_re_estimated(data, stage1):
+    out, sidecar = stage1
+    model, _ = load_model(out)
+    folder = out.with_suffix(".run")
+    ends = [load_model(folder / f"cycle{c:02d}_end.h5")[0] for c in (1, 2)]
+    assert sidecar["final_weights"] == {"kind": "swa", "cycle_ends": 2}
+    for layer in model.layers:
+        if layer.weights and not isinstance(layer, keras.layers.BatchNormalization):
+            for i, weight in enumerate(layer.get_weights()):
+                mean = np.mean([end.get_layer(layer.name).get_weights()[i] for end in ends], 0)
+                np.testing.assert_allclose(weight, mean, atol=1e-6)
+    # BatchNorm: not the mean of the cycle ends' statistics, but those of the plain
+    # training faces under the averaged weights.
+    train_images, val_images, val_labels = split_faces(data, sidecar)
+    mean_of_ends = np.mean([e.get_layer("bn2_2").moving_mean.numpy() for e in ends], axis=0)
+    found = model.get_layer("bn2_2").moving_mean.numpy()
+    assert not np.allclose(found, mean_of_ends, atol=1e-3)
+    np.testing.assert_allclose(found, batchnorm_statistics(model, train_images)["bn2_2"][0],
+                               rtol=1e-4, atol=1e-5)
+    assert sidecar["batchnorm_recalibration"]["kept"]
+    # The sidecar's accuracy is the written model's, far above chance (1/7).
+    accuracy = np.mean(predict_probs(model, val_images).argmax(1) == val_labels)
+    assert accuracy == pytest.approx(sidecar["val_accuracy"], abs=1e-4) and accuracy > 0.6
+
+
+def test_sidecar_names_the_one_command_and_history_and_curves_are_written(data, stage1):
+    out, sidecar = stage1
+    assert sidecar["command"] == ("python3 cnn_train.py --data " + str(data) + " --out "
+                                  + str(out) + " " + " ".join(RECIPE + CNN_FAST))
+    assert sidecar["parameters"] == 1_704_391 and sidecar["precision"] == "float32"
+    assert sidecar["epochs_run"] == 3 and sidecar["schedule"]["cycles"] == 2
+    assert sidecar["data_identity"] == fer.data.faces_identity(load_faces(data))
+    for key in ("classes", "normalization", "config", "seed", "val_split", "val_accuracy_tta",
+                "wall_time_s", "seconds_per_epoch", "versions", "machine"):
+        assert key in sidecar
+    history = out.with_suffix(".history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch,cycle,learning_rate,") and len(history) == 4
+    assert [row.split(",")[1] for row in history[1:]] == ["0", "1", "2"]
+    assert "average_val_accuracy" in history[0]
+    assert out.with_suffix(".curves.png").read_bytes()[:4] == b"\x89PNG"
+    # A finished run keeps its best epoch and cycle ends, not the state to resume.
+    assert not list(out.with_suffix(".run").glob("state*"))
+    assert staleness(out, sidecar) is None  # its LiteRT copy, made from this very .h5
+
+
+def test_interrupted_and_resumed_run_ends_as_an_uninterrupted_one(data, tmp_path, monkeypatch,
+                                                                  capsys):
+    """Op determinism on: then only the run state can make the two runs differ."""
+    was_deterministic = tf.config.experimental.is_op_determinism_enabled() if hasattr(
+        tf.config.experimental, "is_op_determinism_enabled") else False
+    tf.config.experimental.enable_op_determinism()
+    try:
+        whole, parts = tmp_path / "whole.h5", tmp_path / "parts.h5"
+        # The DNN: the same machinery as the CNNs, dropout's random state included, faster.
+        argv = ["--data", str(data), *RECIPE, *FAST]
+        assert cli.run(dnn_train.main, [*argv, "--out", str(whole)]) == 0
+        with monkeypatch.context() as patch:
+            interrupt_after(patch, 2)  # after the first cycle's end
+            assert cli.run(dnn_train.main, [*argv, "--out", str(parts)]) == 130
+        err = capsys.readouterr().err
+        assert "interrupted after epoch 2 of 3" in err and "--resume" in err
+        assert not parts.exists() and (parts.with_suffix(".run") / "best.h5").exists()
+        assert cli.run(dnn_train.main, ["--resume", "--out", str(parts)]) == 0
+    finally:
+        if not was_deterministic:
+            from tensorflow.python.framework import config
+            config.disable_op_determinism()
+    (a, whole_sidecar), (b, parts_sidecar) = load_model(whole), load_model(parts)
+    for x, y in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(x, y)
+    # The resumed run's sidecar is the model as built and names the command that started it.
+    assert parts_sidecar["command"] == whole_sidecar["command"].replace(str(whole), str(parts))
+    assert parts_sidecar["build"] == whole_sidecar["build"]
+    assert parts_sidecar["epochs_run"] == 3 and "--resume" not in parts_sidecar["command"]
+
+
+def test_an_existing_model_is_never_touched_by_a_run_that_did_not_make_it(data, tmp_path,
+                                                                        monkeypatch, capsys):
+    out = tmp_path / "dnn.h5"
+    out.write_bytes(b"a model a user cares about")
+    argv = ["--data", str(data), "--out", str(out), "--epochs", "2", *FAST]
+    assert cli.run(dnn_train.main, argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "use --resume to continue its run, --overwrite" in err
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, 0)  # Ctrl-C in the first epoch of a run that would replace it
+        assert cli.run(dnn_train.main, [*argv, "--overwrite"]) == 130
+    assert "nothing written" in capsys.readouterr().err
+    assert out.read_bytes() == b"a model a user cares about"
+    assert not out.with_suffix(".run").exists()
+    assert cli.run(dnn_train.main, [*argv, "--overwrite"]) == 0
+    assert load_model(out)[1]["epochs_run"] == 2
+
+
+def test_resume_continues_with_the_options_the_run_started_with(data, tmp_path, monkeypatch):
+    out = tmp_path / "dnn.h5"
+    argv = ["--data", str(data), "--out", str(out), "--epochs", "3", *FAST]
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, 1)
+        assert cli.run(dnn_train.main, argv) == 130
+    assert cli.run(dnn_train.main, ["--resume", "--out", str(out), "--epochs", "9",
+                                    "--dense-dropout", "0.5"]) == 0
+    sidecar = load_model(out)[1]
+    assert sidecar["epochs_run"] == 3 and sidecar["build"] == {"dense_dropout": 0.3}
+    assert sidecar["final_weights"]["kind"] == "best epoch"
     history = out.with_suffix(".history.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history] == ["epoch", "1", "2", "3"]
 
 
-def test_specialist_trains_on_its_classes_only(data_dir, stage1, tmp_path):
+def test_ema_keeps_adams_moving_average_of_the_weights(data, tmp_path):
+    out = tmp_path / "ema.h5"
+    # With a vanishing momentum the moving average is the last step's weights.
+    assert cli.run(dnn_train.main, ["--data", str(data), "--out", str(out), *RECIPE, *FAST,
+                                    "--average", "ema", "--ema-momentum", "1e-9"]) == 0
+    model, sidecar = load_model(out)
+    assert sidecar["final_weights"] == {"kind": "ema", "momentum": 1e-9}
+    last_end, _ = load_model(out.with_suffix(".run") / "cycle02_end.h5")
+    for x, y in zip(model.get_weights(), last_end.get_weights()):
+        np.testing.assert_allclose(x, y, atol=1e-6)
+
+
+def test_specialist_grows_from_stage1_and_tunes_the_hand_off(data, stage1, tmp_path):
     out = tmp_path / "spec.h5"
-    assert cli.run(cnn_train_mod.main, ["--data", str(data_dir / "train.csv"), "--out", str(out),
-                                        "--specific", "4_2", "--epochs", "1",
-                                        "--init-from", str(stage1[0]),
-                                        "--val-split", "0.25", *FAST]) == 0
+    assert cli.run(cnn_train_mod.main, ["--data", str(data), "--out", str(out),
+                                        "--specific", "4_2", "--init-from", str(stage1[0]),
+                                        "--epochs", "1", "--cycles", "0", *CNN_FAST]) == 0
     model, sidecar = load_model(out)
     assert sidecar["classes"] == [4, 2] and sidecar["class_names"] == ["Sad", "Fear"]
     assert model.output_shape == (None, 2)
-    # Grown from a stage 1 (on its split), so tuned against it on its whole validation split.
+    assert sidecar["init_from"] == recorded_path(stage1[0])
+    # Its data stream goes on from stage 1's epochs instead of replaying them.
+    assert sidecar["prior_epochs"] == stage1[1]["epochs_run"] == 3
     tuning = sidecar["handoff_tuning"]
-    assert tuning["faces"] == len(validation_split(data_dir, stage1[2])[1])
-    assert sidecar["handoff_below"] in HANDOFF_GRID
+    assert tuning["faces"] == len(split_faces(data, stage1[1])[2])
     for threshold, table in (("handoff_below", "accuracy"), ("handoff_below_tta", "accuracy_tta")):
         accuracy = {float(t): a for t, a in tuning[table].items()}
         assert list(accuracy) == sorted(HANDOFF_GRID)
         assert accuracy[sidecar[threshold]] == max(accuracy.values())
+
+
+def test_specialist_defaults_depend_on_whether_it_grows_from_stage1(tmp_path):
+    grown = cnn_train_mod.parse_args(["--init-from", str(tmp_path / "cnn.h5")])
+    assert (grown.epochs, grown.lr, grown.cycles) == (6, cli.FINE_TUNE_LR, 4)
+    scratch = cnn_train_mod.parse_args(["--init-from", "none"])
+    assert scratch.init_from is None and (scratch.epochs, scratch.lr) == (60, cli.DEFAULT_LR)
+    assert cnn_train_mod.parse_args(["--init-from", "none", "--lr", "1e-4"]).lr == 1e-4
+    assert cnn_train_mod.parse_args([]).init_from == str(MODELS / "cnn.h5")
     assert cnn_train_mod.parse_args(["--specific", "2_4"]).out == str(MODELS / "cnn_specific_2_4.h5")
+    stage1 = cnn_train.parse_args([])
+    assert (stage1.epochs, stage1.cycles, stage1.cycle_epochs) == (60, 10, 6)
+    assert (stage1.label_smoothing, stage1.conv_dropout, stage1.dense_dropout) == (0.1, 0.05, 0.1)
+    dnn = dnn_train.parse_args([])
+    assert (dnn.epochs, dnn.cycles, dnn.augment) == (40, 0, False)
 
 
-def test_tune_only_retunes_a_trained_specialist_without_training_it(data_dir, stage1,
-                                                                   tmp_path, capsys,
-                                                                   monkeypatch):
+def test_tune_only_retunes_a_trained_specialist_without_training_it(data, stage1, tmp_path):
     out = tmp_path / "spec.h5"
-    argv = ["--data", str(data_dir / "train.csv"), "--out", str(out), "--specific", "4_2"]
-    assert cli.run(cnn_train_mod.main, [*argv, "--epochs", "1", *FAST]) == 0
+    argv = ["--data", str(data), "--out", str(out), "--specific", "4_2"]
+    assert cli.run(cnn_train_mod.main, [*argv, "--init-from", "none", "--epochs", "1",
+                                        "--cycles", "0", *CNN_FAST]) == 0
     model_bytes, before = out.read_bytes(), json.loads(out.with_suffix(".json").read_text())
     assert "handoff_below" not in before  # trained from scratch, without a stage 1
-
-    import fer.inference
-    tta_calls = []
-
-    def recording_predict_probs(model, images, tta=False, **kwargs):
-        tta_calls.append(tta)
-        return predict_probs(model, images, tta=tta, **kwargs)
-    monkeypatch.setattr(fer.inference, "predict_probs", recording_predict_probs)
     assert cli.run(cnn_train_mod.main, [*argv, "--tune-only", "--stage1", str(stage1[0])]) == 0
-    assert set(tta_calls) == {False, True}  # tuned once on plain, once on flip-TTA outputs
     after = json.loads(out.with_suffix(".json").read_text())
-    # Tuned on stage 1's validation split less the faces this specialist (trained from
-    # scratch on another split share) trained on.
-    from fer.data import load_faces
-    labels = load_faces(data_dir / "train.csv").labels
-    stage1_val = train_val_rows(labels, list(range(7)), 0.25, 42)[1]
-    specialist_train = train_val_rows(labels, [4, 2], 0.1, 42)[0]
-    assert after["handoff_tuning"]["faces"] == len(set(stage1_val) - set(specialist_train)) > 0
-    assert out.read_bytes() == model_bytes and after["epochs_run"] == before["epochs_run"]
-    for threshold, table in (("handoff_below", "accuracy"), ("handoff_below_tta", "accuracy_tta")):
-        accuracy = {float(t): a for t, a in after["handoff_tuning"][table].items()}
-        assert accuracy[after[threshold]] == max(accuracy.values())
-    capsys.readouterr()
-    assert cli.run(cnn_train_mod.main, [*argv, "--tune-only"]) == 2
-    assert "--tune-only: expected --stage1" in capsys.readouterr().err
+    assert after["handoff_tuning"]["faces"] > 0 and out.read_bytes() == model_bytes
+    assert after["handoff_below"] in HANDOFF_GRID and after["handoff_below_tta"] in HANDOFF_GRID
 
 
-def test_specialist_lr_defaults_smaller_when_fine_tuning_from_stage1():
-    assert cnn_train_mod.parse_args([]).lr == cli.DEFAULT_LR == 3e-4
-    assert cnn_train_mod.parse_args(["--init-from", "cnn.h5"]).lr == cli.FINE_TUNE_LR == 1.5e-4
-    assert cnn_train_mod.parse_args(["--init-from", "cnn.h5", "--lr", "1e-4"]).lr == 1e-4
-    assert cnn_train.parse_args([]).lr == 3e-4
-    assert cnn_train.parse_args(["--init-from", "cnn.h5"]).lr == 1.5e-4
-
-
-def test_warm_restart_starts_from_every_weight_of_the_source(data_dir, stage1, tmp_path,
-                                                             monkeypatch):
-    source_path, _, source_sidecar = stage1
+def test_warm_restart_refuses_a_split_that_would_validate_on_trained_faces(data, stage1,
+                                                                          tmp_path, capsys):
     out = tmp_path / "restart.h5"
-    import fer.training
-    streams = []
-    monkeypatch.setattr(fer.training, "make_dataset",
-                        lambda *a, **kw: streams.append(kw) or make_dataset(*a, **kw))
-    # At a vanishing learning rate one epoch leaves the weights where they started.
-    assert cli.run(cnn_train.main, ["--data", str(data_dir / "train.csv"), "--out", str(out),
-                                    "--init-from", str(source_path), "--epochs", "1",
-                                    "--val-split", "0.25", "--bn-momentum", "0.8",
-                                    *FAST, "--lr", "1e-12"]) == 0
-    (source, _), (restarted, sidecar) = load_model(source_path), load_model(out)
-    for layer in ("conv1_1", "conv3_3", "logits"):
-        np.testing.assert_allclose(restarted.get_layer(layer).get_weights()[0],
-                                   source.get_layer(layer).get_weights()[0], atol=1e-6)
-    assert sidecar["init_from"] == recorded_path(source_path) and sidecar["epochs_run"] == 1
-    # Its shuffling and augmentation go on from the source's 4 epochs, not from epoch 1.
-    assert sidecar["prior_epochs"] == source_sidecar["epochs_run"] == 4
-    assert streams[0]["shuffle"] and streams[0]["first_epoch"] == 4
-    # It starts where the source ended, far above chance, not from scratch.
-    assert sidecar["best_val_accuracy"] >= source_sidecar["best_val_accuracy"] - 0.05
-
-
-def test_init_from_refuses_a_split_that_would_validate_on_trained_faces(
-        data_dir, stage1, tmp_path, capsys):
-    out = tmp_path / "restart.h5"
-    code = cli.run(cnn_train.main, ["--data", str(data_dir / "train.csv"), "--out", str(out),
-                                    "--init-from", str(stage1[0]), "--epochs", "1", *FAST])
+    argv = ["--data", str(data), "--out", str(out), "--init-from", str(stage1[0]), "--epochs",
+            "1", "--cycles", "0", *CNN_FAST]
+    assert cli.run(cnn_train.main, [*argv, "--val-split", "0.1"]) == 2
     err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1
-    assert "expected the --val-split it was trained with, 0.25, found 0.1" in err
-    assert not out.exists()
-    # The same for a specialist grown from it: its validation faces would be stage 1's
-    # training faces.
-    code = cli.run(cnn_train_mod.main, ["--data", str(data_dir / "train.csv"), "--out", str(out),
-                                        "--init-from", str(stage1[0]), "--specific", "4_2",
-                                        "--seed", "7", "--val-split", "0.25", *FAST])
-    err = capsys.readouterr().err
-    assert code == 2 and "expected the --seed it was trained with, 42, found 7" in err
-    assert not out.exists()
+    assert err.count("\n") == 1 and "expected the --val-split it was trained with, 0.25" in err
+    # Other faces (here: the same file less one row) fail on their identity.
+    other = tmp_path / "other.csv"
+    other.write_text("\n".join(data.read_text().splitlines()[:-1]) + "\n")
+    assert cli.run(cnn_train.main, [*argv[:1], str(other), *argv[2:]]) == 2
+    assert "expected the faces it was trained on" in capsys.readouterr().err
     # Nor may it write over the model it starts from.
     source_bytes = stage1[0].read_bytes()
-    code = cli.run(cnn_train.main, ["--data", str(data_dir / "train.csv"),
-                                    "--out", str(stage1[0]), "--init-from", str(stage1[0]),
-                                    "--val-split", "0.25", "--epochs", "1", *FAST])
-    err = capsys.readouterr().err
-    assert code == 2 and "expected another file than --init-from's" in err
-    assert stage1[0].read_bytes() == source_bytes
+    assert cli.run(cnn_train.main, [*argv[:2], "--out", str(stage1[0]), *argv[4:],
+                                    "--overwrite"]) == 2
+    assert "expected another file than --init-from's" in capsys.readouterr().err
+    assert stage1[0].read_bytes() == source_bytes and not out.exists()
 
 
 def test_sidecar_config_names_files_relative_to_the_checkout():
@@ -253,6 +282,91 @@ def test_sidecar_config_names_files_relative_to_the_checkout():
     assert config["init_from"] == "models/cnn.h5"
     assert config["stage1"] is None and config["epochs"] == args.epochs
     assert args.out == str(MODELS / "cnn_specific_0_2_4_6.h5")  # args are left as they were
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--specific", "0_9"], "--specific: expected class digits 0-6"),
+    (["--specific", "4_4"], "found a repeat"),
+    (["--val-split", "1.5"], "--val-split: expected a share between 0 and 1, found 1.5"),
+    (["--epochs", "0"], "--epochs: expected a positive integer, found 0"),
+    (["--cycles", "-1"], "--cycles: expected 0 or more warm restarts, found -1"),
+    (["--label-smoothing", "1"], "--label-smoothing: expected a share from 0 up to (not "
+                                 "including) 1, found 1.0"),
+    (["--data", "BAD_DATA"], "bad.csv: line 3: expected a label 0-6, found '8'"),
+    (["--data", "MISSING"], "missing.csv: file not found"),
+    (["--resume"], "--resume: expected the state of a run in"),
+])
+def test_trainer_bad_input_one_line_exit_2(data, tmp_path, capsys, argv, message):
+    out = tmp_path / "m.h5"
+    images, _ = make_faces(2)
+    write_csv(tmp_path / "bad.csv", "label,feature", [(0, images[0]), (8, images[1])])
+    argv = [{"BAD_DATA": str(tmp_path / "bad.csv"),
+             "MISSING": str(tmp_path / "missing.csv")}.get(a, a) for a in argv]
+    code = cli.run(cnn_train_mod.main, ["--data", str(data), "--out", str(out),
+                                        "--init-from", "none", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert not out.exists() and not out.with_suffix(".run").exists()
+
+
+def test_dataset_order_and_augmentation_come_from_seed_and_epoch_alone():
+    images, labels = make_faces(40)
+
+    def epoch_images(epoch, seed=3, augment=True):
+        data = make_dataset(images, labels, 8, 7, augment=augment, seed=seed, epoch=epoch)
+        return np.concatenate([x.numpy() for x, _ in data])
+
+    np.testing.assert_array_equal(epoch_images(4), epoch_images(4))  # however often drawn
+    assert not np.allclose(epoch_images(4), epoch_images(5))
+    plain = epoch_images(2, augment=False)
+    assert sorted(map(bytes, plain.astype(np.uint8))) == sorted(
+        map(bytes, images[..., None].astype(np.uint8)))  # a permutation of the faces
+
+
+def test_validation_dataset_keeps_the_order_with_one_hot_targets():
+    images, labels = make_faces(10)
+    batches = list(make_dataset(images, labels, 4, 7))
+    assert [len(y) for _, y in batches] == [4, 4, 2]
+    x, _ = batches[0]
+    assert x.shape == (4, 48, 48, 1) and x.dtype.name == "float32"
+    np.testing.assert_array_equal(x.numpy()[..., 0], images[:4])
+    targets = np.concatenate([y for _, y in batches])
+    assert targets.shape == (10, 7) and targets.dtype == np.float32
+    np.testing.assert_array_equal(targets.argmax(axis=1), labels)
+
+
+def test_mixed_bfloat16_model_loads_as_float32_with_the_same_classes(data, tmp_path):
+    out = tmp_path / "mixed.h5"
+    assert cli.run(dnn_train.main, ["--data", str(data), "--out", str(out), "--epochs", "1",
+                                    *FAST[:6], "--precision", "bfloat16"]) == 0
+    reloaded, sidecar = load_model(out)
+    assert sidecar["precision"] == "mixed_bfloat16" and sidecar["classes"] == list(range(7))
+    assert reloaded.get_layer("dense1").compute_dtype == "float32"
+
+
+def test_mirrored_strategy_trains_on_two_logical_devices(data, tmp_path):
+    """Several devices -> MirroredStrategy; shown on CPU split into two logical devices
+    (in a fresh process: logical devices must be set before TensorFlow starts)."""
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from fer.backend import tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        import dnn_train
+        import fer.training
+        fer.training.default_strategy = lambda: strategy
+        dnn_train.main(["--data", {str(data)!r}, "--out", {str(tmp_path / "m.h5")!r},
+                        "--epochs", "2", "--batch-size", "32"])
+        print("replicas", strategy.num_replicas_in_sync)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "replicas 2" in result.stdout and "epoch 2/2" in result.stdout
+    assert json.loads((tmp_path / "m.json").read_text())["epochs_run"] == 2
 
 
 def test_init_from_copies_every_layer_but_the_logits():
@@ -274,29 +388,6 @@ def test_init_from_a_7_class_model_starts_as_it_restricted_to_the_subset():
     restricted = predict_probs(source, images)[:, classes]
     np.testing.assert_allclose(predict_probs(target, images),
                                restricted / restricted.sum(axis=1, keepdims=True), atol=1e-5)
-
-
-@pytest.mark.parametrize("argv,message", [
-    (["--specific", "0_9"], "--specific: expected class digits 0-6"),
-    (["--specific", "4_4"], "found a repeat"),
-    (["--val-split", "1.5"], "--val-split: expected a share between 0 and 1, found 1.5"),
-    (["--epochs", "0"], "--epochs: expected a positive integer, found 0"),
-    (["--label-smoothing", "1"], "--label-smoothing: expected a share from 0 up to (not "
-                                 "including) 1, found 1.0"),
-    (["--data", "BAD_DATA"], "bad.csv: line 3: expected a label 0-6, found '8'"),
-    (["--data", "MISSING"], "missing.csv: file not found"),
-])
-def test_trainer_bad_input_one_line_exit_2(data_dir, tmp_path, capsys, argv, message):
-    out = tmp_path / "m.h5"
-    images, _ = make_faces(2)
-    write_csv(tmp_path / "bad.csv", "label,feature", [(0, images[0]), (8, images[1])])
-    argv = [{"BAD_DATA": str(tmp_path / "bad.csv"),
-             "MISSING": str(tmp_path / "missing.csv")}.get(a, a) for a in argv]
-    code = cli.run(cnn_train_mod.main, ["--data", str(data_dir / "train.csv"),
-                                        "--out", str(out), *argv])
-    err = capsys.readouterr().err
-    assert code == 2 and message in err and err.count("\n") == 1
-    assert not out.exists()
 
 
 def test_split_is_stratified_shuffled_and_seeded():
@@ -333,24 +424,6 @@ def test_augmentation_is_seeded_and_keeps_flat_images_flat():
     np.testing.assert_allclose(augment_batch(flat, tf.constant([0, 0], tf.int64)), 90.0, atol=1e-3)
 
 
-def test_dataset_yields_float_batches_in_order_without_augmentation():
-    images, labels = make_faces(10)
-    batches = list(make_dataset(images, labels, 4))
-    assert [len(y) for _, y in batches] == [4, 4, 2]
-    x, y = batches[0]
-    assert x.shape == (4, 48, 48, 1) and x.dtype.name == "float32"
-    np.testing.assert_array_equal(x.numpy()[..., 0], images[:4])
-    np.testing.assert_array_equal(np.concatenate([y for _, y in batches]), labels)
-
-
-def test_dataset_gives_one_hot_targets_when_asked():
-    images, labels = make_faces(10)
-    targets = np.concatenate([y for _, y in make_dataset(images, labels, 4, one_hot=7)])
-    assert targets.shape == (10, 7) and targets.dtype == np.float32
-    np.testing.assert_array_equal(targets.argmax(axis=1), labels)
-    np.testing.assert_array_equal(targets.sum(axis=1), 1.0)
-
-
 def test_label_smoothing_spreads_the_target_over_every_class():
     # Fixed softmax outputs p for every input: the loss must be the cross-entropy with
     # the target (1 - s) * one_hot + s / K, which the unsmoothed loss is not.
@@ -364,110 +437,3 @@ def test_label_smoothing_spreads_the_target_over_every_class():
     loss = model.evaluate(x, y, verbose=0)[0]
     assert loss == pytest.approx(-(target * np.log(probs)).sum(), rel=1e-5)
     assert abs(loss + np.log(probs[1])) > 0.05  # plain cross-entropy: -log p[1]
-
-
-def test_label_smoothing_run_trains_on_one_hot_targets(data_dir, tmp_path):
-    out = tmp_path / "smooth.h5"
-    args = dnn_train.parse_args(["--data", str(data_dir / "train.csv"), "--out", str(out),
-                                 "--epochs", "1", "--label-smoothing", "0.2", *FAST])
-    from fer.training import train
-    model, sidecar = train(args, "dnn", list(range(7)), {"dense_dropout": 0.0})
-    assert model.loss.get_config()["label_smoothing"] == pytest.approx(0.2)
-    written = json.loads(out.with_suffix(".json").read_text())
-    assert written["config"]["label_smoothing"] == 0.2
-    assert 0 <= written["best_val_accuracy"] <= 1
-
-
-def test_resumed_run_draws_new_order_and_augmentation_instead_of_replaying():
-    images, labels = make_faces(40)
-
-    def first_epoch_images(first_epoch):
-        data = make_dataset(images, labels, 8, augment=True, shuffle=True, seed=3,
-                            first_epoch=first_epoch)
-        return np.concatenate([x.numpy() for x, _ in data])
-
-    fresh = first_epoch_images(0)
-    np.testing.assert_array_equal(fresh, first_epoch_images(0))  # deterministic
-    assert not np.allclose(fresh, first_epoch_images(5))
-
-
-def test_mirrored_strategy_trains_on_two_logical_devices(data_dir, tmp_path):
-    """Several devices -> MirroredStrategy; shown on CPU split into two logical devices
-    (in a fresh process: logical devices must be set before TensorFlow starts)."""
-    script = textwrap.dedent(f"""
-        import sys
-        sys.path.insert(0, {str(ROOT)!r})
-        from fer.backend import tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-        import dnn_train
-        from fer.training import train
-        args = dnn_train.parse_args(["--data", {str(data_dir / "train.csv")!r},
-                                     "--out", {str(tmp_path / "m.h5")!r}, "--epochs", "2",
-                                     "--batch-size", "32", "--no-augment"])
-        model, sidecar = train(args, "dnn", list(range(7)), {{}}, strategy=strategy)
-        print("replicas", strategy.num_replicas_in_sync, "epochs", sidecar["epochs_run"])
-    """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "2 replica(s)" in result.stdout and "replicas 2 epochs 2" in result.stdout
-    assert (tmp_path / "m.h5").exists()
-
-
-def test_training_ends_by_recalibrating_batchnorm_kept_only_when_validation_holds(
-        data_dir, tmp_path, monkeypatch):
-    from fer.averaging import batchnorm_statistics
-    import fer.averaging
-    out = tmp_path / "calibrated.h5"
-    argv = ["--data", str(data_dir / "train.csv"), "--out", str(out), "--epochs", "2",
-            "--val-split", "0.25", *FAST]
-    assert cli.run(cnn_train.main, argv) == 0
-    model, sidecar = load_model(out)
-    record = sidecar["batchnorm_recalibration"]
-    # Two epochs at momentum 0.99 leave the moving statistics far from the weights' (the
-    # checkpoint is at chance in inference mode); re-estimating them fixes that. (How far
-    # above chance depends on the CPU's kernels: 0.86 and 1.0 seen on two hosts.)
-    assert record["faces"] == 210 and record["kept"]
-    assert record["val_accuracy_before"] < 0.2 and record["val_accuracy_after"] > 0.7
-    # The file is what the sidecar says: its accuracy, and (when kept) the statistics of
-    # the training faces, which a second estimate from it reproduces.
-    images, labels = validation_split(data_dir, sidecar)
-    assert np.mean(predict_probs(model, images).argmax(1) == labels) == pytest.approx(
-        sidecar["best_val_accuracy"], abs=1e-4)
-    from fer.data import load_faces
-    faces = load_faces(data_dir / "train.csv")
-    train_rows, _ = train_val_rows(faces.labels, list(range(7)), 0.25, 42)
-    np.testing.assert_allclose(model.get_layer("bn2_2").moving_mean.numpy(),
-                               batchnorm_statistics(model, faces.images[train_rows])["bn2_2"][0],
-                               rtol=1e-4, atol=1e-5)
-
-    # Statistics that lower validation accuracy are not kept: the checkpoint stays.
-    def wrecked(model, images, *args, **kwargs):
-        copy = keras.models.clone_model(model)
-        copy.set_weights(model.get_weights())
-        for layer in copy.layers:
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.moving_mean.assign(np.full(layer.moving_mean.shape, 1e3, np.float32))
-        return copy
-    monkeypatch.setattr(fer.averaging, "recalibrate_batchnorm", wrecked)
-    other = tmp_path / "wrecked.h5"
-    # (BatchNorm momentum 0.5: its statistics keep up within two epochs, above chance)
-    assert cli.run(cnn_train.main, argv[:3] + [str(other), "--bn-momentum", "0.5"]
-                   + argv[4:]) == 0
-    model, sidecar = load_model(other)
-    record = sidecar["batchnorm_recalibration"]
-    assert not record["kept"] and record["val_accuracy_after"] < record["val_accuracy_before"]
-    assert sidecar["best_val_accuracy"] == record["val_accuracy_before"]
-    assert np.abs(model.get_layer("bn1_1").moving_mean.numpy()).max() < 1e3
-
-
-
-def test_no_bn_recalibration_leaves_the_checkpoint_as_training_wrote_it(stage1):
-    for parse in (cnn_train.parse_args, cnn_train_mod.parse_args):
-        assert parse([]).recalibrate_bn and not parse(["--no-bn-recalibration"]).recalibrate_bn
-    # The stage1 fixture trains through train() without recalibrate_bn.
-    assert "batchnorm_recalibration" not in stage1[2]
-    assert "batchnorm_recalibration" not in load_model(stage1[0])[1]

@@ -1,0 +1,110 @@
+"""The paths a script is given, checked before any work and before TensorFlow is imported.
+
+Inputs must exist, be readable and be the right kind (a file, or for faces also an image
+folder); outputs must be writable where they go (not a folder where a file is wanted, a
+parent folder that exists or can be made, write access to it). Each problem is one
+InputError naming the path, what was expected and what was found: a DataError for an
+input (a missing or unreadable file), a UsageError for an output (a place the option
+cannot write to). No TensorFlow, pandas or numpy here, so a script fails in well under a
+second on a bad path.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fer import DataError
+from fer.cli import UsageError
+
+
+def input_file(path, what: str = "file", hint: str = "") -> Path:
+    """An existing, readable file (not a folder). ``what`` names it in the message
+    ("model file"); ``hint`` is added when it is missing ("make it with: ...")."""
+    path = Path(path)
+    _must_exist(path, what, hint)
+    if path.is_dir():
+        raise DataError(f"{path}: expected a {what}, found a folder")
+    _must_be_readable(path, what)
+    return path
+
+
+def input_data(path, hint: str = "") -> Path:
+    """Faces: an existing, readable file, or an image folder that can be listed."""
+    path = Path(path)
+    _must_exist(path, "file", hint)
+    if path.is_dir():
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise DataError(f"{path}: cannot list the image folder (no read permission)")
+    else:
+        _must_be_readable(path, "file")
+    return path
+
+
+def model_file(path, make_command: str = "") -> Path:
+    """A trained model: the .h5 file and its JSON sidecar beside it, both readable; when
+    either is missing, the message names the command that makes it."""
+    hint = f"make it with: {make_command}" if make_command else ""
+    path = input_file(path, "model file", hint)
+    sidecar = path.with_suffix(".json")
+    if not sidecar.exists():
+        raise DataError(f"{sidecar}: sidecar not found beside the model" + _then(hint))
+    input_file(sidecar, "sidecar")
+    return path
+
+
+def output_file(path, what: str = "output") -> Path:
+    """A file the script will write (atomically, beside its final place): not a folder,
+    in a folder that exists or can be made, with write access there."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path}: expected a file name for the {what}, found a folder")
+    _can_write_in(path.parent, path, what)
+    return path
+
+
+def output_folder(path, what: str = "output") -> Path:
+    """A folder the script will write files into: a folder or nothing yet (it is made),
+    not a file, and writable."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{path}: expected a folder for the {what}, found a file")
+    _can_write_in(path, path, what)
+    return path
+
+
+def _must_exist(path: Path, what: str, hint: str) -> None:
+    if path.exists():
+        return
+    beside = _compressed_twin(path)
+    if beside is not None:
+        hint = f"{beside.name} is beside it"
+    raise DataError(f"{path}: {what} not found" + _then(hint))
+
+
+def _compressed_twin(path: Path) -> Path | None:
+    """X.csv.gz beside a missing X.csv (or X.csv beside a missing X.csv.gz): most likely
+    the file meant, since every loader reads .gz files as they are."""
+    twin = (path.with_name(path.name[:-3]) if path.name.endswith(".gz")
+            else path.with_name(path.name + ".gz"))
+    return twin if twin.is_file() else None
+
+
+def _must_be_readable(path: Path, what: str) -> None:
+    if not os.access(path, os.R_OK):
+        raise DataError(f"{path}: cannot read the {what} (no read permission)")
+
+
+def _can_write_in(folder: Path, path: Path, what: str) -> None:
+    """``folder`` exists and is writable, or can be made: its nearest existing ancestor
+    is a folder we may write in."""
+    existing = folder.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{path}: cannot make the folder for the {what}: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{path}: cannot write the {what} in {existing} (no write permission)")
+
+
+def _then(hint: str) -> str:
+    return f"; {hint}" if hint else ""
