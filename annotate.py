@@ -62,11 +62,7 @@ def parse_args(argv=None):
     parser.add_argument("--explain", action="store_true",
                         help="draw beside each face its Grad-CAM (fer.explain) over the crop: "
                              "where stage 1 looked for the label given")
-    cli.add_cascade_options(parser)
-    parser.add_argument("--no-cascade", dest="cascade", action="store_false",
-                        help="use stage 1 alone")
-    parser.add_argument("--tta", action="store_true",
-                        help="average the softmax of each face and its mirror image")
+    cli.add_prediction_options(parser)
     args = parser.parse_args(argv)
     if not args.inputs and args.camera is None:
         parser.error("expected at least one INPUT or --camera N")

@@ -29,11 +29,7 @@ def parse_args(argv=None):
                                      "fer2013.csv with --usage, an image folder); .gz fine")
     parser.add_argument("out", help="output CSV 'id,label', written atomically (a file "
                                     "name, not a folder)")
-    cli.add_cascade_options(parser)
-    parser.add_argument("--no-cascade", dest="cascade", action="store_false",
-                        help="use stage 1 alone")
-    parser.add_argument("--tta", action="store_true",
-                        help="average the softmax of each image and its mirror image")
+    cli.add_prediction_options(parser)
     parser.add_argument("--labels", default=None,
                         help="answers 'id,label': also print the accuracy of stage 1 and "
                              "of the cascade")

@@ -45,11 +45,7 @@ def parse_args(argv=None):
     parser.add_argument("--min-face", type=int, default=DEFAULT_MIN_FACE,
                         help="annotate.py's --min-face: the detector's smallest face, pixels "
                              "(its cost falls with it: a webcam's face is rarely under 80)")
-    cli.add_cascade_options(parser)
-    parser.add_argument("--no-cascade", dest="cascade", action="store_false",
-                        help="use stage 1 alone")
-    parser.add_argument("--tta", action="store_true",
-                        help="average the softmax of each face and its mirror image")
+    cli.add_prediction_options(parser)
     args = parser.parse_args(argv)
     for name in ("faces", "frames", "repeats"):
         if getattr(args, name) < 1:

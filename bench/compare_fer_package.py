@@ -56,11 +56,7 @@ def parse_args(argv=None):
     parser.add_argument("--test-labels", default=str(FER2013 / "test_labels.csv"),
                         help="PublicTest answers 'id,label'")
     parser.add_argument("--seed", type=int, default=0, help="seed of offsets and backgrounds")
-    cli.add_cascade_options(parser)
-    parser.add_argument("--no-cascade", dest="cascade", action="store_false",
-                        help="use stage 1 alone")
-    parser.add_argument("--tta", action="store_true",
-                        help="average the softmax of each face and its mirror image")
+    cli.add_prediction_options(parser)
     args = parser.parse_args(argv)
     if args.pictures < 1:
         parser.error(f"--pictures: expected a count >= 1, found {args.pictures}")

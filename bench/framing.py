@@ -56,11 +56,7 @@ def parse_args(argv=None):
                         help="the detector's smallest face, pixels")
     parser.add_argument("--min-neighbors", type=int, default=DEFAULT_MIN_NEIGHBORS,
                         help="the detector's windows needed per face")
-    cli.add_cascade_options(parser)
-    parser.add_argument("--no-cascade", dest="cascade", action="store_false",
-                        help="use stage 1 alone")
-    parser.add_argument("--tta", action="store_true",
-                        help="average the softmax of each face and its mirror image")
+    cli.add_prediction_options(parser)
     args = parser.parse_args(argv)
     try:
         args.margins = [float(m) for m in (args.margins or (

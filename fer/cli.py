@@ -202,6 +202,16 @@ def add_cascade_options(parser: argparse.ArgumentParser) -> None:
                              "sidecar), else keras")
 
 
+
+def add_prediction_options(parser: argparse.ArgumentParser) -> None:
+    """The cascade's options with --no-cascade and --tta: how predict.py predicts, and
+    annotate.py and the benchmarks that measure it."""
+    add_cascade_options(parser)
+    parser.add_argument("--no-cascade", dest="cascade", action="store_false",
+                        help="use stage 1 alone")
+    parser.add_argument("--tta", action="store_true",
+                        help="average the softmax of each face and its mirror image")
+
 def add_cnn_options(parser: argparse.ArgumentParser) -> None:
     """Architecture knobs of the CNN trainers (stage 1 and the specialist); their defaults
     come from the trainer's recipe."""

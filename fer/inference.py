@@ -268,7 +268,7 @@ class Cascade:
 
     @classmethod
     def from_args(cls, args) -> Cascade:
-        """From the options add_cascade_options adds (and --tta, --no-cascade)."""
+        """From the options add_prediction_options adds."""
         return cls.load(args.stage1, args.stage2 if args.cascade else None, args.handoff_below,
                         args.tta, args.runtime)
 
