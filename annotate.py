@@ -28,7 +28,7 @@ from pathlib import Path
 from fer import annotation, cli, paths
 from fer.faces import DEFAULT_MARGIN, DEFAULT_MIN_FACE, DEFAULT_MIN_NEIGHBORS, FaceSettings
 from fer.files import staged_folder
-from fer.inference import MAKE_STAGE1, MAKE_STAGE2, Cascade, load_stage1
+from fer.inference import Cascade, load_stage1
 
 
 def parse_args(argv=None):
@@ -78,9 +78,7 @@ def parse_args(argv=None):
 def check_paths(args) -> None:
     """The models (each with its sidecar) and the --out folder, before TensorFlow is
     imported (the inputs are checked by annotation.find_sources)."""
-    paths.model_file(args.stage1, MAKE_STAGE1)
-    if args.cascade:
-        paths.model_file(args.stage2, MAKE_STAGE2)
+    cli.check_prediction_models(args)
     paths.output_folder(args.out, "annotated files (--out)")
 
 

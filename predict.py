@@ -18,8 +18,12 @@ import argparse
 import sys
 import time
 
-from fer import cli
-from fer.data import USAGES
+import numpy as np
+
+from fer import cli, paths
+from fer.data import USAGES, check_data_path, labelled_file
+from fer.files import write_atomically
+from fer.inference import Cascade
 
 
 def parse_args(argv=None):
@@ -41,16 +45,10 @@ def parse_args(argv=None):
 
 def check_paths(args) -> None:
     """Every path, before any work and before TensorFlow is imported."""
-    from fer import paths
-    from fer.data import check_data_path
-    from fer.inference import MAKE_STAGE1, MAKE_STAGE2
-
     check_data_path(args.test)
     if args.labels is not None:
         paths.input_file(args.labels)
-    paths.model_file(args.stage1, MAKE_STAGE1)
-    if args.cascade:
-        paths.model_file(args.stage2, MAKE_STAGE2)
+    cli.check_prediction_models(args)
     paths.output_file(args.out, "predictions ('id,label' CSV)")
 
 
@@ -58,11 +56,6 @@ def main(argv=None):
     started = time.perf_counter()
     args = parse_args(argv)
     check_paths(args)
-    import numpy as np
-    from fer.data import labelled_file
-    from fer.files import write_atomically
-    from fer.inference import Cascade
-
     # Check every input before the slow work, so a bad file fails fast.
     # ids as given (row numbers for files without ids); labels from --labels, if given.
     faces = labelled_file(args.test, args.usage, args.labels, require_labels=False)

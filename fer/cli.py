@@ -212,6 +212,17 @@ def add_prediction_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tta", action="store_true",
                         help="average the softmax of each face and its mirror image")
 
+def check_prediction_models(args) -> None:
+    """The models add_prediction_options names (stage 1; the specialist unless
+    --no-cascade), each with its sidecar, before TensorFlow is imported."""
+    from fer import paths
+    from fer.inference import MAKE_STAGE1, MAKE_STAGE2
+
+    paths.model_file(args.stage1, MAKE_STAGE1)
+    if args.cascade:
+        paths.model_file(args.stage2, MAKE_STAGE2)
+
+
 def add_cnn_options(parser: argparse.ArgumentParser) -> None:
     """Architecture knobs of the CNN trainers (stage 1 and the specialist); their defaults
     come from the trainer's recipe."""

@@ -188,7 +188,7 @@ def test_a_bug_inside_a_script_keeps_its_traceback(tmp_path, test_csv, monkeypat
                 FileNotFoundError("a file the toolkit itself opens"), KeyError("classes")):
         def fail(*args, **kwargs):
             raise bug
-        monkeypatch.setattr("fer.data.labelled_file", fail)
+        monkeypatch.setattr(predict, "labelled_file", fail)
         with pytest.raises(type(bug)) as raised:
             cli.run(predict.main, argv)
         assert raised.value is bug and not isinstance(bug, InputError)
