@@ -92,9 +92,10 @@ def training_parser(description: str, default_out, defaults: dict) -> argparse.A
     parser.add_argument("--average", choices=("swa", "ema"), default="swa",
                         help="final weights with cycles: swa = the mean of the cycle ends' "
                              "weights; ema = Adam's moving average of the weights over the "
-                             "whole run")
+                             "whole run (both are scored on validation at every cycle end)")
     parser.add_argument("--ema-momentum", type=float, default=0.999,
-                        help="momentum of Adam's moving average per step (with --average ema)")
+                        help="momentum of Adam's moving average per step (kept in every run "
+                             "with cycles)")
     parser.add_argument("--label-smoothing", type=float,
                         help="share of each face's target spread evenly over all classes "
                              "(0 = plain cross-entropy): FER2013's labels are noisy")

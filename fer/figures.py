@@ -133,7 +133,7 @@ def grid_figure(images, captions, title, path, cmap="gray", vmin=0, vmax=255,
 
 def training_curves(history: list[dict], path) -> None:
     """Loss and accuracy by epoch of a training history (fer.training), training and
-    validation; the running average's validation accuracy at each cycle end; dotted lines
+    validation; the averages' validation accuracy at each cycle end; dotted lines
     where warm restarts begin."""
     epochs = [h["epoch"] for h in history]
     restarts = [h["epoch"] - 0.5 for prev, h in zip(history, history[1:])
@@ -143,10 +143,12 @@ def training_curves(history: list[dict], path) -> None:
         ax.plot(epochs, [h[metric] for h in history], label="training")
         ax.plot(epochs, [h[f"val_{metric}"] for h in history], label="validation")
         if metric == "accuracy":
-            ends = [h for h in history if "average_val_accuracy" in h]
-            if ends:
-                ax.plot([h["epoch"] for h in ends], [h["average_val_accuracy"] for h in ends],
-                        "o-", label="average of cycle ends")
+            for key, label in (("average_val_accuracy", "average of cycle ends"),
+                               ("ema_val_accuracy", "Adam's moving average")):
+                ends = [h for h in history if key in h]
+                if ends:
+                    ax.plot([h["epoch"] for h in ends], [h[key] for h in ends], "o-",
+                            label=label)
         for x in restarts:
             ax.axvline(x, color="grey", linestyle=":", linewidth=0.8)
         ax.set_xlabel("epoch")

@@ -297,11 +297,30 @@ def compile_for_training(model: keras.Model, lr: float, label_smoothing: float =
     """Adam (with its moving average of the weights when ``ema_momentum`` is given),
     categorical cross-entropy on one-hot targets (smoothed by ``label_smoothing``), accuracy.
     Keras' default execution: a traced graph, XLA off on machines without an accelerator."""
-    optimizer = keras.optimizers.Adam(lr, use_ema=ema_momentum is not None,
-                                      ema_momentum=ema_momentum or 0.99)
+    optimizer = AdamKeepingAverage(lr, use_ema=ema_momentum is not None,
+                                   ema_momentum=ema_momentum or 0.99)
     model.compile(optimizer=optimizer,
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
                   metrics=["accuracy"])
+
+
+class AdamKeepingAverage(keras.optimizers.Adam):
+    """Adam whose moving average of the weights (``use_ema``) is kept beside the weights,
+    never swapped in: Keras' fit() ends by overwriting the weights with the average, and
+    with one fit() per epoch every epoch would restart from the average."""
+
+    def finalize_variable_values(self, var_list):
+        pass
+
+
+def moving_average_weights(model: keras.Model) -> list[np.ndarray]:
+    """``model.get_weights()`` with each trainable weight replaced by Adam's moving average
+    of it (the BatchNorm statistics stay the live ones)."""
+    weights = {v.path: v.numpy() for v in model.weights}
+    for variable, average in zip(model.trainable_variables,
+                                 model.optimizer._model_variables_moving_average):
+        weights[variable.path] = average.numpy()
+    return [weights[v.path] for v in model.weights]
 
 
 def copy_body_weights(source: keras.Model, target: keras.Model, source_classes=None,
@@ -496,7 +515,9 @@ def train(args, architecture: str, classes, script: str = None,
     build_options = build_options_of(architecture, args)
     model, policy, _ = build_for_training(
         architecture, len(classes), build_options, args.lr, args.precision,
-        args.label_smoothing, args.ema_momentum if args.average == "ema" else None)
+        # Adam's moving average is kept in every run with cycles, so that each cycle end
+        # scores both averages on validation, whichever --average keeps.
+        args.label_smoothing, args.ema_momentum if args.cycles else None)
     print(f"model: {architecture}, {model.count_params():,} parameters, precision {policy}")
     if args.resume:
         if state.info["sidecar"]["classes"] != list(classes):
@@ -601,6 +622,10 @@ def fit_on_schedule(args, state: RunState, model: keras.Model, data: TrainingDat
                     state.info["sidecar"], average, data)
                 note += (f"; average of {state.info['averaged']} cycle end(s): validation "
                          f"{row['average_val_accuracy']:.4f}")
+            if schedule.ends_cycle(epoch):
+                row["ema_val_accuracy"] = average_accuracy(
+                    state.info["sidecar"], moving_average_weights(model), data)
+                note += f"; Adam's moving average: validation {row['ema_val_accuracy']:.4f}"
             row["seconds"] = round(time.time() - tick, 1)
             state.info["history"].append(row)
             state.info["epochs_done"] = epoch + 1
@@ -671,8 +696,7 @@ def finish(args, state: RunState, model: keras.Model, data: TrainingData, averag
         weights = [np.asarray(w, np.float32) for w in average]
         how = {"kind": "swa", "cycle_ends": state.info["averaged"]}
     elif args.cycles:  # Adam's moving average of the trainable weights, kept since epoch 1
-        model.optimizer.finalize_variable_values(model.trainable_variables)
-        weights = model.get_weights()
+        weights = moving_average_weights(model)
         how = {"kind": "ema", "momentum": args.ema_momentum}
     else:
         weights = load_model(state.folder / "best.h5")[0].get_weights()

@@ -121,7 +121,7 @@ def test_sidecar_names_the_one_command_and_history_and_curves_are_written(data, 
     history = out.with_suffix(".history.csv").read_text().splitlines()
     assert history[0].startswith("epoch,cycle,learning_rate,") and len(history) == 4
     assert [row.split(",")[1] for row in history[1:]] == ["0", "1", "2"]
-    assert "average_val_accuracy" in history[0]
+    assert "average_val_accuracy" in history[0] and "ema_val_accuracy" in history[0]
     assert out.with_suffix(".curves.png").read_bytes()[:4] == b"\x89PNG"
     # A finished run keeps its best epoch and cycle ends, not the state to resume.
     assert not list(out.with_suffix(".run").glob("state*"))
@@ -202,6 +202,18 @@ def test_ema_keeps_adams_moving_average_of_the_weights(data, tmp_path):
     last_end, _ = load_model(out.with_suffix(".run") / "cycle02_end.h5")
     for x, y in zip(model.get_weights(), last_end.get_weights()):
         np.testing.assert_allclose(x, y, atol=1e-6)
+
+
+def test_the_moving_average_is_kept_beside_the_weights_not_swapped_in(data, tmp_path):
+    out = tmp_path / "ema.h5"
+    # A momentum near 1 keeps the average at the initial weights; training must still move
+    # the live weights (Keras' fit() would swap the average in at the end of every epoch).
+    assert cli.run(dnn_train.main, ["--data", str(data), "--out", str(out), *RECIPE, *FAST,
+                                    "--average", "ema", "--ema-momentum", "0.9999999"]) == 0
+    model, _ = load_model(out)
+    last_end, _ = load_model(out.with_suffix(".run") / "cycle02_end.h5")
+    moved = [np.abs(x - y).max() for x, y in zip(model.get_weights(), last_end.get_weights())]
+    assert max(moved) > 1e-2
 
 
 def test_specialist_grows_from_stage1_and_tunes_the_hand_off(data, stage1, tmp_path):
