@@ -50,3 +50,13 @@ def test_csv(tmp_path):
     images, _ = make_faces(30, seed=1)
     return write_csv(tmp_path / "test.csv", "id,feature",
                      ((f"img{i}", image) for i, image in enumerate(images)))
+
+
+@pytest.fixture
+def no_tflite_export(monkeypatch):
+    """Trainers skip their LiteRT copy (TensorFlow's converter takes seconds a model), for
+    tests about other things; the recipe's fixture in test_training.py keeps it and checks
+    it."""
+    import fer.training
+
+    monkeypatch.setattr(fer.training, "export_tflite", lambda out: None)

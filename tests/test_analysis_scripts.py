@@ -14,6 +14,7 @@ import confusion
 import filter_vis
 import saliency
 import fer.data
+import fer.training
 from fer import cli
 from fer.data import load_faces
 from fer.evaluation import split_rows
@@ -39,6 +40,7 @@ def models(tmp_path_factory):
     stratified_split = fer.data.stratified_split
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(fer.data, "stratified_split", recording_split)
+        patch.setattr(fer.training, "export_tflite", lambda out: None)  # Keras is enough here
         cnn_train.main(["--data", str(data), "--out", str(root / "cnn.h5"), *TRAINING])
         cnn_train_mod.main(["--data", str(data), "--out", str(root / "special.h5"),
                             "--specific", "0_2_4_6", "--init-from", "none", *TRAINING])

@@ -125,6 +125,7 @@ def test_benchmark_defaults_are_cnn_train_s_taken_from_the_toolkit():
 def test_prediction_is_timed_through_predict_py_s_cascade(monkeypatch, tmp_path):
     from bench import throughput
     from fer.inference import Cascade
+    from fer.models import build_model, save_model
 
     calls = []
     predict = Cascade.predict
@@ -133,8 +134,12 @@ def test_prediction_is_timed_through_predict_py_s_cascade(monkeypatch, tmp_path)
         calls.append((self.stage2 is not None, self.tta, len(images)))
         return predict(self, images, handoff)
     monkeypatch.setattr(Cascade, "predict", spy)
-    # As the benchmark's main runs it without trained models: untrained ones, saved.
-    stage1, stage2 = throughput.save_untrained_models(tmp_path, 0, int8=False)
+    # As the benchmark's main runs it without trained models: untrained ones, saved (here
+    # in this process and without the LiteRT copies, which the Keras runtime never reads).
+    stage1, stage2 = tmp_path / "stage1.h5", tmp_path / "stage2.h5"
+    for path, classes in ((stage1, list(range(7))), (stage2, throughput.SPECIALIST_CLASSES)):
+        save_model(build_model("cnn", len(classes)), path,
+                   {"architecture": "cnn", "classes": list(classes), "build": {}})
     result = throughput.work_predict(throughput.parse_args(
         ["--predict-images", "4", "--repeats", "1", "--stage1", str(stage1), "--stage2",
          str(stage2), "--worker-untrained", "--worker-runtime", "keras"]))

@@ -41,6 +41,7 @@ def test_trainers_read_only_the_training_rows_and_say_so(fer2013, capsys):
     assert capsys.readouterr().out == f"data: {fer2013['path']}: 7 PublicTest rows of 28\n"
 
 
+@pytest.mark.usefixtures("no_tflite_export")
 def test_a_trainer_trains_and_validates_on_the_training_rows_only(fer2013, tmp_path, capsys):
     from fer.files import read_sidecar
 
