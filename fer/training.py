@@ -615,14 +615,14 @@ def fit_on_schedule(args, state: RunState, model: keras.Model, data: TrainingDat
                 note = " (best so far)"
             if schedule.ends_cycle(epoch):
                 state.save_weights(model, f"cycle{schedule.position(epoch)[0]:02d}_end.h5")
-            if schedule.ends_cycle(epoch) and args.average == "swa":
-                average = running_average(average, model.get_weights(), state.info["averaged"])
-                state.info["averaged"] += 1
-                row["average_val_accuracy"] = average_accuracy(
-                    state.info["sidecar"], average, data)
-                note += (f"; average of {state.info['averaged']} cycle end(s): validation "
-                         f"{row['average_val_accuracy']:.4f}")
-            if schedule.ends_cycle(epoch):
+                if args.average == "swa":
+                    average = running_average(average, model.get_weights(),
+                                              state.info["averaged"])
+                    state.info["averaged"] += 1
+                    row["average_val_accuracy"] = average_accuracy(
+                        state.info["sidecar"], average, data)
+                    note += (f"; average of {state.info['averaged']} cycle end(s): "
+                             f"validation {row['average_val_accuracy']:.4f}")
                 row["ema_val_accuracy"] = average_accuracy(
                     state.info["sidecar"], moving_average_weights(model), data)
                 note += f"; Adam's moving average: validation {row['ema_val_accuracy']:.4f}"

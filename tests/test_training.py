@@ -210,8 +210,8 @@ def test_ema_keeps_adams_moving_average_of_the_weights(data, tmp_path):
 def test_the_moving_average_is_kept_beside_the_weights_not_swapped_in():
     # The trainer calls fit() once per epoch, and Keras' fit() ends by overwriting the
     # weights with Adam's moving average: with a momentum near 1 (an average that stays at
-    # the initial weights) training would then never move the weights from one epoch to the
-    # next.
+    # the first step's weights) training would then never move the weights from one epoch
+    # to the next.
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
     compile_for_training(model, 1e-2, ema_momentum=0.9999999)
