@@ -77,7 +77,9 @@ def training_parser(description: str, default_out, defaults: dict) -> argparse.A
                              "existing --out is refused)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the unfinished run of --out from its last epoch, with "
-                             "the options it started with")
+                             "the options it started with; with --cycles N, also add warm "
+                             "restarts to it, finished or not (it then ends as a run started "
+                             "with --cycles N)")
     parser.add_argument("--epochs", type=int, help="epochs of the first cosine phase")
     parser.add_argument("--lr", type=float,
                         help="peak Adam learning rate of the first phase, cosine-decayed to 1%% "

@@ -388,6 +388,26 @@ def command_line(script: str, argv) -> str:
     return " ".join(["python3", str(script), *argv])
 
 
+def command_with(command: str, option: str, value) -> str:
+    """``command`` (as command_line writes it) with ``option`` set to ``value``."""
+    words, kept = command.split(" "), []
+    while words:
+        word = words.pop(0)
+        if word == option:
+            words.pop(0)
+        elif not word.startswith(option + "="):
+            kept.append(word)
+    return " ".join([*kept, option, str(value)])
+
+
+def cycles_given(argv) -> int | None:
+    """--cycles as the command line gives it, else None: with --resume, the one option
+    taken from the command line (to add warm restarts), not from the run's record."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--cycles", type=int)
+    return parser.parse_known_args(argv)[0].cycles
+
+
 def check_fresh_start(args) -> None:
     """A run never touches a model it did not make: an existing --out (or the state of an
     unfinished run beside it) is only continued with --resume or replaced with --overwrite."""
@@ -397,7 +417,7 @@ def check_fresh_start(args) -> None:
     if out.exists():
         raise UsageError(f"--out {out}: a model is already there; use --resume to continue "
                          f"its run, --overwrite to replace it, or another --out")
-    if (folder / "state.json").exists():
+    if (folder / "state.json").exists() and not RunState.open(out).finished:
         raise UsageError(f"--out {out}: an unfinished run is in {folder}; use --resume to "
                          f"continue it, --overwrite to start afresh, or another --out")
 
@@ -426,8 +446,7 @@ class RunState:
         path = run_folder(out) / "state.json"
         if not path.exists():
             raise UsageError(f"--resume: expected the state of a run in {path.parent}, found "
-                             f"none (a finished run cannot be resumed; start one without "
-                             f"--resume)")
+                             f"none (start a run without --resume)")
         return cls(out, json.loads(path.read_text()))
 
     @property
@@ -445,10 +464,40 @@ class RunState:
         write_atomically(self.folder / name, lambda tmp: np.savez(tmp, **arrays))
         previous = self.info.get("arrays")
         self.info["arrays"] = name
-        text = json.dumps(self.info, indent=1, default=str)
-        write_atomically(self.folder / "state.json", lambda tmp: Path(tmp).write_text(text))
+        self.write_info()
         if previous and previous != name:
             (self.folder / previous).unlink(missing_ok=True)
+
+    def write_info(self) -> None:
+        text = json.dumps(self.info, indent=1, default=str)
+        write_atomically(self.folder / "state.json", lambda tmp: Path(tmp).write_text(text))
+
+    @property
+    def finished(self) -> bool:
+        return self.info.get("finished", False)
+
+    def mark_finished(self) -> None:
+        """A finished run keeps its last state: ``--resume --cycles N`` can extend it."""
+        self.info["finished"] = True
+        self.write_info()
+
+    def extend(self, cycles: int) -> None:
+        """Grow the run to ``cycles`` warm restarts. The schedule so far is unchanged (a
+        cycle's rates depend only on its own position), so the run ends as one started
+        with ``--cycles cycles`` would, and its sidecar names that command."""
+        recorded = self.info["args"]["cycles"]
+        if cycles == recorded:
+            return
+        if recorded == 0 or cycles < recorded:
+            raise UsageError(f"--cycles {cycles}: expected more warm restarts than the "
+                             f"{recorded} of the run in {self.folder} (with --resume, --cycles "
+                             f"only adds warm restarts to a run that has some)")
+        self.info["args"]["cycles"] = self.info["sidecar"]["config"]["cycles"] = cycles
+        command = command_with(self.info["command"], "--cycles", cycles)
+        self.info["command"] = self.info["sidecar"]["command"] = command
+        self.info["sidecar"].setdefault("extended", []).append(
+            {"after_epoch": self.epochs_done, "cycles": cycles})
+        self.info["finished"] = False
 
     def restore(self, model: keras.Model) -> list | None:
         """Put the saved variables back into ``model`` and its optimizer; return the
@@ -472,11 +521,6 @@ class RunState:
                    self.info["sidecar"])
         return path
 
-    def remove_arrays(self) -> None:
-        """A finished run needs no state to resume; its best epoch and cycle ends stay."""
-        for path in self.folder.glob("state*"):
-            path.unlink()
-
 
 def float32_copy(weights, sidecar: dict) -> keras.Model:
     """A float32 model of the sidecar's build holding ``weights``."""
@@ -499,6 +543,13 @@ def train(args, architecture: str, classes, script: str = None,
     check_fresh_start(args)
     if args.resume:
         state = RunState.open(args.out)
+        cycles = cycles_given(sys.argv[1:] if argv is None else argv)
+        if cycles is not None:
+            state.extend(cycles)
+        if state.finished:
+            raise UsageError(f"--resume: the run in {state.folder} has finished; give "
+                             f"--cycles N (more than its {state.info['args']['cycles']}) to "
+                             f"add warm restarts to it")
         args = argparse_namespace(state.info["args"], resume=True)
         print(f"resuming {state.folder} after epoch {state.epochs_done} with the options it "
               f"started with: {state.info['command']}")
@@ -720,11 +771,12 @@ def finish(args, state: RunState, model: keras.Model, data: TrainingData, averag
     export_tflite(out)  # the LiteRT copy predict.py runs; it records its hashes in the sidecar
     sidecar = read_sidecar(out)
     write_history(out, history)
-    state.remove_arrays()
+    state.mark_finished()
     print(f"wrote {out} ({describe_final(how)}): validation accuracy {val_accuracy:.4f} "
           f"({sidecar['val_accuracy_tta']:.4f} with flip TTA); sidecar "
-          f"{out.with_suffix('.json')}, history and curves beside it; best epoch and cycle "
-          f"ends kept in {state.folder}")
+          f"{out.with_suffix('.json')}, history and curves beside it; best epoch, cycle "
+          f"ends and last state kept in {state.folder} (--resume --cycles N adds warm "
+          f"restarts)")
     return out, sidecar
 
 

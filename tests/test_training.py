@@ -1,6 +1,7 @@
 """The training recipe through the three trainers, on small generated data: the schedule,
 cycle-end averaging, BatchNorm re-estimation, the run state that --resume continues, and
 the rule that a run never touches a model it did not make."""
+import contextlib
 import json
 import shutil
 import subprocess
@@ -75,6 +76,21 @@ def interrupt_after(monkeypatch, epochs: int):
     monkeypatch.setattr(keras.Model, "fit", fit_until)
 
 
+@contextlib.contextmanager
+def op_determinism():
+    """TensorFlow's op determinism for one block: then only a run's state can make two
+    runs with the same seed differ."""
+    was_deterministic = tf.config.experimental.is_op_determinism_enabled() if hasattr(
+        tf.config.experimental, "is_op_determinism_enabled") else False
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was_deterministic:
+            from tensorflow.python.framework import config
+            config.disable_op_determinism()
+
+
 def test_schedule_runs_a_first_cosine_then_warm_restarts():
     schedule = Schedule(epochs=4, lr=1e-3, cycles=2, cycle_epochs=3, cycle_lr=5e-4)
     rates = [schedule.learning_rate(e) for e in range(schedule.total)]
@@ -126,18 +142,15 @@ def test_sidecar_names_the_one_command_and_history_and_curves_are_written(data, 
     assert [row.split(",")[1] for row in history[1:]] == ["0", "1", "2"]
     assert "average_val_accuracy" in history[0] and "ema_val_accuracy" in history[0]
     assert out.with_suffix(".curves.png").read_bytes()[:4] == b"\x89PNG"
-    # A finished run keeps its best epoch and cycle ends, not the state to resume.
-    assert not list(out.with_suffix(".run").glob("state*"))
+    # A finished run keeps its best epoch, cycle ends and last state (to add cycles to).
+    assert len(list(out.with_suffix(".run").glob("state-*.npz"))) == 1
     assert staleness(out, sidecar) is None  # its LiteRT copy, made from this very .h5
 
 
 def test_interrupted_and_resumed_run_ends_as_an_uninterrupted_one(data, tmp_path, monkeypatch,
                                                                   capsys):
     """Op determinism on: then only the run state can make the two runs differ."""
-    was_deterministic = tf.config.experimental.is_op_determinism_enabled() if hasattr(
-        tf.config.experimental, "is_op_determinism_enabled") else False
-    tf.config.experimental.enable_op_determinism()
-    try:
+    with op_determinism():
         whole, parts = tmp_path / "whole.h5", tmp_path / "parts.h5"
         # The DNN: the same machinery as the CNNs, dropout's random state included, faster.
         argv = ["--data", str(data), *RECIPE, *FAST]
@@ -149,10 +162,6 @@ def test_interrupted_and_resumed_run_ends_as_an_uninterrupted_one(data, tmp_path
         assert "interrupted after epoch 2 of 3" in err and "--resume" in err
         assert not parts.exists() and (parts.with_suffix(".run") / "best.h5").exists()
         assert cli.run(dnn_train.main, ["--resume", "--out", str(parts)]) == 0
-    finally:
-        if not was_deterministic:
-            from tensorflow.python.framework import config
-            config.disable_op_determinism()
     (a, whole_sidecar), (b, parts_sidecar) = load_model(whole), load_model(parts)
     for x, y in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(x, y)
@@ -160,6 +169,32 @@ def test_interrupted_and_resumed_run_ends_as_an_uninterrupted_one(data, tmp_path
     assert parts_sidecar["command"] == whole_sidecar["command"].replace(str(whole), str(parts))
     assert parts_sidecar["build"] == whole_sidecar["build"]
     assert parts_sidecar["epochs_run"] == 3 and "--resume" not in parts_sidecar["command"]
+
+
+def test_resume_with_more_cycles_ends_as_a_run_started_with_them(data, tmp_path, capsys):
+    """A finished one-cycle run grown to two cycles equals a two-cycle run (op determinism
+    on), and its sidecar names that run's command."""
+    with op_determinism():
+        whole, grown = tmp_path / "whole.h5", tmp_path / "grown.h5"
+        argv = ["--data", str(data), "--epochs", "1", "--cycle-epochs", "1", *FAST]
+        assert cli.run(dnn_train.main, [*argv, "--cycles", "2", "--out", str(whole)]) == 0
+        assert cli.run(dnn_train.main, [*argv, "--cycles", "1", "--out", str(grown)]) == 0
+        capsys.readouterr()
+        # A finished run is only resumed to grow, and only grows.
+        for extra, message in (([], "has finished; give --cycles N (more than its 1)"),
+                               (["--cycles", "0"], "--cycles 0: expected more warm restarts")):
+            assert cli.run(dnn_train.main, ["--resume", "--out", str(grown), *extra]) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and message in err
+        assert cli.run(dnn_train.main, ["--resume", "--out", str(grown), "--cycles", "2"]) == 0
+    (a, whole_sidecar), (b, grown_sidecar) = load_model(whole), load_model(grown)
+    for x, y in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(x, y)
+    assert grown_sidecar["final_weights"] == {"kind": "swa", "cycle_ends": 2}
+    assert grown_sidecar["epochs_run"] == 3 and grown_sidecar["config"]["cycles"] == 2
+    assert grown_sidecar["command"] == ("python3 dnn_train.py " + " ".join(argv)
+                                        + " --out " + str(grown) + " --cycles 2")
+    assert grown_sidecar["extended"] == [{"after_epoch": 2, "cycles": 2}]
 
 
 def test_an_existing_model_is_never_touched_by_a_run_that_did_not_make_it(data, tmp_path,
