@@ -24,6 +24,9 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 # default run never replaces the committed figures README shows (made with --out figures).
 FIGURES_OUT = ROOT / "runs" / "figures"
 
+# The final weights of a run with cycles: the mean of the cycle ends, or Adam's moving average.
+AVERAGES = ("swa", "ema")
+
 # Adam at 1e-3 leaves these networks predicting the majority class on FER2013; 3e-4 learns.
 DEFAULT_LR = 3e-4
 # Starting from trained weights, half the rate: a full one first unlearns what they know,
@@ -77,9 +80,9 @@ def training_parser(description: str, default_out, defaults: dict) -> argparse.A
                              "existing --out is refused)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the unfinished run of --out from its last epoch, with "
-                             "the options it started with; with --cycles N, also add warm "
-                             "restarts to it, finished or not (it then ends as a run started "
-                             "with --cycles N)")
+                             "the options it started with; with --cycles N (more warm restarts) "
+                             "or --average, also change a run, finished or not: it then ends "
+                             "as a run started with those options")
     parser.add_argument("--epochs", type=int, help="epochs of the first cosine phase")
     parser.add_argument("--lr", type=float,
                         help="peak Adam learning rate of the first phase, cosine-decayed to 1%% "
@@ -91,7 +94,7 @@ def training_parser(description: str, default_out, defaults: dict) -> argparse.A
     parser.add_argument("--cycle-lr", type=float,
                         help="peak learning rate of each warm restart, cosine-decayed to 1%% "
                              "of it")
-    parser.add_argument("--average", choices=("swa", "ema"), default="swa",
+    parser.add_argument("--average", choices=AVERAGES, default="swa",
                         help="final weights with cycles: swa = the mean of the cycle ends' "
                              "weights; ema = Adam's moving average of the weights over the "
                              "whole run (both are scored on validation at every cycle end)")

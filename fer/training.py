@@ -37,7 +37,7 @@ import sklearn
 from fer import ROOT, figures, recorded_path
 from fer.averaging import recalibrate_batchnorm
 from fer.backend import keras, tf
-from fer.cli import UsageError
+from fer.cli import AVERAGES, UsageError
 from fer.data import (IMAGE_SIZE, faces_identity, load_training_faces, select_classes,
                       train_val_rows)
 from fer.files import read_sidecar, write_atomically
@@ -400,12 +400,14 @@ def command_with(command: str, option: str, value) -> str:
     return " ".join([*kept, option, str(value)])
 
 
-def cycles_given(argv) -> int | None:
-    """--cycles as the command line gives it, else None: with --resume, the one option
-    taken from the command line (to add warm restarts), not from the run's record."""
+def resume_changes(argv) -> dict:
+    """The options a resumed run takes from the command line, not from its record (each
+    changes how the run ends, not what it has done): {option: value} for those given."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--cycles", type=int)
-    return parser.parse_known_args(argv)[0].cycles
+    parser.add_argument("--average", choices=AVERAGES)
+    given = vars(parser.parse_known_args(argv)[0])
+    return {option: value for option, value in given.items() if value is not None}
 
 
 def check_fresh_start(args) -> None:
@@ -481,22 +483,35 @@ class RunState:
         self.info["finished"] = True
         self.write_info()
 
-    def extend(self, cycles: int) -> None:
-        """Grow the run to ``cycles`` warm restarts. The schedule so far is unchanged (a
-        cycle's rates depend only on its own position), so the run ends as one started
-        with ``--cycles cycles`` would, and its sidecar names that command."""
-        recorded = self.info["args"]["cycles"]
-        if cycles == recorded:
+    def change(self, changes: dict) -> None:
+        """More warm restarts (``cycles``) or the other final average (``average``). Neither
+        changes what the run has done: a cycle's rates depend only on its own position, and
+        Adam's moving average is kept in every run with cycles (the running average of the
+        cycle ends beside it with swa). So the run ends as one started with these options
+        would, and its sidecar names that command."""
+        args = self.info["args"]
+        changes = {option: value for option, value in changes.items() if value != args[option]}
+        if not changes:
             return
-        if recorded == 0 or cycles < recorded:
+        cycles = changes.get("cycles", args["cycles"])
+        if args["cycles"] == 0 or cycles < args["cycles"]:
             raise UsageError(f"--cycles {cycles}: expected more warm restarts than the "
-                             f"{recorded} of the run in {self.folder} (with --resume, --cycles "
-                             f"only adds warm restarts to a run that has some)")
-        self.info["args"]["cycles"] = self.info["sidecar"]["config"]["cycles"] = cycles
-        command = command_with(self.info["command"], "--cycles", cycles)
+                             f"{args['cycles']} of the run in {self.folder} (with --resume, "
+                             f"--cycles only adds warm restarts, and --average only changes "
+                             f"a run that has some)")
+        schedule = schedule_of(argparse.Namespace(**args))
+        if changes.get("average") == "swa" and any(
+                schedule.ends_cycle(epoch) for epoch in range(self.epochs_done)):
+            raise UsageError(f"--average swa: the run in {self.folder} was started with "
+                             f"--average ema and kept no average of the cycle ends it has "
+                             f"passed")
+        command = self.info["command"]
+        for option, value in changes.items():
+            args[option] = self.info["sidecar"]["config"][option] = value
+            command = command_with(command, f"--{option}", value)
         self.info["command"] = self.info["sidecar"]["command"] = command
-        self.info["sidecar"].setdefault("extended", []).append(
-            {"after_epoch": self.epochs_done, "cycles": cycles})
+        self.info["sidecar"].setdefault("resumed_with", []).append(
+            {"after_epoch": self.epochs_done, **changes})
         self.info["finished"] = False
 
     def restore(self, model: keras.Model) -> list | None:
@@ -543,13 +558,11 @@ def train(args, architecture: str, classes, script: str = None,
     check_fresh_start(args)
     if args.resume:
         state = RunState.open(args.out)
-        cycles = cycles_given(sys.argv[1:] if argv is None else argv)
-        if cycles is not None:
-            state.extend(cycles)
+        state.change(resume_changes(sys.argv[1:] if argv is None else argv))
         if state.finished:
             raise UsageError(f"--resume: the run in {state.folder} has finished; give "
                              f"--cycles N (more than its {state.info['args']['cycles']}) to "
-                             f"add warm restarts to it")
+                             f"add warm restarts to it, or the other --average")
         args = argparse_namespace(state.info["args"], resume=True)
         print(f"resuming {state.folder} after epoch {state.epochs_done} with the options it "
               f"started with: {state.info['command']}")

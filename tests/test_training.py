@@ -194,7 +194,27 @@ def test_resume_with_more_cycles_ends_as_a_run_started_with_them(data, tmp_path,
     assert grown_sidecar["epochs_run"] == 3 and grown_sidecar["config"]["cycles"] == 2
     assert grown_sidecar["command"] == ("python3 dnn_train.py " + " ".join(argv)
                                         + " --out " + str(grown) + " --cycles 2")
-    assert grown_sidecar["extended"] == [{"after_epoch": 2, "cycles": 2}]
+    assert grown_sidecar["resumed_with"] == [{"after_epoch": 2, "cycles": 2}]
+
+
+def test_resume_with_the_other_average_ends_as_a_run_started_with_it(data, tmp_path, capsys):
+    """Adam's moving average is kept in every run with cycles: a finished swa run ends as an
+    ema run would (op determinism on); the other way is refused, no cycle-end average kept."""
+    with op_determinism():
+        swa, ema = tmp_path / "swa.h5", tmp_path / "ema.h5"
+        argv = ["--data", str(data), *RECIPE, *FAST]
+        assert cli.run(dnn_train.main, [*argv, "--average", "ema", "--out", str(ema)]) == 0
+        assert cli.run(dnn_train.main, [*argv, "--out", str(swa)]) == 0
+        assert cli.run(dnn_train.main, ["--resume", "--out", str(swa), "--average", "ema"]) == 0
+        capsys.readouterr()
+        assert cli.run(dnn_train.main, ["--resume", "--out", str(ema), "--average", "swa"]) == 2
+        assert "kept no average of the cycle ends" in capsys.readouterr().err
+    (a, ema_sidecar), (b, swa_sidecar) = load_model(ema), load_model(swa)
+    for x, y in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(x, y)
+    assert swa_sidecar["final_weights"]["kind"] == "ema"
+    assert swa_sidecar["command"].endswith("--average ema")
+    assert swa_sidecar["resumed_with"] == [{"after_epoch": 3, "average": "ema"}]
 
 
 def test_an_existing_model_is_never_touched_by_a_run_that_did_not_make_it(data, tmp_path,
