@@ -35,15 +35,17 @@ FINE_TUNE_LR = 1.5e-4
 
 # Each trainer's recipe: what its command does with no options (README and RESULTS.md give
 # what these defaults measured). Stage 1: a long first cosine phase, then short warm
-# restarts averaged at their ends; less dropout than a plain run and label smoothing,
-# because the averaged cycles no longer underfit and FER2013's labels are noisy.
+# restarts, Adam's moving average of the weights kept (on validation it beat the mean of
+# the cycle ends at the end of the run); less dropout than a plain run and label
+# smoothing, because the averaged weights no longer underfit and FER2013's labels are noisy.
 STAGE1_DEFAULTS = dict(epochs=60, lr=DEFAULT_LR, cycles=10, cycle_epochs=6,
-                       cycle_lr=FINE_TUNE_LR, label_smoothing=0.1, augment=True,
-                       conv_dropout=0.05, dense_dropout=0.1)
+                       cycle_lr=FINE_TUNE_LR, average="ema", label_smoothing=0.1,
+                       augment=True, conv_dropout=0.05, dense_dropout=0.1)
 # The specialist grows from stage 1 (--init-from): a short first phase at the fine-tuning
-# rate, then short cycles; from scratch it takes stage 1's first phase (from_scratch).
+# rate, then short cycles, whose ends' mean beat Adam's moving average on validation; from
+# scratch it takes stage 1's first phase (from_scratch).
 SPECIALIST_DEFAULTS = dict(STAGE1_DEFAULTS, epochs=6, lr=FINE_TUNE_LR, cycles=4,
-                           cycle_epochs=3)
+                           cycle_epochs=3, average="swa")
 SPECIALIST_FROM_SCRATCH = dict(epochs=STAGE1_DEFAULTS["epochs"], lr=DEFAULT_LR)
 # The DNN: one cosine, the best epoch kept; augmentation only slows what it can learn.
 DNN_DEFAULTS = dict(epochs=40, lr=DEFAULT_LR, cycles=0, cycle_epochs=1,

@@ -35,6 +35,9 @@ FAST = ["--batch-size", "16", "--lr", "1e-3", "--cycle-lr", "5e-4", "--no-augmen
 CNN_FAST = [*FAST, "--bn-momentum", "0.8"]
 # The recipe in miniature: a one-epoch first phase and two one-epoch cycles.
 RECIPE = ["--epochs", "1", "--cycles", "2", "--cycle-epochs", "1"]
+# Stage 1 keeps Adam's moving average by default; its fixture keeps the cycle ends' mean,
+# the one with bookkeeping of its own to test (the moving average: test_ema_*).
+STAGE1_RECIPE = [*RECIPE, "--average", "swa"]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +51,7 @@ def data(tmp_path_factory):
 def stage1(data):
     """A stage-1 CNN trained by the recipe in miniature: (path, sidecar)."""
     out = data.parent / "cnn.h5"
-    assert cli.run(cnn_train.main, ["--data", str(data), "--out", str(out), *RECIPE,
+    assert cli.run(cnn_train.main, ["--data", str(data), "--out", str(out), *STAGE1_RECIPE,
                                     *CNN_FAST]) == 0
     return out, json.loads(out.with_suffix(".json").read_text())
 
@@ -130,7 +133,7 @@ def test_recipe_writes_the_mean_of_the_cycle_ends_with_batchnorm_re_estimated(da
 def test_sidecar_names_the_one_command_and_history_and_curves_are_written(data, stage1):
     out, sidecar = stage1
     assert sidecar["command"] == ("python3 cnn_train.py --data " + str(data) + " --out "
-                                  + str(out) + " " + " ".join(RECIPE + CNN_FAST))
+                                  + str(out) + " " + " ".join(STAGE1_RECIPE + CNN_FAST))
     assert sidecar["parameters"] == 1_704_391 and sidecar["precision"] == "float32"
     assert sidecar["epochs_run"] == 3 and sidecar["schedule"]["cycles"] == 2
     assert sidecar["data_identity"] == fer.data.faces_identity(load_faces(data))
@@ -307,6 +310,14 @@ def test_specialist_grows_from_stage1_and_tunes_the_hand_off(data, stage1, speci
         accuracy = {float(t): a for t, a in tuning[table].items()}
         assert list(accuracy) == sorted(HANDOFF_GRID)
         assert accuracy[sidecar[threshold]] == max(accuracy.values())
+
+
+def test_stage1_keeps_the_moving_average_and_the_specialist_the_cycle_ends_mean(capsys):
+    assert cnn_train.parse_args([]).average == "ema"
+    assert cnn_train_mod.parse_args([]).average == "swa"
+    with pytest.raises(SystemExit):
+        cnn_train.parse_args(["--help"])
+    assert "(default: ema)" in " ".join(capsys.readouterr().out.split())
 
 
 def test_specialist_defaults_depend_on_whether_it_grows_from_stage1(tmp_path):
