@@ -479,7 +479,8 @@ class RunState:
         return self.info.get("finished", False)
 
     def mark_finished(self) -> None:
-        """A finished run keeps its last state: ``--resume --cycles N`` can extend it."""
+        """A finished run keeps its last state: ``--resume`` with ``--cycles N`` or
+        ``--average`` can still change it."""
         self.info["finished"] = True
         self.write_info()
 
@@ -493,12 +494,14 @@ class RunState:
         changes = {option: value for option, value in changes.items() if value != args[option]}
         if not changes:
             return
-        cycles = changes.get("cycles", args["cycles"])
-        if args["cycles"] == 0 or cycles < args["cycles"]:
-            raise UsageError(f"--cycles {cycles}: expected more warm restarts than the "
-                             f"{args['cycles']} of the run in {self.folder} (with --resume, "
-                             f"--cycles only adds warm restarts, and --average only changes "
-                             f"a run that has some)")
+        if args["cycles"] == 0:
+            raise UsageError(f"--resume: the run in {self.folder} has no warm restarts "
+                             f"(its model is its best epoch): neither --cycles nor --average "
+                             f"can change it")
+        if changes.get("cycles", args["cycles"]) < args["cycles"]:
+            raise UsageError(f"--cycles {changes['cycles']}: expected more warm restarts than "
+                             f"the {args['cycles']} of the run in {self.folder} (with "
+                             f"--resume, --cycles only adds warm restarts)")
         schedule = schedule_of(argparse.Namespace(**args))
         if changes.get("average") == "swa" and any(
                 schedule.ends_cycle(epoch) for epoch in range(self.epochs_done)):

@@ -212,6 +212,14 @@ def test_resume_with_the_other_average_ends_as_a_run_started_with_it(data, tmp_p
         capsys.readouterr()
         assert cli.run(dnn_train.main, ["--resume", "--out", str(ema), "--average", "swa"]) == 2
         assert "kept no average of the cycle ends" in capsys.readouterr().err
+        # A run without cycles ends with its best epoch: no average to change.
+        best = tmp_path / "best.h5"
+        assert cli.run(dnn_train.main, ["--data", str(data), "--epochs", "1", *FAST,
+                                        "--out", str(best)]) == 0
+        capsys.readouterr()
+        assert cli.run(dnn_train.main, ["--resume", "--out", str(best), "--average", "ema"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "has no warm restarts" in err
     (a, ema_sidecar), (b, swa_sidecar) = load_model(ema), load_model(swa)
     for x, y in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(x, y)
