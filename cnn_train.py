@@ -9,10 +9,10 @@ Usage:
 The recipe: a first cosine phase (--epochs, from --lr), then --cycles warm restarts of
 --cycle-epochs each (from --cycle-lr); the final weights are Adam's moving average of the
 weights (or the mean of the cycle ends, --average swa), their BatchNorm statistics
-re-estimated on the plain training faces. Writes the final model to --out with a JSON sidecar (classes,
-normalization, the command that made it, options, schedule, validation accuracy, time per
-epoch, machine, versions), the history as CSV and the curves as PNG beside it; the run's
-state, best epoch and cycle ends in OUT.run/.
+re-estimated on the plain training faces. Writes the final model to --out with a JSON
+sidecar (classes, normalization, the command that made it, options, schedule, validation
+accuracy, time per epoch, machine, versions), the history as CSV and the curves as PNG
+beside it; the run's state, best epoch and cycle ends in OUT.run/.
 """
 import sys
 
