@@ -489,15 +489,17 @@ class RunState:
         changes what the run has done: a cycle's rates depend only on its own position, and
         Adam's moving average is kept in every run with cycles (the running average of the
         cycle ends beside it with swa). So the run ends as one started with these options
-        would, and its sidecar names that command."""
+        would, and its sidecar names that command. A run without cycles has nothing to
+        change, and once finished nothing to resume: both are refused."""
         args = self.info["args"]
         changes = {option: value for option, value in changes.items() if value != args[option]}
+        if args["cycles"] == 0 and (changes or self.finished):
+            finished = "it has finished, and " if self.finished else ""
+            raise UsageError(f"--resume: the run in {self.folder} has no warm restarts "
+                             f"(its model is its best epoch): {finished}neither --cycles nor "
+                             f"--average can change it")
         if not changes:
             return
-        if args["cycles"] == 0:
-            raise UsageError(f"--resume: the run in {self.folder} has no warm restarts "
-                             f"(its model is its best epoch): neither --cycles nor --average "
-                             f"can change it")
         if changes.get("cycles", args["cycles"]) < args["cycles"]:
             raise UsageError(f"--cycles {changes['cycles']}: expected more warm restarts than "
                              f"the {args['cycles']} of the run in {self.folder} (with "
@@ -791,8 +793,8 @@ def finish(args, state: RunState, model: keras.Model, data: TrainingData, averag
     print(f"wrote {out} ({describe_final(how)}): validation accuracy {val_accuracy:.4f} "
           f"({sidecar['val_accuracy_tta']:.4f} with flip TTA); sidecar "
           f"{out.with_suffix('.json')}, history and curves beside it; best epoch, cycle "
-          f"ends and last state kept in {state.folder} (--resume --cycles N adds warm "
-          f"restarts)")
+          f"ends and last state kept in {state.folder}"
+          + (" (--resume with --cycles N or --average changes the run)" if args.cycles else ""))
     return out, sidecar
 
 

@@ -220,6 +220,9 @@ def test_resume_with_the_other_average_ends_as_a_run_started_with_it(data, tmp_p
         assert cli.run(dnn_train.main, ["--resume", "--out", str(best), "--average", "ema"]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "has no warm restarts" in err
+        assert cli.run(dnn_train.main, ["--resume", "--out", str(best)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "has finished, and neither --cycles" in err
     (a, ema_sidecar), (b, swa_sidecar) = load_model(ema), load_model(swa)
     for x, y in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(x, y)
