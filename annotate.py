@@ -25,10 +25,10 @@ import sys
 import time
 from pathlib import Path
 
-from fer import annotation, cli, paths
-from fer.faces import DEFAULT_MARGIN, DEFAULT_MIN_FACE, DEFAULT_MIN_NEIGHBORS, FaceSettings
-from fer.files import staged_folder
-from fer.inference import Cascade, load_stage1
+from ferkit import annotation, cli, paths
+from ferkit.faces import DEFAULT_MARGIN, DEFAULT_MIN_FACE, DEFAULT_MIN_NEIGHBORS, FaceSettings
+from ferkit.files import staged_folder
+from ferkit.inference import Cascade, load_stage1
 
 
 def parse_args(argv=None):
@@ -60,7 +60,7 @@ def parse_args(argv=None):
     parser.add_argument("--no-draw", dest="draw", action="store_false",
                         help="write faces.csv only, no annotated photos or videos")
     parser.add_argument("--explain", action="store_true",
-                        help="draw beside each face its Grad-CAM (fer.explain) over the crop: "
+                        help="draw beside each face its Grad-CAM (ferkit.explain) over the crop: "
                              "where stage 1 looked for the label given")
     cli.add_prediction_options(parser)
     args = parser.parse_args(argv)

@@ -19,15 +19,15 @@ import sys
 import time
 from pathlib import Path
 
-from fer import DataError, cli, recorded_path
-from fer.cli import UsageError
+from ferkit import DataError, cli, recorded_path
+from ferkit.cli import UsageError
 
 # Keys of a source's sidecar that describe its training run, kept per source.
 RUN_KEYS = ("command", "prior_epochs", "epochs_run", "best_epoch", "val_accuracy",
             "wall_time_s")
 # Keys that must agree between the sources: same model, same faces held out.
 SHARED_KEYS = ("architecture", "classes", "seed", "val_split", "data", "usage")
-# Of those, the ones a data identity (fer.data.faces_identity) stands for when both
+# Of those, the ones a data identity (ferkit.data.faces_identity) stands for when both
 # sidecars record one: the same faces in another file or format are the same data.
 DATA_KEYS = ("data", "usage")
 # Keys of the first source's sidecar that the average inherits: the model, its split and
@@ -59,8 +59,8 @@ def parse_args(argv=None):
 
 def check_paths(args) -> None:
     """Every path, before any work and before TensorFlow is imported."""
-    from fer import paths
-    from fer.data import check_data_path
+    from ferkit import paths
+    from ferkit.data import check_data_path
 
     for path in args.models:
         if Path(path).resolve() == Path(args.out).resolve():
@@ -90,10 +90,10 @@ def main(argv=None):
     if args.batch_size <= 0:
         raise UsageError(f"--batch-size: expected a positive integer, found {args.batch_size}")
     check_paths(args)
-    from fer.averaging import average_weights, recalibrate_batchnorm
-    from fer.evaluation import predict_with_progress, recorded_data, split_rows, subset
-    from fer.litert import export_tflite
-    from fer.models import build_model, load_model, save_model
+    from ferkit.averaging import average_weights, recalibrate_batchnorm
+    from ferkit.evaluation import predict_with_progress, recorded_data, split_rows, subset
+    from ferkit.litert import export_tflite
+    from ferkit.models import build_model, load_model, save_model
 
     started = time.time()
     loaded = [load_model(path) for path in args.models]
@@ -144,7 +144,7 @@ def main(argv=None):
         val_accuracy_tta=round(scores[what][1], 4),
         wall_time_s=round(time.time() - started, 1))
     save_model(result, args.out, sidecar)
-    export_tflite(args.out)  # its LiteRT copy, for predict.py (fer.litert)
+    export_tflite(args.out)  # its LiteRT copy, for predict.py (ferkit.litert)
     print(f"wrote {args.out}, its sidecar {Path(args.out).with_suffix('.json')} and its "
           f"LiteRT copy {Path(args.out).with_suffix('.tflite')}")
 

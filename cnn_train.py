@@ -16,8 +16,8 @@ beside it; the run's state, best epoch and cycle ends in OUT.run/.
 """
 import sys
 
-from fer import MODELS, cli
-from fer.labels import NUM_CLASSES
+from ferkit import MODELS, cli
+from ferkit.labels import NUM_CLASSES
 
 DEFAULT_OUT = MODELS / "cnn.h5"
 
@@ -37,7 +37,7 @@ def main(argv=None):
     args = parse_args(argv)
     cli.check_training_paths(args)
     # TensorFlow loads only now, after the input checks: --help and input errors stay fast.
-    from fer.training import train
+    from ferkit.training import train
 
     train(args, "cnn", list(range(NUM_CLASSES)), __file__, argv)
 

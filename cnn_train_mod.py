@@ -20,11 +20,11 @@ specialist's sidecar as `handoff_below` (and, tuned on flip-TTA probabilities, a
 import sys
 from pathlib import Path
 
-from fer import MODELS, cli, recorded_path
-from fer.evaluation import tune_handoff
-from fer.files import read_sidecar, write_sidecar
-from fer.inference import DEFAULT_STAGE1, load_stage1
-from fer.labels import DEFAULT_SPECIFIC, parse_specific, specific_name
+from ferkit import MODELS, cli, recorded_path
+from ferkit.evaluation import tune_handoff
+from ferkit.files import read_sidecar, write_sidecar
+from ferkit.inference import DEFAULT_STAGE1, load_stage1
+from ferkit.labels import DEFAULT_SPECIFIC, parse_specific, specific_name
 
 
 def parse_args(argv=None):
@@ -69,7 +69,7 @@ def main(argv=None):
     classes = parse_specific(args.specific)
     args.specific = specific_name(classes)
     # TensorFlow loads only now, after the input checks: --help and input errors stay fast.
-    from fer.training import train
+    from ferkit.training import train
 
     stage1 = args.stage1 or args.init_from
     if args.tune_only:
@@ -88,7 +88,7 @@ def main(argv=None):
 def record_handoff(stage1, out, sidecar):
     """Record in the specialist's sidecar the hand-off thresholds that make the cascade
     most accurate on stage 1's validation split, without and with flip TTA
-    (fer.evaluation.tune_handoff)."""
+    (ferkit.evaluation.tune_handoff)."""
     tuned, n_faces = tune_handoff(stage1, out)
     (threshold, accuracy), (threshold_tta, accuracy_tta) = tuned[False], tuned[True]
     print(f"cascade accuracy on {n_faces} validation faces of {stage1}, by hand-off threshold:")

@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from fer import cli
+from ferkit import cli
 
 TOP_PAIRS = 5
 
@@ -43,7 +43,7 @@ def parse_args(argv=None):
 def report(title, truth, predicted, classes, names):
     """Print the metrics of one set of predictions; return (title with the accuracy,
     confusion counts): one panel of the figure."""
-    from fer.evaluation import class_metrics, confusion_counts, most_confused
+    from ferkit.evaluation import class_metrics, confusion_counts, most_confused
 
     counts = confusion_counts(truth, predicted, classes)
     metrics = class_metrics(counts)
@@ -60,20 +60,20 @@ def report(title, truth, predicted, classes, names):
 
 def main(argv=None):
     args = parse_args(argv)
-    from fer.inference import MAKE_STAGE1, MAKE_STAGE2
+    from ferkit.inference import MAKE_STAGE1, MAKE_STAGE2
 
     cli.check_analysis_paths(args, [(args.model, "")] if args.model is not None
                              else [(args.stage1, MAKE_STAGE1), (args.stage2, MAKE_STAGE2)])
     import numpy as np
-    from fer import figures
-    from fer.evaluation import (faces_for, keep_classes, predict_with_progress,
+    from ferkit import figures
+    from ferkit.evaluation import (faces_for, keep_classes, predict_with_progress,
                                 seen_in_training)
-    from fer.files import read_sidecar
-    from fer.inference import Cascade, choose_runtime, load_predictor, run_cascade
-    from fer.models import class_names
+    from ferkit.files import read_sidecar
+    from ferkit.inference import Cascade, choose_runtime, load_predictor, run_cascade
+    from ferkit.models import class_names
 
     # Load (and so check) every model and the faces before the slow predictions; Keras or
-    # LiteRT as --runtime says (fer.inference.choose_runtime).
+    # LiteRT as --runtime says (ferkit.inference.choose_runtime).
     if args.model is not None:
         model, info = load_predictor(args.model, choose_runtime(args.runtime, [args.model]))
         first_path = args.model

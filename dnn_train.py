@@ -10,8 +10,8 @@ add over a network of about the same size that ignores image structure.
 """
 import sys
 
-from fer import MODELS, cli
-from fer.labels import NUM_CLASSES
+from ferkit import MODELS, cli
+from ferkit.labels import NUM_CLASSES
 
 DEFAULT_OUT = MODELS / "dnn.h5"
 
@@ -27,7 +27,7 @@ def main(argv=None):
     args = parse_args(argv)
     cli.check_training_paths(args)
     # TensorFlow loads only now, after the input checks: --help and input errors stay fast.
-    from fer.training import train
+    from ferkit.training import train
 
     train(args, "dnn", list(range(NUM_CLASSES)), __file__, argv)
 

@@ -18,8 +18,8 @@ faces), run only with --runtime litert-int8.
 import argparse
 import sys
 
-from fer import cli
-from fer.litert import CALIBRATION_FACES
+from ferkit import cli
+from ferkit.litert import CALIBRATION_FACES
 
 
 def parse_args(argv=None):
@@ -50,8 +50,8 @@ def calibration_faces(model_path, sidecar, count, seed, data=None):
     """``count`` training faces (uint8 (N, 48, 48)) drawn with ``seed`` from the model's
     recorded training split of its recorded data (or of ``data``) and classes."""
     import numpy as np
-    from fer.data import load_faces
-    from fer.evaluation import recorded_data, split_rows
+    from ferkit.data import load_faces
+    from ferkit.evaluation import recorded_data, split_rows
 
     if data is None:
         faces = recorded_data(sidecar, model_path)
@@ -66,8 +66,8 @@ def calibration_faces(model_path, sidecar, count, seed, data=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from fer.files import read_sidecar
-    from fer.litert import staleness
+    from ferkit.files import read_sidecar
+    from ferkit.litert import staleness
 
     variant = "int8" if args.int8 else "float32"
     # Every model checked (file, sidecar, calibration faces) before the first conversion.
@@ -80,7 +80,7 @@ def main(argv=None):
             todo.append((path, calibration_faces(path, sidecar, args.calibration_faces,
                                                  args.seed, args.data) if args.int8 else None))
     if todo:
-        from fer.litert import export_tflite
+        from ferkit.litert import export_tflite
 
         for path, calibration in todo:
             out = export_tflite(path, variant, calibration)

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from fer import cli, figures
-from fer.cli import UsageError
-from fer.evaluation import faces_for
-from fer.inference import DEFAULT_STAGE1, MAKE_STAGE1
-from fer.labels import CLASS_NAMES
-from fer.progress import progress_bar
+from ferkit import cli, figures
+from ferkit.cli import UsageError
+from ferkit.evaluation import faces_for
+from ferkit.inference import DEFAULT_STAGE1, MAKE_STAGE1
+from ferkit.labels import CLASS_NAMES
+from ferkit.progress import progress_bar
 
 
 def parse_args(argv=None):
@@ -97,8 +97,8 @@ def main(argv=None):
     if args.filters < 1:
         raise UsageError(f"--filters {args.filters}: expected at least one filter")
     # TensorFlow loads only now, after the input checks: --help and input errors stay fast.
-    from fer import explain
-    from fer.models import load_model
+    from ferkit import explain
+    from ferkit.models import load_model
 
     model, info = load_model(args.model, hint)
     classes = info["classes"]

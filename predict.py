@@ -20,10 +20,10 @@ import time
 
 import numpy as np
 
-from fer import cli, paths
-from fer.data import USAGES, check_data_path, labelled_file
-from fer.files import write_atomically
-from fer.inference import Cascade
+from ferkit import cli, paths
+from ferkit.data import USAGES, check_data_path, labelled_file
+from ferkit.files import write_atomically
+from ferkit.inference import Cascade
 
 
 def parse_args(argv=None):

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from fer import cli, figures
-from fer.cli import UsageError
-from fer.evaluation import faces_for, predict_with_progress
-from fer.inference import DEFAULT_STAGE1, MAKE_STAGE1
-from fer.labels import CLASS_NAMES
-from fer.progress import progress_bar
+from ferkit import cli, figures
+from ferkit.cli import UsageError
+from ferkit.evaluation import faces_for, predict_with_progress
+from ferkit.inference import DEFAULT_STAGE1, MAKE_STAGE1
+from ferkit.labels import CLASS_NAMES
+from ferkit.progress import progress_bar
 
 METHODS = ("saliency", "smoothgrad", "gradcam")
 TITLES = {"saliency": "vanilla gradient saliency |d logit / d pixel|",
@@ -93,8 +93,8 @@ def main(argv=None):
         raise UsageError(f"--samples {args.samples} --noise {args.noise}: expected at least "
                          f"one sample and a noise >= 0")
     # TensorFlow loads only now, after the input checks: --help and input errors stay fast.
-    from fer import explain
-    from fer.models import load_model
+    from ferkit import explain
+    from ferkit.models import load_model
 
     model, info = load_model(args.model, hint)
     classes = info["classes"]

@@ -5,7 +5,7 @@ Usage:
     nice -n 10 python3 bench/annotate_speed.py
     python3 bench/annotate_speed.py --frames 20 --repeats 1      # a quick check that it works
 
-Both use the astronaut from scikit-image's wheel (bench/composites.py): copies of her head
+Both use the astronaut from scikit-image's wheel (ferkit/composites.py): copies of her head
 on a textured background for the picture, one copy moving across 640x480 frames for the
 video (written to a temporary .mp4 first). The picture's figure times annotate.py's work
 per picture after start-up (detection, crops, cascade), the median of --repeats runs after
@@ -24,11 +24,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from fer import cli  # noqa: E402
-from fer.faces import DEFAULT_MIN_FACE  # noqa: E402
+from ferkit import cli
+from ferkit.faces import DEFAULT_MIN_FACE
 
 VIDEO_SIZE = (640, 480)
 VIDEO_FPS = 30
@@ -55,7 +53,7 @@ def parse_args(argv=None):
 
 def picture_with_faces(n: int):
     """The astronaut's head n times, in a grid of 3 columns."""
-    from bench.composites import astronaut_head, scene
+    from ferkit.composites import astronaut_head, scene
 
     head = astronaut_head()
     side = head.shape[0] + 20
@@ -69,7 +67,7 @@ def write_video(path, frames: int) -> None:
     """A 640x480 .mp4 of the astronaut's head gliding back and forth on a fixed background."""
     import cv2
     import numpy as np
-    from bench.composites import astronaut_head, scene
+    from ferkit.composites import astronaut_head, scene
 
     head = astronaut_head()
     width, height = VIDEO_SIZE
@@ -85,9 +83,9 @@ def write_video(path, frames: int) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
-    from fer.annotation import Annotator, Source, annotate_video
-    from fer.faces import FaceSettings, find_faces
-    from fer.inference import Cascade
+    from ferkit.annotation import Annotator, Source, annotate_video
+    from ferkit.faces import FaceSettings, find_faces
+    from ferkit.inference import Cascade
 
     settings = FaceSettings(min_face=args.min_face)
     settings.check()

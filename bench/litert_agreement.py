@@ -14,11 +14,10 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fer import MODELS, cli  # noqa: E402
-from fer.data import DEFAULT_TEST  # noqa: E402
-from fer.inference import DEFAULT_STAGE1, DEFAULT_STAGE2  # noqa: E402
+from ferkit import MODELS, cli
+from ferkit.data import DEFAULT_TEST
+from ferkit.inference import DEFAULT_STAGE1, DEFAULT_STAGE2
 
 TOLERANCE = 1e-4  # the bound on the probability difference
 
@@ -39,8 +38,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     import numpy as np
-    from fer.data import labelled_file
-    from fer.inference import (Cascade, handoff_threshold, load_predictor, load_specialist,
+    from ferkit.data import labelled_file
+    from ferkit.inference import (Cascade, handoff_threshold, load_predictor, load_specialist,
                                load_stage1, predict_probs)
 
     faces = labelled_file(args.data, labels_path=args.labels, require_labels=False)

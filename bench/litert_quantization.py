@@ -10,7 +10,7 @@ and activations, calibrated on --calibration-faces training faces of the model's
 split, float input and output); and bfloat16, which the converter accepts but ignores (the
 table's tensor types show it stays float32). Each is run
 by LiteRT (XNNPACK, every core) on the validation split recorded in the model's sidecar
-(fer.evaluation.validation_faces): accuracy, agreement with float32, and images/s at
+(ferkit.evaluation.validation_faces): accuracy, agreement with float32, and images/s at
 steady state (median of --repeats, variants interleaved so a busy spell of a shared
 machine hits them alike). A variant is worth keeping only if it is faster than float32
 (by --min-speedup) and loses at most --max-loss points of accuracy.
@@ -22,11 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fer import cli  # noqa: E402
-from fer.inference import DEFAULT_STAGE1  # noqa: E402
-from fer.litert import CALIBRATION_FACES  # noqa: E402
+from ferkit import cli
+from ferkit.inference import DEFAULT_STAGE1
+from ferkit.litert import CALIBRATION_FACES
 
 
 def parse_args(argv=None):
@@ -60,8 +59,8 @@ def parse_args(argv=None):
 
 def variants(calibration):
     """{name: converter settings} (each a function of the converter) for convert_to_tflite."""
-    from fer.backend import tf
-    from fer.litert import full_int8
+    from ferkit.backend import tf
+    from ferkit.litert import full_int8
 
     def float16(converter):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -92,10 +91,10 @@ def tensor_types(path) -> str:
 def main(argv=None):
     args = parse_args(argv)
     import numpy as np
-    from fer.evaluation import recorded_data, split_rows, subset
-    from fer.inference import predict_probs
-    from fer.litert import LiteRTModel, convert_to_tflite
-    from fer.models import load_model
+    from ferkit.evaluation import recorded_data, split_rows, subset
+    from ferkit.inference import predict_probs
+    from ferkit.litert import LiteRTModel, convert_to_tflite
+    from ferkit.models import load_model
     from export_tflite import calibration_faces
 
     model, sidecar = load_model(args.model)

@@ -12,10 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fer import MODELS, ROOT, cli  # noqa: E402
-from fer.data import USAGES  # noqa: E402
+from ferkit import MODELS, ROOT, cli
+from ferkit.data import USAGES
 
 
 def parse_args(argv=None):
@@ -34,9 +33,9 @@ def parse_args(argv=None):
 
 def check_paths(args) -> None:
     """Every path, before any work and before TensorFlow is imported."""
-    from fer import paths
-    from fer.data import check_data_path
-    from fer.inference import MAKE_STAGE1, MAKE_STAGE2
+    from ferkit import paths
+    from ferkit.data import check_data_path
+    from ferkit.inference import MAKE_STAGE1, MAKE_STAGE2
 
     check_data_path(args.data)
     if args.labels is not None:
@@ -49,11 +48,11 @@ def check_paths(args) -> None:
 def main(argv=None):
     args = parse_args(argv)
     check_paths(args)
-    from fer.data import labelled_file
-    from fer.evaluation import class_metrics, confusion_counts
-    from fer.inference import (cascade_labels, choose_runtime, handoff_threshold,
+    from ferkit.data import labelled_file
+    from ferkit.evaluation import class_metrics, confusion_counts
+    from ferkit.inference import (cascade_labels, choose_runtime, handoff_threshold,
                                load_predictor, load_specialist, load_stage1, predict_probs)
-    from fer.labels import CLASS_NAMES
+    from ferkit.labels import CLASS_NAMES
 
     faces = labelled_file(args.data, args.usage, args.labels)
     truth = faces.labels

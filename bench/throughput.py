@@ -12,8 +12,8 @@ Measures, on the same random data (one seed):
      no augmentation;
   2. toolkit: the training step exactly as cnn_train.py runs it (its defaults, thread
      settings, ``make_dataset`` with augmentation, ``--precision auto``, the model built and
-     compiled by ``fer.training.build_for_training``);
-  3. predict.py's cascade at steady state, without and with flip TTA (fer.inference.Cascade),
+     compiled by ``ferkit.training.build_for_training``);
+  3. predict.py's cascade at steady state, without and with flip TTA (ferkit.inference.Cascade),
      with untrained models unless --stage1/--stage2 name trained ones; stage 1 alone as
      well; once per runtime of --runtimes (Keras, LiteRT), side by side, each with the
      share of the CPU's float32 peak it reaches (cpu_peak_flops);
@@ -40,8 +40,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 SPECIALIST_CLASSES = [0, 2, 4, 6]
 # Share of FER2013's PublicTest faces whose true class is Angry, Fear, Sad or Neutral
@@ -114,8 +112,8 @@ def parse_args(argv=None):
             parser.error(f"--{name.replace('_', '-')}: expected a positive number, found "
                          f"{getattr(args, name)}")
     try:  # the paths now, not in a worker process minutes later
-        from fer import InputError, paths
-        from fer.data import check_data_path
+        from ferkit import InputError, paths
+        from ferkit.data import check_data_path
 
         for model in (args.stage1, args.stage2):
             if model:
@@ -143,7 +141,7 @@ def peak_memory_mb() -> float:
 
 def epoch_rates(model, fit_args: dict, images_per_epoch: int, repeats: int) -> list[float]:
     """Images/s of each epoch of one model.fit of 1 + repeats epochs, the first dropped."""
-    from fer.backend import keras
+    from ferkit.backend import keras
 
     times = []
 
@@ -159,9 +157,9 @@ def epoch_rates(model, fit_args: dict, images_per_epoch: int, repeats: int) -> l
 
 
 def cnn_training_defaults(argv=()):
-    """cnn_train.py's options as the toolkit's shared parsers (fer.cli) fill them in, so the
+    """cnn_train.py's options as the toolkit's shared parsers (ferkit.cli) fill them in, so the
     training figures use what a user's run would, without importing the script."""
-    from fer import cli
+    from ferkit import cli
 
     parser = cli.training_parser("stage-1 CNN", None, cli.STAGE1_DEFAULTS)
     cli.add_cnn_options(parser)
@@ -172,8 +170,8 @@ def cnn_training_defaults(argv=()):
 def work_baseline(args) -> dict:
     """Plain Keras: default threads, float32, model.fit on numpy arrays, no augmentation."""
     import numpy as np
-    from fer.backend import keras
-    from fer.models import build_model
+    from ferkit.backend import keras
+    from ferkit.models import build_model
 
     defaults = cnn_training_defaults()
     images, labels = random_faces(args.train_images, args.seed)
@@ -190,8 +188,8 @@ def work_baseline(args) -> dict:
 def work_toolkit(args) -> dict:
     """cnn_train.py's training step: its recipe's defaults, threads, pipeline, precision,
     compile."""
-    from fer.backend import keras
-    from fer.training import build_for_training, build_options_of, configure_threads, make_dataset
+    from ferkit.backend import keras
+    from ferkit.training import build_for_training, build_options_of, configure_threads, make_dataset
 
     run = cnn_training_defaults(["--batch-size", str(args.batch_size)])
     configure_threads()
@@ -205,13 +203,13 @@ def work_toolkit(args) -> dict:
 
 
 def work_predict(args) -> dict:
-    """predict.py's cascade at steady state (fer.inference.Cascade, on the runtime
+    """predict.py's cascade at steady state (ferkit.inference.Cascade, on the runtime
     --worker-runtime), without and with TTA, and stage 1 alone."""
     import dataclasses
 
     import numpy as np
-    from fer.files import read_sidecar
-    from fer.inference import Cascade, handoff_threshold
+    from ferkit.files import read_sidecar
+    from ferkit.inference import Cascade, handoff_threshold
 
     runtime = args.worker_runtime
     # As predict.py loads them; TensorFlow is imported only on the Keras runtime.
@@ -267,7 +265,7 @@ def model_flops(model) -> int:
     layers (inputs x units); BatchNorm (folded into the convolutions by the .tflite
     converter), ReLU, pooling and softmax add well under 1% and are left out."""
     import numpy as np
-    from fer.backend import keras
+    from ferkit.backend import keras
 
     flops = 0
     for layer in model.layers:
@@ -280,7 +278,7 @@ def model_flops(model) -> int:
 
 
 def work_parse(args) -> dict:
-    from fer.data import load_faces
+    from ferkit.data import load_faces
 
     times = []
     for _ in range(min(args.repeats, 3)):
@@ -353,11 +351,11 @@ def save_untrained_models(folder: Path, seed: int, int8: bool):
     """Untrained stage 1 and specialist with sidecars and .tflite copies (float32, and with
     ``int8`` the int8 ones, calibrated on random faces), saved by a helper process."""
     code = (
-        "import sys; sys.path.insert(0, sys.argv[1])\n"
-        "from fer.backend import keras; keras.utils.set_random_seed(int(sys.argv[3]))\n"
+        "import sys\n"
+        "from ferkit.backend import keras; keras.utils.set_random_seed(int(sys.argv[3]))\n"
         "import numpy as np\n"
-        "from fer.litert import export_tflite\n"
-        "from fer.models import build_model, save_model\n"
+        "from ferkit.litert import export_tflite\n"
+        "from ferkit.models import build_model, save_model\n"
         "for name, classes in (('stage1', list(range(7))), ('stage2', "
         f"{SPECIALIST_CLASSES!r})):\n"
         "    save_model(build_model('cnn', len(classes)), f'{sys.argv[2]}/{name}.h5',\n"

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 FER2013 = ROOT.parent / "shared" / "data" / "fer2013"
 
 
@@ -57,6 +56,6 @@ def no_tflite_export(monkeypatch):
     """Trainers skip their LiteRT copy (TensorFlow's converter takes seconds a model), for
     tests about other things; the recipe's fixture in test_training.py keeps it and checks
     it."""
-    import fer.training
+    import ferkit.training
 
-    monkeypatch.setattr(fer.training, "export_tflite", lambda out: None)
+    monkeypatch.setattr(ferkit.training, "export_tflite", lambda out: None)

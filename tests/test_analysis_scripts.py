@@ -13,11 +13,11 @@ import cnn_train_mod
 import confusion
 import filter_vis
 import saliency
-import fer.data
-import fer.training
-from fer import cli
-from fer.data import load_faces
-from fer.evaluation import split_rows
+import ferkit.data
+import ferkit.training
+from ferkit import cli
+from ferkit.data import load_faces
+from ferkit.evaluation import split_rows
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TRAINING = ["--epochs", "1", "--cycles", "0", "--batch-size", "32", "--val-split", "0.25",
@@ -27,7 +27,7 @@ TRAINING = ["--epochs", "1", "--cycles", "0", "--batch-size", "32", "--val-split
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """Stage 1 and the 0_2_4_6 specialist trained on the same 140 faces, the splits
-    fer.data drew for each, and a labelled 'id,feature' file with its answers."""
+    ferkit.data drew for each, and a labelled 'id,feature' file with its answers."""
     root = tmp_path_factory.mktemp("analysis")
     images, labels = make_faces(140)
     data = write_csv(root / "train.csv", "label,feature", zip(labels, images))
@@ -37,10 +37,10 @@ def models(tmp_path_factory):
         splits.append(stratified_split(*args))
         return splits[-1]
 
-    stratified_split = fer.data.stratified_split
+    stratified_split = ferkit.data.stratified_split
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(fer.data, "stratified_split", recording_split)
-        patch.setattr(fer.training, "export_tflite", lambda out: None)  # Keras is enough here
+        patch.setattr(ferkit.data, "stratified_split", recording_split)
+        patch.setattr(ferkit.training, "export_tflite", lambda out: None)  # Keras is enough here
         cnn_train.main(["--data", str(data), "--out", str(root / "cnn.h5"), *TRAINING])
         cnn_train_mod.main(["--data", str(data), "--out", str(root / "special.h5"),
                             "--specific", "0_2_4_6", "--init-from", "none", *TRAINING])
@@ -63,7 +63,7 @@ def pngs(folder):
 
 
 def test_validation_split_is_rebuilt_exactly_as_training_drew_it(models):
-    from fer.files import read_sidecar
+    from ferkit.files import read_sidecar
 
     faces = load_faces(models["data"], require_labels=True)
     for path, classes, (train, val) in zip((models["stage1"], models["stage2"]),
@@ -144,11 +144,12 @@ def test_filter_vis_class_images_and_activation_maps(models, tmp_path):
 
 @pytest.mark.parametrize("script, argv, message", [
     (saliency, ["--ids", "nope"], r"--ids: no face with id 'nope' among the 21 faces"),
-    (saliency, ["--layer", "conv9"], r"layer 'conv9': no such layer in cnn"),
+    (saliency, ["--layer", "conv9"], r"--layer: expected a layer of cnn, found 'conv9'"),
     (saliency, ["--threshold", "0"], r"--threshold 0.0: expected a share"),
-    (filter_vis, ["--layer", "dense1"], r"layer 'dense1' \(dense1\): expected a layer with "
-                                        r"feature maps"),
-    (filter_vis, ["--layer", "-3"], r"layer '-3' \(dense_drop3\): expected a layer with "),
+    (filter_vis, ["--layer", "dense1"], r"--layer: expected a layer with feature maps .*, "
+                                        r"found 'dense1' \(dense1\)"),
+    (filter_vis, ["--layer", "-3"], r"--layer: expected a layer with .*found '-3' "
+                                    r"\(dense_drop3\)"),
     (filter_vis, ["--class", "Angy"], r"--class 'Angy': expected one of the model's classes "
                                       r"0 Angry, 1 Disgust"),
     (filter_vis, ["--image", "face99"], r"--image: no face with id 'face99'"),
@@ -196,12 +197,12 @@ def test_analysis_defaults_find_the_training_faces_at_readmes_data_location(
     rebuilt from data/train.csv.gz when it holds the faces the sidecar names; other faces
     there are one line asking for --train-data (never --data, which would score training
     faces)."""
-    from fer.data import faces_identity
+    from ferkit.data import faces_identity
 
     identity = faces_identity(load_faces(models["data"]))
     stage1, stage2 = moved_models(models, tmp_path / "models", data_identity=identity)
     readme_data = tmp_path / "data" / "train.csv"
-    monkeypatch.setattr(fer.data, "DEFAULT_TRAIN", readme_data)
+    monkeypatch.setattr(ferkit.data, "DEFAULT_TRAIN", readme_data)
     readme_data.parent.mkdir()
     faces = load_faces(models["data"])
     write_csv(tmp_path / "data" / "train.csv.gz", "label,feature", zip(faces.labels, faces.images))
@@ -226,7 +227,7 @@ def test_analysis_defaults_find_the_training_faces_at_readmes_data_location(
 def test_a_sidecar_without_data_identity_never_guesses_readmes_location(models, tmp_path,
                                                                         monkeypatch, capsys):
     stage1, _ = moved_models(models, tmp_path / "models", data_identity=None)
-    monkeypatch.setattr(fer.data, "DEFAULT_TRAIN", tmp_path / "train.csv")
+    monkeypatch.setattr(ferkit.data, "DEFAULT_TRAIN", tmp_path / "train.csv")
     (tmp_path / "train.csv").write_bytes(Path(models["data"]).read_bytes())
     assert cli.run(saliency.main, ["--model", stage1, "--out", str(tmp_path / "figures")]) == 2
     err = capsys.readouterr().err
@@ -236,7 +237,7 @@ def test_a_sidecar_without_data_identity_never_guesses_readmes_location(models, 
 
 
 def test_analysis_scripts_write_into_an_ignored_folder_by_default():
-    from fer.cli import FIGURES_OUT
+    from ferkit.cli import FIGURES_OUT
 
     for script in (confusion, saliency, filter_vis):
         assert script.parse_args([]).out == str(FIGURES_OUT)

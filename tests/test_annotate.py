@@ -10,10 +10,10 @@ import pytest
 
 from conftest import ROOT
 import annotate
-from bench.composites import ASTRONAUT_FACE, astronaut_head, astronaut_path, scene
-from fer import cli
-from fer.annotation import CSV_COLUMNS
-from fer.faces import DEFAULT_MARGIN, FaceSettings, face_crops, find_faces, load_detector
+from ferkit.composites import ASTRONAUT_FACE, astronaut_head, astronaut_path, scene
+from ferkit import cli
+from ferkit.annotation import CSV_COLUMNS
+from ferkit.faces import DEFAULT_MARGIN, FaceSettings, face_crops, find_faces, load_detector
 
 STAGE1 = ROOT / "models" / "cnn.h5"
 SPOTS = [(20, 30), (280, 40), (150, 270)]  # where the three heads go (top-left corners)

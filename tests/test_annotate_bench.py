@@ -3,7 +3,7 @@ import pytest
 
 from conftest import FER2013
 from bench import annotate_speed, framing
-from fer import cli
+from ferkit import cli
 
 
 def test_speed_benchmark_runs_on_a_tiny_size(capsys):

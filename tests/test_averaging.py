@@ -1,4 +1,4 @@
-"""Weight averaging and BatchNorm re-estimation (fer.averaging, average_weights.py)."""
+"""Weight averaging and BatchNorm re-estimation (ferkit.averaging, average_weights.py)."""
 import json
 
 import numpy as np
@@ -7,14 +7,14 @@ import pytest
 from conftest import make_faces, write_csv
 import average_weights
 import cnn_train
-from fer import cli
-from fer.backend import keras
-from fer.averaging import average_weights as mean_weights
-from fer.averaging import batchnorm_statistics, recalibrate_batchnorm
-from fer.inference import predict_probs
-from fer.litert import staleness
-from fer.models import build_cnn, load_model, save_model
-from fer.data import train_val_rows
+from ferkit import cli
+from ferkit.backend import keras
+from ferkit.averaging import average_weights as mean_weights
+from ferkit.averaging import batchnorm_statistics, recalibrate_batchnorm
+from ferkit.inference import predict_probs
+from ferkit.litert import staleness
+from ferkit.models import build_cnn, load_model, save_model
+from ferkit.data import train_val_rows
 
 
 def cnn(seed, **build):
@@ -104,7 +104,7 @@ def test_script_writes_the_recalibrated_average_with_its_sources(sources, tmp_pa
                                (a.get_layer("conv2_2").get_weights()[0]
                                 + b.get_layer("conv2_2").get_weights()[0]) / 2, rtol=1e-5)
     # BatchNorm holds the statistics of the average on the sources' training faces only.
-    from fer.data import load_faces
+    from ferkit.data import load_faces
     faces = load_faces(data)
     train_rows, _ = train_val_rows(faces.labels, list(range(7)), 0.25, 42)
     average = cnn(0)

@@ -33,7 +33,7 @@ def test_benchmark_rejects_a_bad_size():
 
 
 def test_fast_pixel_parser_matches_the_general_path():
-    from fer import data
+    from ferkit import data
 
     rng = np.random.default_rng(3)
     images = rng.integers(0, 256, (700, data.NUM_PIXELS))  # spans two fast-path chunks
@@ -56,7 +56,7 @@ def test_fast_pixel_parser_matches_the_general_path():
     lambda row: "é" + row[row.index(" "):],     # not ASCII
 ])
 def test_fast_pixel_parser_declines_what_it_does_not_handle(change):
-    from fer import data
+    from ferkit import data
 
     rows = [" ".join(["7"] * data.NUM_PIXELS)] * 3
     rows[1] = change(rows[1])
@@ -64,7 +64,7 @@ def test_fast_pixel_parser_declines_what_it_does_not_handle(change):
 
 
 def test_rows_with_offsetting_pixel_counts_still_fail_on_the_first_bad_line():
-    from fer import data
+    from ferkit import data
 
     rows = [" ".join(["7"] * data.NUM_PIXELS)] * 4
     rows[1] += " 8"                  # 2,305 pixels on line 3 ...
@@ -74,10 +74,9 @@ def test_rows_with_offsetting_pixel_counts_still_fail_on_the_first_bad_line():
 
 
 def test_results_table_lists_an_average_after_the_runs_it_averages(tmp_path, capsys):
-    sys.path.insert(0, str(ROOT / "bench"))
-    import results
+    from bench import results
     from conftest import make_faces, write_csv
-    from fer.models import build_cnn, build_dnn, save_model
+    from ferkit.models import build_cnn, build_dnn, save_model
 
     common = {"seed": 42, "val_split": 0.1, "precision": "float32", "machine": "test box"}
     runs = [{"model": f"models/cycle{i}.h5", "epochs_run": 10 + i, "wall_time_s": 600.0 * i,
@@ -124,8 +123,8 @@ def test_benchmark_defaults_are_cnn_train_s_taken_from_the_toolkit():
 
 def test_prediction_is_timed_through_predict_py_s_cascade(monkeypatch, tmp_path):
     from bench import throughput
-    from fer.inference import Cascade
-    from fer.models import build_model, save_model
+    from ferkit.inference import Cascade
+    from ferkit.models import build_model, save_model
 
     calls = []
     predict = Cascade.predict

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from fer.inference import (HANDOFF_GRID, cascade_labels, handoff_mask, handoff_threshold,
+from ferkit.inference import (HANDOFF_GRID, cascade_labels, handoff_mask, handoff_threshold,
                            run_cascade, best_handoff)
-from fer.labels import parse_specific, specific_name
+from ferkit.labels import parse_specific, specific_name
 
 
 def one_hot_probs(labels, k, confidence=0.9):
@@ -104,7 +104,7 @@ def test_handoff_threshold_option_overrides_the_sidecar_which_overrides_always()
     assert handoff_threshold(None, {}) == 1.0
     assert handoff_threshold(None, {"handoff_below": 0.55}) == 0.55
     assert handoff_threshold(0.7, {"handoff_below": 0.55}) == 0.7
-    with pytest.raises(ValueError, match="--handoff-below: expected a confidence between 0 "
+    with pytest.raises(ValueError, match="handoff_below: expected a confidence between 0 "
                                          "and 1, found 1.5"):
         handoff_threshold(1.5, {})
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
-from fer.evaluation import class_metrics, confusion_counts, most_confused, row_shares
-from fer.inference import cascade_labels
+from ferkit.evaluation import class_metrics, confusion_counts, most_confused, row_shares
+from ferkit.inference import cascade_labels
 
 
 def random_labels(n, classes, seed):

@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from conftest import FER2013, make_faces, pixels, write_csv
-from fer.data import DataError, load_faces, load_id_labels
+from ferkit.data import DataError, load_faces, load_id_labels
 
 GOOD = pixels(np.full(2304, 7))
 
@@ -84,8 +84,8 @@ def test_empty_and_missing_files(tmp_path):
 
 
 def test_missing_default_file_says_where_to_get_fer2013(monkeypatch, tmp_path):
-    import fer.data
-    monkeypatch.setattr(fer.data, "DEFAULT_TRAIN", tmp_path / "train.csv")
+    import ferkit.data
+    monkeypatch.setattr(ferkit.data, "DEFAULT_TRAIN", tmp_path / "train.csv")
     with pytest.raises(DataError, match="file not found; get FER2013 from .*kaggle.*accepted"):
         load_faces(tmp_path / "train.csv")
 
@@ -120,8 +120,8 @@ def test_id_label_answers(tmp_path):
 @pytest.mark.skipif(not FER2013.exists(), reason="real FER2013 not beside the checkout")
 def test_real_fer2013_loads_with_known_shapes_and_counts():
     import json
-    from fer import MODELS
-    from fer.data import faces_identity
+    from ferkit import MODELS
+    from ferkit.data import faces_identity
 
     train = load_faces(FER2013 / "train.csv.gz")
     assert train.images.shape == (28709, 48, 48)

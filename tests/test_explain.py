@@ -1,10 +1,10 @@
-"""fer.explain on a tiny model trained on generated faces whose class signal sits in a known
+"""ferkit.explain on a tiny model trained on generated faces whose class signal sits in a known
 quarter of the image (a striped patch somewhere in the top-left 24x24) and noise elsewhere."""
 import numpy as np
 import pytest
 
-from fer import explain
-from fer.backend import keras, tf
+from ferkit import explain
+from ferkit.backend import keras, tf
 
 SIGNAL = (slice(0, 24), slice(0, 24))   # the top-left quarter of the image
 
@@ -121,11 +121,11 @@ def test_class_ascent_draws_what_the_model_calls_that_class(trained):
 
 
 def test_gradcam_defaults_to_the_last_rectified_convolution(trained):
-    from fer.models import build_cnn
+    from ferkit.models import build_cnn
 
     assert explain.last_conv_output(trained[0]) == "conv2"   # ReLU fused into the conv
     assert explain.last_conv_output(build_cnn(7)) == "relu3_3"
-    with pytest.raises(ValueError, match="no convolutional layer"):
+    with pytest.raises(ValueError, match="expected a model with a convolutional layer"):
         explain.last_conv_output(keras.Sequential([keras.Input((48, 48, 1)),
                                                    keras.layers.Flatten(),
                                                    keras.layers.Dense(2, name="logits")]))
@@ -136,17 +136,17 @@ def test_layers_by_name_or_index_and_clear_errors(trained):
     assert explain.resolve_layer(model, "conv2") == "conv2"
     assert explain.resolve_layer(model, 2) == "conv1" == explain.resolve_layer(model, "2")
     assert explain.activation_maps(model, "conv1", trained[1][:2]).shape == (2, 48, 48, 8)
-    with pytest.raises(ValueError, match=r"layer 'conv9': no such layer .*conv1, conv2"):
+    with pytest.raises(ValueError, match=r"layer: expected a layer of .*found 'conv9' .*conv1, conv2"):
         explain.resolve_layer(model, "conv9")
-    with pytest.raises(ValueError, match=r"layer 99: .* has layers 0-"):
+    with pytest.raises(ValueError, match=r"layer: expected an index 0-.*found 99"):
         explain.resolve_layer(model, "99")
-    with pytest.raises(ValueError, match=r"layer 'logits'.*expected a layer with feature maps"):
+    with pytest.raises(ValueError, match=r"layer: expected a layer with feature maps .*found 'logits'"):
         explain.resolve_layer(model, "logits")
     with pytest.raises(ValueError, match=r"class index 3: expected 0-2"):
         explain.vanilla_saliency(model, trained[1][:2], 3)
     with pytest.raises(ValueError, match=r"filter 16: expected 0-15"):
         explain.filter_ascent(model, "conv2", [16], steps=1)
-    with pytest.raises(ValueError, match=r"lr 0: expected a positive"):
+    with pytest.raises(ValueError, match=r"lr: expected a positive"):
         explain.class_ascent(model, [0], lr=0)
     no_logits = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(),
                                   keras.layers.Dense(2, name="scores")], name="plain")

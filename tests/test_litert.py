@@ -12,9 +12,9 @@ import pytest
 from conftest import ROOT, make_faces, write_csv
 import export_tflite
 import predict
-from fer import MODELS, cli
-from fer.inference import Cascade, load_predictor, predict_probs
-from fer.litert import LiteRTModel, staleness, tflite_path
+from ferkit import MODELS, cli
+from ferkit.inference import Cascade, load_predictor, predict_probs
+from ferkit.litert import LiteRTModel, staleness, tflite_path
 
 SHIPPED = {"stage1": "cnn", "specialist": "cnn_specific_0_2_4_6", "dnn": "dnn"}
 
@@ -160,14 +160,13 @@ def test_predict_on_litert_never_imports_tensorflow(models, test_csv, tmp_path):
     copies = copy_models(models, tmp_path)
     out = tmp_path / "out.csv"
     code = ("import sys\n"
-            f"sys.path.insert(0, {str(ROOT)!r})\n"
             "import predict\n"
             "status = predict.main(sys.argv[1:])\n"
             "print('tensorflow imported:', 'tensorflow' in sys.modules, "
             "'keras' in sys.modules)\n")
     done = subprocess.run([sys.executable, "-c", code,
                            *predict_args(test_csv, out, copies, "--tta")],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert "runtime: LiteRT" in done.stdout
     assert done.stdout.splitlines()[-1] == "tensorflow imported: False False"

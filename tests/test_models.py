@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer import ROOT, DataError, recorded_path, resolve_recorded
-from fer.models import build_cnn, build_dnn, build_model, load_model, logits_model, save_model
+from ferkit import ROOT, DataError, recorded_path, resolve_recorded
+from ferkit.models import build_cnn, build_dnn, build_model, load_model, logits_model, save_model
 
 
 def test_stage1_cnn_has_exactly_1704391_parameters():

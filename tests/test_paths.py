@@ -2,6 +2,7 @@
 own input errors become one line (exit 2), Ctrl-C is exit 130, and a bug keeps its
 traceback."""
 import json
+import os
 import subprocess
 import sys
 import time
@@ -10,8 +11,8 @@ import pytest
 
 from conftest import ROOT, write_csv, make_faces
 import predict
-from fer import DataError, InputError, cli, paths
-from fer.cli import UsageError
+from ferkit import DataError, InputError, cli, paths
+from ferkit.cli import UsageError
 
 
 def fake_model(path):
@@ -21,7 +22,7 @@ def fake_model(path):
     return path
 
 
-# --- fer.paths ------------------------------------------------------------------------------
+# --- ferkit.paths ------------------------------------------------------------------------------
 
 def test_missing_file_points_at_the_gz_beside_it(tmp_path):
     write_csv(tmp_path / "test.csv.gz", "id,feature", [])
@@ -51,13 +52,13 @@ def test_missing_model_names_the_command_that_makes_it(tmp_path):
 def test_outputs_must_be_writable_where_they_go(tmp_path):
     (tmp_path / "folder").mkdir()
     (tmp_path / "file.csv").write_text("")
-    with pytest.raises(UsageError, match="folder: expected a file name for the output, "
+    with pytest.raises(InputError, match="folder: expected a file name for the output, "
                                          "found a folder"):
         paths.output_file(tmp_path / "folder")
-    with pytest.raises(UsageError, match=r"file\.csv: expected a folder for the PNGs, found "
+    with pytest.raises(InputError, match=r"file\.csv: expected a folder for the PNGs, found "
                                          r"a file"):
         paths.output_folder(tmp_path / "file.csv", "PNGs")
-    with pytest.raises(UsageError, match=r"cannot make the folder for the output: .*file\.csv "
+    with pytest.raises(InputError, match=r"cannot make the folder for the output: .*file\.csv "
                                          r"is a file"):
         paths.output_file(tmp_path / "file.csv" / "sub" / "out.csv")
     # Not there yet, but can be made: fine (nothing is created by the check).
@@ -73,11 +74,10 @@ def test_outputs_must_be_writable_where_they_go(tmp_path):
 # imported, to see that they do not import one.
 CHECKS = r"""
 import io, json, sys, contextlib
-sys.path.insert(0, sys.argv[1])
 import bench.throughput
 bench.throughput.cnn_training_defaults()
 report = {"bench imports a script": "cnn_train" in sys.modules}
-from fer import cli
+from ferkit import cli
 cases = json.loads(sys.argv[2])
 for name, (module, argv) in cases.items():
     main = __import__(module, fromlist=["main"]).main
@@ -126,8 +126,10 @@ def test_bad_paths_fail_in_every_script_before_tensorflow_is_imported(tmp_path):
                           "dnn_train.py"),
     }
     argvs = {name: (module, argv) for name, (module, argv, _) in cases.items()}
+    # Run from tmp_path (the relative paths above), the checkout's scripts importable.
     done = subprocess.run([sys.executable, "-c", CHECKS, str(ROOT), json.dumps(argvs)],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report.pop("bench imports a script") is False
@@ -160,7 +162,7 @@ def test_predict_refuses_an_output_folder_before_reading_any_face(tmp_path, test
 
     def no_work(*args, **kwargs):
         raise AssertionError("faces read before the output path was checked")
-    monkeypatch.setattr("fer.data.labelled_file", no_work)
+    monkeypatch.setattr("ferkit.data.labelled_file", no_work)
     code = cli.run(predict.main, [str(test_csv), str(tmp_path / "some_existing_folder"),
                                   "--stage1", model, "--stage2", model])
     captured = capsys.readouterr()
@@ -169,7 +171,7 @@ def test_predict_refuses_an_output_folder_before_reading_any_face(tmp_path, test
                             f"for the predictions ('id,label' CSV), found a folder\n")
 
 
-# --- fer.cli.run: which exceptions become one line ------------------------------------------
+# --- ferkit.cli.run: which exceptions become one line ------------------------------------------
 
 @pytest.mark.parametrize("error", [InputError, UsageError, DataError])
 def test_each_input_error_is_one_line_and_exit_2(error, capsys):

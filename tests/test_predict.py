@@ -7,8 +7,8 @@ import pytest
 
 from conftest import ROOT, make_faces, write_csv
 import predict
-from fer import cli
-from fer.models import build_dnn, save_model
+from ferkit import cli
+from ferkit.models import build_dnn, save_model
 
 
 def constant_model(path, classes, answer):

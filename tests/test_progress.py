@@ -1,7 +1,7 @@
 """Progress bars: redrawn in place on a terminal, one line in a log file."""
 import sys
 
-from fer import progress
+from ferkit import progress
 
 
 def advance(bar, steps, size):

@@ -30,7 +30,7 @@ SCRIPTS = {
     "bench/compare_fer_package.py": "bench.compare_fer_package",
     "bench/annotate_speed.py": "bench.annotate_speed",
 }
-SETUP_COMMANDS = ("python3 -m pip install -r requirements.txt", "python3 -m pytest -q")
+SETUP_COMMANDS = ("python3 -m pip install -r requirements.txt -e .", "python3 -m pytest -q")
 
 OPTION = re.compile(r"(?<![\w-])--[A-Za-z][\w-]*")
 COMMAND = re.compile(r"python3 (\S+\.py)\b")

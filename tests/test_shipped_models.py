@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, make_faces
-from fer import MODELS
-from fer.inference import predict_probs
-from fer.models import load_model
+from ferkit import MODELS
+from ferkit.inference import predict_probs
+from ferkit.models import load_model
 
 SHIPPED = [  # file, parameters, classes
     ("cnn.h5", 1_704_391, list(range(7))),

@@ -9,8 +9,8 @@ from conftest import make_faces, pixels, write_csv
 import average_weights
 import dnn_train
 import predict
-from fer import cli
-from fer.data import (DataError, faces_identity, labelled_file, load_faces,
+from ferkit import cli
+from ferkit.data import (DataError, faces_identity, labelled_file, load_faces,
                       load_training_faces)
 
 USAGES = ["Training"] * 14 + ["PublicTest"] * 7 + ["PrivateTest"] * 7
@@ -43,7 +43,7 @@ def test_trainers_read_only_the_training_rows_and_say_so(fer2013, capsys):
 
 @pytest.mark.usefixtures("no_tflite_export")
 def test_a_trainer_trains_and_validates_on_the_training_rows_only(fer2013, tmp_path, capsys):
-    from fer.files import read_sidecar
+    from ferkit.files import read_sidecar
 
     out = tmp_path / "dnn.h5"
     dnn_train.main(["--data", str(fer2013["path"]), "--out", str(out), "--epochs", "1",

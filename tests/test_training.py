@@ -15,16 +15,16 @@ from conftest import ROOT, make_faces, write_csv
 import cnn_train
 import cnn_train_mod
 import dnn_train
-from fer import MODELS, cli, recorded_path
-from fer.averaging import batchnorm_statistics
-from fer.backend import keras, tf
-from fer.data import load_faces, select_classes, stratified_split, train_val_rows
-from fer.inference import HANDOFF_GRID, predict_probs
-from fer.litert import staleness
-from fer.models import build_cnn, load_model
-from fer.training import (Schedule, augment_batch, compile_for_training, copy_body_weights,
+from ferkit import MODELS, cli, recorded_path
+from ferkit.averaging import batchnorm_statistics
+from ferkit.backend import keras, tf
+from ferkit.data import load_faces, select_classes, stratified_split, train_val_rows
+from ferkit.inference import HANDOFF_GRID, predict_probs
+from ferkit.litert import staleness
+from ferkit.models import build_cnn, load_model
+from ferkit.training import (Schedule, augment_batch, compile_for_training, copy_body_weights,
                           make_dataset, recorded_config)
-import fer.training
+import ferkit.training
 
 pytestmark = pytest.mark.usefixtures("no_tflite_export")
 
@@ -136,7 +136,7 @@ def test_sidecar_names_the_one_command_and_history_and_curves_are_written(data, 
                                   + str(out) + " " + " ".join(STAGE1_RECIPE + CNN_FAST))
     assert sidecar["parameters"] == 1_704_391 and sidecar["precision"] == "float32"
     assert sidecar["epochs_run"] == 3 and sidecar["schedule"]["cycles"] == 2
-    assert sidecar["data_identity"] == fer.data.faces_identity(load_faces(data))
+    assert sidecar["data_identity"] == ferkit.data.faces_identity(load_faces(data))
     for key in ("classes", "normalization", "config", "seed", "val_split", "val_accuracy_tta",
                 "wall_time_s", "seconds_per_epoch", "versions", "machine"):
         assert key in sidecar
@@ -292,7 +292,7 @@ def test_the_moving_average_is_kept_beside_the_weights_not_swapped_in():
         model.fit(x, y, batch_size=16, epochs=1, verbose=0)
     moved = max(np.abs(a - b).max() for a, b in zip(model.get_weights(), first_step))
     assert moved > 0.05
-    for average, start in zip(fer.training.moving_average_weights(model), first_step):
+    for average, start in zip(ferkit.training.moving_average_weights(model), first_step):
         np.testing.assert_allclose(average, start, atol=1e-5)
 
 
@@ -301,7 +301,7 @@ def specialist(data, stage1):
     """A Sad/Fear specialist grown from the stage-1 fixture for one epoch: its path."""
     out = data.parent / "spec.h5"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(fer.training, "export_tflite", lambda out: None)
+        patch.setattr(ferkit.training, "export_tflite", lambda out: None)
         assert cli.run(cnn_train_mod.main, ["--data", str(data), "--out", str(out),
                                             "--specific", "4_2", "--init-from", str(stage1[0]),
                                             "--epochs", "1", "--cycles", "0", *CNN_FAST]) == 0
@@ -460,22 +460,21 @@ def test_mirrored_strategy_trains_on_two_logical_devices(data, tmp_path):
     (in a fresh process: logical devices must be set before TensorFlow starts)."""
     script = textwrap.dedent(f"""
         import sys
-        sys.path.insert(0, {str(ROOT)!r})
-        from fer.backend import tf
+        from ferkit.backend import tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         import dnn_train
-        import fer.training
-        fer.training.default_strategy = lambda: strategy
-        fer.training.export_tflite = lambda out: None  # (seconds, and tested elsewhere)
+        import ferkit.training
+        ferkit.training.default_strategy = lambda: strategy
+        ferkit.training.export_tflite = lambda out: None  # (seconds, and tested elsewhere)
         dnn_train.main(["--data", {str(data)!r}, "--out", {str(tmp_path / "m.h5")!r},
                         "--epochs", "2", "--batch-size", "32"])
         print("replicas", strategy.num_replicas_in_sync)
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=300)
+                            timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "replicas 2" in result.stdout and "epoch 2/2" in result.stdout
     assert json.loads((tmp_path / "m.json").read_text())["epochs_run"] == 2
@@ -526,7 +525,7 @@ def test_select_classes_renumbers_in_the_given_order():
 
 
 def test_augmentation_is_seeded_and_keeps_flat_images_flat():
-    from fer.backend import tf
+    from ferkit.backend import tf
     images = tf.constant(make_faces(4)[0][..., None], tf.float32)
     a = augment_batch(images, tf.constant([1, 2], tf.int64))
     assert a.shape == images.shape

@@ -41,8 +41,8 @@ def write_sidecar(model_path, sidecar: dict) -> None:
 
 def read_sidecar(model_path, make_command: str = "") -> dict:
     """The sidecar of the model at ``model_path``; a missing model or sidecar names
-    ``make_command``, the command that makes it (fer.paths.model_file)."""
-    from fer import DataError, paths
+    ``make_command``, the command that makes it (ferkit.paths.model_file)."""
+    from ferkit import DataError, paths
 
     path = sidecar_path(paths.model_file(model_path, make_command))
     try:
@@ -64,7 +64,7 @@ def staged_folder(folder):
     ends without an error, its files move into ``folder`` (made if needed), each replacing
     a file of the same name; on any error (or Ctrl-C) it is removed and ``folder`` is left
     as it was, so a failed job never leaves half its outputs."""
-    from fer import InputError
+    from ferkit import InputError
 
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():

@@ -15,8 +15,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
 
-from fer.evaluation import row_shares
-from fer.files import write_atomically
+from ferkit.evaluation import row_shares
+from ferkit.files import write_atomically
 
 DPI = 90
 PALETTE_COLOURS = 256
@@ -132,7 +132,7 @@ def grid_figure(images, captions, title, path, cmap="gray", vmin=0, vmax=255,
 
 
 def training_curves(history: list[dict], path) -> None:
-    """Loss and accuracy by epoch of a training history (fer.training), training and
+    """Loss and accuracy by epoch of a training history (ferkit.training), training and
     validation; the averages' validation accuracy at each cycle end; dotted lines
     where warm restarts begin."""
     epochs = [h["epoch"] for h in history]

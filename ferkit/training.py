@@ -34,17 +34,17 @@ import numpy as np
 import pandas
 import sklearn
 
-from fer import ROOT, figures, recorded_path
-from fer.averaging import recalibrate_batchnorm
-from fer.backend import keras, tf
-from fer.cli import AVERAGES, UsageError
-from fer.data import (IMAGE_SIZE, faces_identity, load_training_faces, select_classes,
+from ferkit import ROOT, figures, recorded_path
+from ferkit.averaging import recalibrate_batchnorm
+from ferkit.backend import keras, tf
+from ferkit.cli import AVERAGES, UsageError
+from ferkit.data import (IMAGE_SIZE, faces_identity, load_training_faces, select_classes,
                       train_val_rows)
-from fer.files import read_sidecar, write_atomically
-from fer.inference import predict_probs
-from fer.litert import export_tflite
-from fer.models import NORMALIZATION, build_model, class_names, load_model, save_model
-from fer.progress import progress_verbosity
+from ferkit.files import read_sidecar, write_atomically
+from ferkit.inference import predict_probs
+from ferkit.litert import export_tflite
+from ferkit.models import NORMALIZATION, build_model, class_names, load_model, save_model
+from ferkit.progress import progress_verbosity
 
 # Augmentation strengths: FER2013 faces are roughly aligned, so only small moves help.
 MAX_SHIFT = 0.1      # share of the image size
@@ -535,7 +535,7 @@ class RunState:
 
     def save_weights(self, model: keras.Model, name: str) -> Path:
         """A plain float32 copy of the model's weights in the run folder (best epoch, cycle
-        ends), loadable with fer.models.load_model and averageable with average_weights.py."""
+        ends), loadable with ferkit.models.load_model and averageable with average_weights.py."""
         path = self.folder / name
         save_model(float32_copy(model.get_weights(), self.info["sidecar"]), path,
                    self.info["sidecar"])
@@ -809,7 +809,7 @@ def describe_final(how: dict) -> str:
 def recalibrated(model, data: TrainingData, before: float, sidecar: dict,
                  keep_only_if_better: bool):
     """``model`` with BatchNorm statistics re-estimated on the plain training faces with
-    dropout off (fer.averaging): training collected them on augmented faces with dropout
+    dropout off (ferkit.averaging): training collected them on augmented faces with dropout
     on, which prediction never meets, and averaged weights need statistics of their own.
     For a single epoch's weights the new statistics are kept only when validation accuracy
     holds. Returns (model, its validation accuracy); the sidecar records both accuracies."""

@@ -19,8 +19,8 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fer import InputError  # noqa: E402
-from fer.data import IMAGE_SIZE  # noqa: E402
+from ferkit import InputError  # noqa: E402
+from ferkit.data import IMAGE_SIZE  # noqa: E402
 
 # The frontal-face cascade the 4.x wheels ship (cv2.data.haarcascades; 5.0 dropped them).
 HAAR_CASCADE = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"

@@ -12,7 +12,7 @@ def progress_verbosity() -> int:
 
 def progress_bar(total: int, unit: str, show: bool = True):
     """A keras Progbar over ``total`` units, shown as progress_verbosity() says."""
-    from fer.backend import keras
+    from ferkit.backend import keras
 
     return keras.utils.Progbar(total, unit_name=unit,
                                verbose=progress_verbosity() if show else 0)

@@ -2,7 +2,7 @@
 
 The cascade rule is a pure function of two probability arrays and the specialist's class
 subset, so it can be tested without any model. A model is either a Keras model or its
-LiteRT copy (fer.litert.LiteRTModel); both run through predict_probs, so TTA, the hand-off
+LiteRT copy (ferkit.litert.LiteRTModel); both run through predict_probs, so TTA, the hand-off
 rule and the specialist's subset are the same code on both runtimes, and the LiteRT path
 never imports TensorFlow.
 """
@@ -12,10 +12,10 @@ import dataclasses
 
 import numpy as np
 
-from fer import MODELS, DataError
-from fer.cli import UsageError
-from fer.files import read_sidecar
-from fer.litert import LiteRTModel, load_litert, staleness
+from ferkit import MODELS
+from ferkit.errors import DataError, ParameterError
+from ferkit.files import read_sidecar
+from ferkit.litert import LiteRTModel, load_litert, staleness
 
 DEFAULT_STAGE1 = MODELS / "cnn.h5"
 DEFAULT_STAGE2 = MODELS / "cnn_specific_0_2_4_6.h5"
@@ -27,7 +27,7 @@ PREDICT_BATCH = 256  # large enough to keep both cores busy, small enough for an
 # Keras; litert-int8 runs the int8 copies, only when asked (their labels may differ).
 RUNTIMES = ("auto", "litert", "litert-int8", "keras")
 RUNTIME_NAMES = {"litert": "LiteRT", "litert-int8": "LiteRT int8", "keras": "Keras"}
-LITERT_VARIANTS = {"litert": "float32", "litert-int8": "int8"}  # fer.litert.VARIANTS
+LITERT_VARIANTS = {"litert": "float32", "litert-int8": "int8"}  # ferkit.litert.VARIANTS
 
 # Hand-off thresholds tried when tuning the cascade: 0 never hands over (no softmax top is
 # below 1/7), 1 always does; steps of 0.05 between, finer would only fit the noise of a
@@ -66,7 +66,7 @@ def forward_function(model):
         return model
     forward = getattr(model, "_fer_forward", None)
     if forward is None:
-        from fer.backend import tf  # only for a Keras model: the LiteRT path never loads it
+        from ferkit.backend import tf  # only for a Keras model: the LiteRT path never loads it
 
         traced = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
 
@@ -150,7 +150,7 @@ def handoff_threshold(given, specialist_sidecar: dict, tta: bool = False) -> flo
     own), else 1.0 (always hand over)."""
     if given is not None:
         if not 0 <= given <= 1:
-            raise UsageError(f"--handoff-below: expected a confidence between 0 and 1, "
+            raise ParameterError("handoff_below", f"expected a confidence between 0 and 1, "
                              f"found {given}")
         return float(given)
     key = "handoff_below_tta" if tta and "handoff_below_tta" in specialist_sidecar \
@@ -167,11 +167,11 @@ def choose_runtime(requested: str, model_paths) -> str:
     ``model_paths``, printed on one line with the reason.
 
     --runtime auto takes LiteRT (float32) when every model has a fresh .tflite
-    (fer.litert.staleness) and Keras otherwise, saying why; --runtime litert (litert-int8)
+    (ferkit.litert.staleness) and Keras otherwise, saying why; --runtime litert (litert-int8)
     makes a missing or stale .tflite (.int8.tflite) an InputError naming it; --runtime
     keras is Keras. The sidecars must exist (read_sidecar's errors name the file)."""
     if requested not in RUNTIMES:
-        raise UsageError(f"--runtime: expected one of {', '.join(RUNTIMES)}, found "
+        raise ParameterError("runtime", f"expected one of {', '.join(RUNTIMES)}, found "
                          f"{requested!r}")
     runtime, why = "keras", "--runtime keras"
     if requested != "keras":
@@ -179,7 +179,7 @@ def choose_runtime(requested: str, model_paths) -> str:
         problems = [problem for problem in (staleness(path, read_sidecar(path), variant)
                                             for path in model_paths) if problem]
         if requested != "auto" and problems:
-            raise UsageError(f"--runtime {requested}: {problems[0]}")
+            raise ParameterError("runtime", problems[0], requested)
         if problems:
             why = problems[0]
         else:
@@ -199,7 +199,7 @@ def load_predictor(path, runtime: str = "keras", make_command: str = ""):
     if runtime != "keras":
         raise ValueError(f"runtime: expected one of {sorted(RUNTIME_NAMES)} (see "
                          f"choose_runtime), found {runtime!r}")
-    from fer.models import load_model  # TensorFlow: only the Keras runtime loads it
+    from ferkit.models import load_model  # TensorFlow: only the Keras runtime loads it
 
     return load_model(path, make_command)
 

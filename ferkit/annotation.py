@@ -1,5 +1,5 @@
-"""Annotating photos and videos: which inputs, every face in them (fer.faces), its
-expression (fer.inference.Cascade), the drawing beside each face, faces.csv.
+"""Annotating photos and videos: which inputs, every face in them (ferkit.faces), its
+expression (ferkit.inference.Cascade), the drawing beside each face, faces.csv.
 
 Everything up to reading the inputs runs without TensorFlow, so bad input fails fast; the
 Annotator is handed a loaded Cascade.
@@ -13,11 +13,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer import DataError, paths
-from fer.faces import FaceSettings, find_faces, load_detector
-from fer.figures import normalized
-from fer.labels import CLASS_NAMES
-from fer.progress import progress_bar
+from ferkit import DataError, paths
+from ferkit.faces import FaceSettings, find_faces, load_detector
+from ferkit.figures import normalized
+from ferkit.labels import CLASS_NAMES
+from ferkit.progress import progress_bar
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG"}  # suffix -> the annotated video's FourCC
@@ -177,7 +177,7 @@ class Annotator:
         labels, probs, handoff = self.cascade.predict(crops)
         heat = None
         if self.explain_model is not None:
-            from fer.explain import gradcam  # TensorFlow: only with --explain
+            from ferkit.explain import gradcam  # TensorFlow: only with --explain
 
             # Grad-CAM of stage 1's logit for the label the cascade gave.
             heat = normalized(gradcam(self.explain_model, crops, labels))

@@ -1,7 +1,7 @@
 """Class names and the --specific class-subset parser: the single place they live."""
 from __future__ import annotations
 
-from fer.cli import UsageError
+from ferkit.errors import ParameterError
 
 CLASS_NAMES = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
 NUM_CLASSES = len(CLASS_NAMES)
@@ -12,13 +12,13 @@ def parse_specific(spec: str) -> list[int]:
     """'0_2_4_6' -> [0, 2, 4, 6]: at least two distinct classes 0-6, joined by '_'."""
     parts = spec.split("_")
     if not all(p.isdigit() and len(p) == 1 and int(p) < NUM_CLASSES for p in parts):
-        raise UsageError(f"--specific: expected class digits 0-6 joined by '_' (e.g. 0_2_4_6), "
+        raise ParameterError("specific", f"expected class digits 0-6 joined by '_' (e.g. 0_2_4_6), "
                          f"found {spec!r}")
     classes = [int(p) for p in parts]
     if len(set(classes)) != len(classes):
-        raise UsageError(f"--specific: expected each class once, found a repeat in {spec!r}")
+        raise ParameterError("specific", f"expected each class once, found a repeat in {spec!r}")
     if len(classes) < 2:
-        raise UsageError(f"--specific: expected at least two classes, found {spec!r}")
+        raise ParameterError("specific", f"expected at least two classes, found {spec!r}")
     return classes
 
 

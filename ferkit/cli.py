@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fer import ROOT, InputError
+from ferkit import ROOT
+from ferkit.errors import InputError, ParameterError
 
 
 class UsageError(InputError):
-    """A bad option or input the user can fix; printed as one line, exit code 2."""
+    """A bad combination of options, found by a script; printed as one line, exit code 2.
+    (The library raises ParameterError, naming the parameter rather than the flag.)"""
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -56,7 +58,7 @@ DNN_DEFAULTS = dict(epochs=40, lr=DEFAULT_LR, cycles=0, cycle_epochs=1,
 def training_parser(description: str, default_out, defaults: dict) -> argparse.ArgumentParser:
     """Options every trainer shares, with the trainer's recipe as defaults (``defaults``:
     one of the *_DEFAULTS above); each script adds its own options."""
-    from fer.data import DEFAULT_TRAIN, USAGES
+    from ferkit.data import DEFAULT_TRAIN, USAGES
 
     epochs = defaults["epochs"] + defaults["cycles"] * defaults["cycle_epochs"]
     parser = argparse.ArgumentParser(
@@ -127,9 +129,9 @@ def check_training_paths(args) -> None:
     """A trainer's paths, checked at the top of its main before any work: --data, the
     models it starts from or tunes against (--init-from, --stage1) and --out (with
     cnn_train_mod.py --tune-only, a trained specialist to re-tune, and no --data read)."""
-    from fer import paths
-    from fer.data import check_data_path
-    from fer.inference import MAKE_STAGE1
+    from ferkit import paths
+    from ferkit.data import check_data_path
+    from ferkit.inference import MAKE_STAGE1
 
     for option in ("init_from", "stage1"):  # both a trained 7-class CNN
         if getattr(args, option, None):
@@ -145,7 +147,7 @@ def check_training_paths(args) -> None:
 def add_data_options(parser: argparse.ArgumentParser, data_help: str) -> None:
     """--data, --usage, --labels and --train-data of the analysis scripts (faces chosen by
     --data, else the validation split recorded in the model's sidecar)."""
-    from fer.data import USAGES
+    from ferkit.data import USAGES
 
     parser.add_argument("--data", default=None, help=data_help)
     parser.add_argument("--usage", choices=USAGES, default=None,
@@ -171,8 +173,8 @@ def add_figures_out(parser: argparse.ArgumentParser) -> None:
 def check_analysis_paths(args, models) -> None:
     """The paths of an analysis script, before any work: its ``models`` as (path, command
     that makes it or ""), --data, --labels, --train-data and the --out folder."""
-    from fer import paths
-    from fer.data import check_data_path
+    from ferkit import paths
+    from ferkit.data import check_data_path
 
     for path, make_command in models:
         paths.model_file(path, make_command)
@@ -190,7 +192,7 @@ def check_analysis_paths(args, models) -> None:
 def add_cascade_options(parser: argparse.ArgumentParser) -> None:
     """--stage1, --stage2, --handoff-below and --runtime of the scripts that run the
     cascade."""
-    from fer.inference import DEFAULT_STAGE1, DEFAULT_STAGE2, RUNTIMES
+    from ferkit.inference import DEFAULT_STAGE1, DEFAULT_STAGE2, RUNTIMES
 
     parser.add_argument("--stage1", default=str(DEFAULT_STAGE1), help="7-class model")
     parser.add_argument("--stage2", default=str(DEFAULT_STAGE2),
@@ -223,8 +225,8 @@ def add_prediction_options(parser: argparse.ArgumentParser) -> None:
 def check_prediction_models(args) -> None:
     """The models add_prediction_options names (stage 1; the specialist unless
     --no-cascade), each with its sidecar, before TensorFlow is imported."""
-    from fer import paths
-    from fer.inference import MAKE_STAGE1, MAKE_STAGE2
+    from ferkit import paths
+    from ferkit.inference import MAKE_STAGE1, MAKE_STAGE2
 
     paths.model_file(args.stage1, MAKE_STAGE1)
     if args.cascade:
@@ -245,6 +247,20 @@ def add_cnn_options(parser: argparse.ArgumentParser) -> None:
                              "the plain training faces (with dropout off) at the end")
 
 
+def flag(parameter: str) -> str:
+    """The option that sets a library parameter: ``val_split`` -> ``--val-split``."""
+    return "--" + parameter.replace("_", "-")
+
+
+def error_line(err: InputError) -> str:
+    """The one line a user sees for ``err``: a ParameterError names the flag that set the
+    parameter, any other InputError its message's first line."""
+    if isinstance(err, ParameterError):
+        named = flag(err.parameter) + ("" if err.value is None else f" {err.value}")
+        return f"{named}: {err.message}".splitlines()[0]
+    return str(err).splitlines()[0] if str(err) else err.__class__.__name__
+
+
 def run(main, argv=None) -> int:
     """Run main(argv). The errors a user can fix (InputError, raised where the toolkit
     checks input) become one line on stderr and exit code 2; Ctrl-C becomes one line and
@@ -253,8 +269,7 @@ def run(main, argv=None) -> int:
     try:
         return main(argv) or 0
     except InputError as err:
-        message = str(err).splitlines()[0] if str(err) else err.__class__.__name__
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {error_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         sys.stdout.flush()

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fer import ROOT, DataError, paths
-from fer.cli import UsageError
-from fer.labels import CLASS_NAMES, NUM_CLASSES
+from ferkit import ROOT, DataError, ParameterError, paths
+from ferkit.labels import CLASS_NAMES, NUM_CLASSES
 
 # pandas is imported inside the functions that parse a CSV, not here: a script that stops
 # on a bad path (check_data_path) then fails without waiting for its import (~0.5 s).
@@ -84,7 +83,7 @@ def load_faces(path, usage: str | None = None, require_labels: bool = False,
 
 
 def check_data_path(path) -> Path:
-    """A faces file or image folder that exists and can be read (fer.paths.input_data);
+    """A faces file or image folder that exists and can be read (ferkit.paths.input_data);
     missing at README's default places, the message says where to get FER2013."""
     path = Path(path)
     default = not path.exists() and path.resolve() in (DEFAULT_TRAIN, DEFAULT_TEST)
@@ -394,7 +393,7 @@ def stratified_split(labels: np.ndarray, val_split: float, seed: int):
     from sklearn.model_selection import train_test_split
 
     if not 0 < val_split < 1:
-        raise UsageError(f"--val-split: expected a share between 0 and 1, found {val_split}")
+        raise ParameterError("val_split", f"expected a share between 0 and 1, found {val_split}")
     indices = np.arange(len(labels))
     try:
         return train_test_split(indices, test_size=val_split, random_state=seed,

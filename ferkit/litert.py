@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fer.files import read_sidecar, write_atomically, write_sidecar
+from ferkit.errors import ParameterError
+from ferkit.files import read_sidecar, write_atomically, write_sidecar
 
 MAKE_TFLITE = "python3 export_tflite.py"
 # variant: (file suffix, sidecar key, export_tflite.py's option that makes it, --runtime)
@@ -38,7 +39,7 @@ VARIANTS = {"float32": (".tflite", "tflite", "", "litert"),
 CALIBRATION_FACES = 500
 # Faces per interpreter call: the stage-1 CNN ran at 340, 384, 380 and 391 images/s with
 # 32, 64, 128 and 256 on the 2-core AVX512 host, so 64, with a quarter of 256's
-# activation memory; it divides fer.inference.PREDICT_BATCH, so only a last chunk is short.
+# activation memory; it divides ferkit.inference.PREDICT_BATCH, so only a last chunk is short.
 LITERT_BATCH = 64
 
 
@@ -71,7 +72,7 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
 def convert_to_tflite(model, optimize=None) -> bytes:
     """A Keras model as a LiteRT flatbuffer, by tf.lite.TFLiteConverter.from_keras_model
     (float32 unless ``optimize(converter)`` sets quantization options on the converter)."""
-    from fer.backend import tf
+    from ferkit.backend import tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if optimize is not None:
@@ -90,7 +91,7 @@ def export_tflite(model_path, variant: str = "float32", calibration=None) -> Pat
     ``model_path`` (a .h5 with its sidecar) and record in the sidecar the SHA-256 of both
     files; returns the written file's path. ``calibration``: for int8, uint8 (N, 48, 48)
     training faces that set the activations' ranges."""
-    from fer.models import load_model
+    from ferkit.models import load_model
 
     model, sidecar = load_model(model_path, make_command(model_path, variant))
     h5_sha256 = file_sha256(model_path)  # of the file loaded (read again: no race with it)
@@ -112,7 +113,7 @@ def full_int8(calibration):
     """Converter settings of full-integer quantization: int8 weights and activations, the
     activations' ranges measured on ``calibration`` faces; float32 input and output, so
     the copy takes and gives what the float32 one does."""
-    from fer.backend import tf
+    from ferkit.backend import tf
 
     def settings(converter):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -149,7 +150,7 @@ def staleness(model_path, sidecar: dict, variant: str = "float32") -> str | None
 class LiteRTModel:
     """A .tflite classifier run by LiteRT's interpreter with XNNPACK on every core:
     float32 (n, 48, 48, 1) raw pixels -> float32 (n, K) softmax, like the Keras model it was
-    made from. fer.inference.predict_probs runs either kind through the same code."""
+    made from. ferkit.inference.predict_probs runs either kind through the same code."""
 
     def __init__(self, path, threads: int | None = None, batch: int = LITERT_BATCH):
         from ai_edge_litert.interpreter import Interpreter
@@ -189,7 +190,7 @@ class LiteRTModel:
 @contextlib.contextmanager
 def _quiet_stderr():
     """File descriptor 2 pointed at /dev/null: LiteRT's native code logs there directly
-    (as TensorFlow's does, see fer.backend), and a successful prediction should print only
+    (as TensorFlow's does, see ferkit.backend), and a successful prediction should print only
     what the script says. Python exceptions still propagate."""
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
@@ -206,11 +207,9 @@ def load_litert(model_path, make_model: str = "", variant: str = "float32"
     """(LiteRTModel of ``MODEL.tflite`` or ``MODEL.int8.tflite``, sidecar); a stale or
     missing one is an InputError naming it and the command that remakes it. ``make_model``:
     the command that makes a missing .h5 (read_sidecar's hint)."""
-    from fer.cli import UsageError
-
     sidecar = read_sidecar(model_path, make_model)
     problem = staleness(model_path, sidecar, variant)
     if problem is not None:
-        raise UsageError(f"--runtime {VARIANTS[variant][3]}: {problem}")
+        raise ParameterError("runtime", problem, VARIANTS[variant][3])
     return LiteRTModel(tflite_path(model_path, variant)), sidecar
 

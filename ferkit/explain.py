@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fer import DataError
-from fer.backend import keras, tf
-from fer.cli import UsageError
-from fer.models import logits_model
+from ferkit.errors import DataError, ParameterError
+from ferkit.backend import keras, tf
+from ferkit.models import logits_model
 
 GREY = 128.0          # the mid-grey the ascents start from and decay back to
 START_NOISE = 20.0    # +- pixel levels of uniform noise on that grey start
@@ -42,19 +41,21 @@ def resolve_layer(model, spec) -> str:
     if text.lstrip("-").isdigit():
         index = int(text)
         if not -len(model.layers) <= index < len(model.layers):
-            raise UsageError(f"layer {text}: {model.name} has layers 0-{len(model.layers) - 1}; "
-                             f"its convolutions: {known}")
+            raise ParameterError("layer", f"expected an index 0-{len(model.layers) - 1} into "
+                                          f"{model.name}'s layers, found {text} (its "
+                                          f"convolutions: {known})")
         layer = model.layers[index]
     else:
         names = [layer.name for layer in model.layers]
         if text not in names:
-            raise UsageError(f"layer {text!r}: no such layer in {model.name}; its "
-                             f"convolutions: {known}")
+            raise ParameterError("layer", f"expected a layer of {model.name}, found {text!r} "
+                                          f"(its convolutions: {known})")
         layer = model.get_layer(text)
     if isinstance(layer, keras.layers.InputLayer) or len(layer.output.shape) != 4:
-        raise UsageError(f"layer {text!r} ({layer.name}): expected a layer with feature maps "
-                         f"(batch, height, width, channels), found output shape "
-                         f"{tuple(layer.output.shape)}; its convolutions: {known}")
+        raise ParameterError("layer", f"expected a layer with feature maps (batch, height, "
+                                      f"width, channels), found {text!r} ({layer.name}) of "
+                                      f"output shape {tuple(layer.output.shape)} (its "
+                                      f"convolutions: {known})")
     return layer.name
 
 
@@ -70,7 +71,8 @@ def last_conv_output(model) -> str:
     """
     convs = conv_layers(model)
     if not convs:
-        raise UsageError(f"{model.name}: has no convolutional layer for Grad-CAM")
+        raise ParameterError("model", f"expected a model with a convolutional layer for "
+                                      f"Grad-CAM, found {model.name} without one")
     layers = model.layers
     index = layers.index(model.get_layer(convs[-1]))
     elementwise = (keras.layers.BatchNormalization, keras.layers.ReLU, keras.layers.Activation)
@@ -149,9 +151,9 @@ def smoothgrad(model, images, class_index, samples: int = 25, noise: float = 0.1
     vanilla_saliency; the noise washes out the pixel-level jitter of single gradients.
     """
     if samples < 1:
-        raise UsageError(f"samples {samples}: expected at least 1")
+        raise ParameterError("samples", f"expected at least 1, found {samples}")
     if noise < 0:
-        raise UsageError(f"noise {noise}: expected a share of the 0-255 range >= 0")
+        raise ParameterError("noise", f"expected a share of the 0-255 range >= 0, found {noise}")
     x = _as_input(images)
     logits = _sub_model(model, "logits")
     targets = _targets(class_index, len(x), logits.output_shape[-1], "class index")
@@ -200,15 +202,16 @@ def _ascend(sub, targets, steps, lr, jitter, decay, blur_every, seed, callback):
     (inference mode, so the images do not interact). Returns (images (T, 48, 48) in 0-255,
     scores (T,) reached by the final images, un-jittered)."""
     if steps < 1:
-        raise UsageError(f"steps {steps}: expected at least 1")
+        raise ParameterError("steps", f"expected at least 1, found {steps}")
     if lr <= 0:
-        raise UsageError(f"lr {lr}: expected a positive step size (pixel levels)")
+        raise ParameterError("lr", f"expected a positive step size (pixel levels), found {lr}")
     if not 0 <= decay < 1:
-        raise UsageError(f"decay {decay}: expected a share per step, 0 <= decay < 1")
+        raise ParameterError("decay", f"expected a share per step, 0 <= decay < 1, found {decay}")
     if jitter < 0:
-        raise UsageError(f"jitter {jitter}: expected a pixel count >= 0")
+        raise ParameterError("jitter", f"expected a pixel count >= 0, found {jitter}")
     if blur_every < 0:
-        raise UsageError(f"blur_every {blur_every}: expected a step count >= 0 (0 = never)")
+        raise ParameterError("blur_every", f"expected a step count >= 0 (0 = never), found "
+                                           f"{blur_every}")
     rng = np.random.default_rng(seed)
     x = tf.Variable(random_grey(len(targets), seed)[..., None])  # (T, 48, 48, 1)
     targets = tf.constant(targets)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 
-from fer import DataError
-from fer.backend import keras
-from fer.data import IMAGE_SIZE
-from fer.files import read_sidecar, sidecar_path, write_atomically, write_sidecar
-from fer.labels import CLASS_NAMES
+from ferkit import DataError
+from ferkit.backend import keras
+from ferkit.data import IMAGE_SIZE
+from ferkit.files import read_sidecar, sidecar_path, write_atomically, write_sidecar
+from ferkit.labels import CLASS_NAMES
 
 layers = keras.layers
 

@@ -2,21 +2,10 @@
 import os
 from pathlib import Path
 
+from ferkit.errors import DataError, InputError, ParameterError
+
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: default paths hang off it
 MODELS = ROOT / "models"
-
-
-class InputError(ValueError):
-    """Input the user can fix (a bad option, file or path): the toolkit raises this, or a
-    subclass, where it checks input, and fer.cli.run prints it as one line, exit code 2.
-    Nothing else is caught there: any other exception is a bug and keeps its traceback."""
-
-
-class DataError(InputError):
-    """Bad input data (a faces file, an answer file, a model file or its sidecar, or a
-    path to one that is missing); the message is one line meant for the user. Defined here,
-    without pandas or TensorFlow, so the path checks (fer.paths) and the sidecar reader
-    (fer.files) raise it too; fer.data.DataError is the same class."""
 
 
 def recorded_path(path) -> str:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fer import DataError
-from fer.backend import keras, tf
-from fer.progress import progress_bar
+from ferkit import DataError
+from ferkit.backend import keras, tf
+from ferkit.progress import progress_bar
 
 STATS_BATCH = 256  # faces per batch of the statistics pass (batch statistics, as in training)
 

@@ -4,7 +4,7 @@ Inputs must exist, be readable and be the right kind (a file, or for faces also 
 folder); outputs must be writable where they go (not a folder where a file is wanted, a
 parent folder that exists or can be made, write access to it). Each problem is one
 InputError naming the path, what was expected and what was found: a DataError for an
-input (a missing or unreadable file), a UsageError for an output (a place the option
+input (a missing or unreadable file), an InputError for an output (a place the option
 cannot write to). No TensorFlow, pandas or numpy here, so a script fails in well under a
 second on a bad path.
 """
@@ -13,8 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fer import DataError
-from fer.cli import UsageError
+from ferkit.errors import DataError, InputError
 
 
 def input_file(path, what: str = "file", hint: str = "") -> Path:
@@ -57,7 +56,7 @@ def output_file(path, what: str = "output") -> Path:
     in a folder that exists or can be made, with write access there."""
     path = Path(path)
     if path.is_dir():
-        raise UsageError(f"{path}: expected a file name for the {what}, found a folder")
+        raise InputError(f"{path}: expected a file name for the {what}, found a folder")
     _can_write_in(path.parent, path, what)
     return path
 
@@ -67,7 +66,7 @@ def output_folder(path, what: str = "output") -> Path:
     not a file, and writable."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise UsageError(f"{path}: expected a folder for the {what}, found a file")
+        raise InputError(f"{path}: expected a folder for the {what}, found a file")
     _can_write_in(path, path, what)
     return path
 
@@ -101,9 +100,9 @@ def _can_write_in(folder: Path, path: Path, what: str) -> None:
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        raise UsageError(f"{path}: cannot make the folder for the {what}: {existing} is a file")
+        raise InputError(f"{path}: cannot make the folder for the {what}: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"{path}: cannot write the {what} in {existing} (no write permission)")
+        raise InputError(f"{path}: cannot write the {what} in {existing} (no write permission)")
 
 
 def _then(hint: str) -> str:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from fer import data as fer_data
-from fer import resolve_recorded
-from fer.data import (DataError, Faces, face_ids, faces_identity, labelled_file,
+from ferkit import data as fer_data
+from ferkit import resolve_recorded
+from ferkit.data import (DataError, Faces, face_ids, faces_identity, labelled_file,
                       load_training_faces, train_val_rows)
-from fer.labels import NUM_CLASSES
-from fer.progress import progress_bar
+from ferkit.labels import NUM_CLASSES
+from ferkit.progress import progress_bar
 
 PROGRESS_CHUNK = 512  # images per progress-bar step: a few tenths of a second on a laptop
 
@@ -32,7 +32,7 @@ def recorded_data(sidecar: dict, model_path, train_data=None,
     From ``train_data`` when given (the ``option`` the user passed), else from the file
     the sidecar records (``data``, relative to the checkout), else from README's data
     location (data/train.csv or data/train.csv.gz). A file is used only when it holds the
-    faces the sidecar's ``data_identity`` names (fer.data.faces_identity); a sidecar
+    faces the sidecar's ``data_identity`` names (ferkit.data.faces_identity); a sidecar
     without one accepts the given or recorded file as before, but never README's location,
     which it cannot check. Otherwise one DataError line says what to pass.
     """
@@ -97,7 +97,7 @@ def _identity(path, usage) -> str:
 
 def split_rows(sidecar: dict, faces: Faces) -> tuple[np.ndarray, np.ndarray]:
     """(training rows, validation rows) of ``faces`` (the model's recorded data), rebuilt
-    by the function fer.training.train split them with, from the recorded seed and share."""
+    by the function ferkit.training.train split them with, from the recorded seed and share."""
     return train_val_rows(faces.labels, sidecar["classes"], sidecar["val_split"],
                           sidecar["seed"])
 
@@ -156,9 +156,9 @@ def keep_classes(faces: Faces, classes) -> Faces:
 # --- predictions ----------------------------------------------------------------------------
 
 def predict_with_progress(model, images, tta=False, what="predicting") -> np.ndarray:
-    """fer.inference.predict_probs in chunks, with a progress bar: (N, K) float32 (a Keras
-    model or its LiteRT copy, fer.inference.load_predictor)."""
-    from fer.inference import predict_probs
+    """ferkit.inference.predict_probs in chunks, with a progress bar: (N, K) float32 (a Keras
+    model or its LiteRT copy, ferkit.inference.load_predictor)."""
+    from ferkit.inference import predict_probs
 
     print(f"{what}: {len(images)} faces")
     bar = progress_bar(len(images), "face")
@@ -174,9 +174,9 @@ def tune_handoff(stage1_path, specialist_path, train_data=None) -> tuple[dict, i
     split (all seven classes, as the cascade meets them), leaving out any face the
     specialist trained on; once on plain probabilities and once on flip-TTA ones, as
     predict.py --tta makes them. Returns ({tta: (threshold, {threshold: cascade accuracy})}
-    for tta False and True, faces used); see fer.inference.best_handoff. ``train_data``:
+    for tta False and True, faces used); see ferkit.inference.best_handoff. ``train_data``:
     stage 1's training file when the one its sidecar records is not here (recorded_data)."""
-    from fer.inference import best_handoff, load_specialist, load_stage1
+    from ferkit.inference import best_handoff, load_specialist, load_stage1
 
     stage1, info1 = load_stage1(stage1_path)
     stage2, info2 = load_specialist(specialist_path)
