@@ -95,6 +95,7 @@ def main(argv=None):
     frames = 0
     with staged_folder(args.out) as stage:
         cascade = Cascade.from_args(args)
+        print(cascade.runtime_line)
         # Grad-CAM needs stage 1 as a Keras model, whatever runs the cascade.
         explain_model = load_stage1(args.stage1)[0] if args.explain else None
         annotator = annotation.Annotator(cascade, settings, explain_model)

@@ -69,17 +69,21 @@ def main(argv=None):
     from ferkit.evaluation import (faces_for, keep_classes, predict_with_progress,
                                 seen_in_training)
     from ferkit.files import read_sidecar
-    from ferkit.inference import Cascade, choose_runtime, load_predictor, run_cascade
+    from ferkit.inference import (Cascade, choose_runtime, load_predictor, run_cascade,
+                                  runtime_line)
     from ferkit.models import class_names
 
     # Load (and so check) every model and the faces before the slow predictions; Keras or
     # LiteRT as --runtime says (ferkit.inference.choose_runtime).
     if args.model is not None:
-        model, info = load_predictor(args.model, choose_runtime(args.runtime, [args.model]))
+        runtime, why = choose_runtime(args.runtime, [args.model])
+        print(runtime_line(runtime, why))
+        model, info = load_predictor(args.model, runtime)
         first_path = args.model
     else:
         cascade = Cascade.load(args.stage1, args.stage2, args.handoff_below, args.tta,
                                args.runtime)
+        print(cascade.runtime_line)
         model, stage2 = cascade.stage1, cascade.stage2
         info, info2 = read_sidecar(args.stage1), read_sidecar(args.stage2)
         first_path = args.stage1

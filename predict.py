@@ -60,6 +60,7 @@ def main(argv=None):
     # ids as given (row numbers for files without ids); labels from --labels, if given.
     faces = labelled_file(args.test, args.usage, args.labels, require_labels=False)
     cascade = Cascade.from_args(args)
+    print(cascade.runtime_line)
     loaded = time.perf_counter()
 
     # Stage 1 on every face: (N, 7); the specialist only on the faces handed to it.

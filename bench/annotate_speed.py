@@ -89,7 +89,9 @@ def main(argv=None):
 
     settings = FaceSettings(min_face=args.min_face)
     settings.check()
-    annotator = Annotator(Cascade.from_args(args), settings)
+    cascade = Cascade.from_args(args)
+    print(cascade.runtime_line)
+    annotator = Annotator(cascade, settings)
     picture = picture_with_faces(args.faces)
     annotator.look(picture)  # warm-up: traces the cascade for this batch size
     looks, detections = [], []

@@ -148,7 +148,9 @@ def main(argv=None):
     composites = make_composites(faces.images, 4, seed=args.seed)
     with tempfile.TemporaryDirectory() as folder:
         theirs = TheirPipeline(*unpack_wheel(args.wheel, Path(folder)))
-        ours = Annotator(Cascade.from_args(args))
+        cascade = Cascade.from_args(args)
+        print(cascade.runtime_line)
+        ours = Annotator(cascade)
 
         def our_look(picture):
             found = ours.look(picture)

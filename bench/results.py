@@ -51,12 +51,14 @@ def main(argv=None):
     from ferkit.data import labelled_file
     from ferkit.evaluation import class_metrics, confusion_counts
     from ferkit.inference import (cascade_labels, choose_runtime, handoff_threshold,
-                               load_predictor, load_specialist, load_stage1, predict_probs)
+                               load_predictor, load_specialist, load_stage1, predict_probs,
+                               runtime_line)
     from ferkit.labels import CLASS_NAMES
 
     faces = labelled_file(args.data, args.usage, args.labels)
     truth = faces.labels
-    runtime = choose_runtime(args.runtime, [args.stage1, args.stage2, args.dnn])
+    runtime, why = choose_runtime(args.runtime, [args.stage1, args.stage2, args.dnn])
+    print(runtime_line(runtime, why))
     stage1, info1 = load_stage1(args.stage1, runtime)
     stage2, info2 = load_specialist(args.stage2, runtime)
     dnn, info_dnn = load_predictor(args.dnn, runtime)

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ferkit import DataError, paths
-from ferkit.faces import FaceSettings, find_faces, load_detector
+from ferkit.faces import FaceSettings, find_faces, load_detector, quiet_video_warnings
 from ferkit.figures import normalized
 from ferkit.labels import CLASS_NAMES
 from ferkit.progress import progress_bar
@@ -97,6 +97,7 @@ def open_video(source: Source) -> cv2.VideoCapture:
     """An opened capture of a video file or a camera that has given at least one frame
     (a file is opened again to start at its first frame: seeking back is not exact with
     every codec)."""
+    quiet_video_warnings()
     if source.kind == "camera":
         capture = cv2.VideoCapture(source.camera)
         if not capture.isOpened() or not capture.read()[0]:

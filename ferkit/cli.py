@@ -4,8 +4,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ferkit import ROOT
+from ferkit import ROOT, backend, paths
+from ferkit.data import DEFAULT_TRAIN, USAGES, check_data_path
 from ferkit.errors import InputError, ParameterError
+from ferkit.inference import DEFAULT_STAGE1, DEFAULT_STAGE2, MAKE_STAGE1, MAKE_STAGE2, RUNTIMES
 
 
 class UsageError(InputError):
@@ -147,8 +149,6 @@ def check_training_paths(args) -> None:
 def add_data_options(parser: argparse.ArgumentParser, data_help: str) -> None:
     """--data, --usage, --labels and --train-data of the analysis scripts (faces chosen by
     --data, else the validation split recorded in the model's sidecar)."""
-    from ferkit.data import USAGES
-
     parser.add_argument("--data", default=None, help=data_help)
     parser.add_argument("--usage", choices=USAGES, default=None,
                         help="split to read from Kaggle's fer2013.csv given with --data "
@@ -173,9 +173,6 @@ def add_figures_out(parser: argparse.ArgumentParser) -> None:
 def check_analysis_paths(args, models) -> None:
     """The paths of an analysis script, before any work: its ``models`` as (path, command
     that makes it or ""), --data, --labels, --train-data and the --out folder."""
-    from ferkit import paths
-    from ferkit.data import check_data_path
-
     for path, make_command in models:
         paths.model_file(path, make_command)
     if args.data is not None and args.train_data is not None:
@@ -192,8 +189,6 @@ def check_analysis_paths(args, models) -> None:
 def add_cascade_options(parser: argparse.ArgumentParser) -> None:
     """--stage1, --stage2, --handoff-below and --runtime of the scripts that run the
     cascade."""
-    from ferkit.inference import DEFAULT_STAGE1, DEFAULT_STAGE2, RUNTIMES
-
     parser.add_argument("--stage1", default=str(DEFAULT_STAGE1), help="7-class model")
     parser.add_argument("--stage2", default=str(DEFAULT_STAGE2),
                         help="specialist model; its sidecar says which classes it covers")
@@ -225,9 +220,6 @@ def add_prediction_options(parser: argparse.ArgumentParser) -> None:
 def check_prediction_models(args) -> None:
     """The models add_prediction_options names (stage 1; the specialist unless
     --no-cascade), each with its sidecar, before TensorFlow is imported."""
-    from ferkit import paths
-    from ferkit.inference import MAKE_STAGE1, MAKE_STAGE2
-
     paths.model_file(args.stage1, MAKE_STAGE1)
     if args.cascade:
         paths.model_file(args.stage2, MAKE_STAGE2)
@@ -265,7 +257,9 @@ def run(main, argv=None) -> int:
     """Run main(argv). The errors a user can fix (InputError, raised where the toolkit
     checks input) become one line on stderr and exit code 2; Ctrl-C becomes one line and
     exit code 130, as interrupted programs exit. Any other exception is a bug and keeps
-    its traceback."""
+    its traceback. TensorFlow, if the script comes to import it, is imported quietly
+    (ferkit.backend.quiet_tensorflow): a script owns its process, a library does not."""
+    backend.quiet_tensorflow()
     try:
         return main(argv) or 0
     except InputError as err:

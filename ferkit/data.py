@@ -71,7 +71,7 @@ def load_faces(path, usage: str | None = None, require_labels: bool = False,
     """
     path = check_data_path(path)
     if usage is not None and usage not in USAGES:
-        raise DataError(f"--usage: expected one of {', '.join(USAGES)}, found {usage!r}")
+        raise ParameterError("usage", f"expected one of {', '.join(USAGES)}, found {usage!r}")
     if several_splits not in ("all", "refuse", TRAINING_USAGE):
         raise ValueError(f"several_splits: expected 'all', 'refuse' or {TRAINING_USAGE!r}, "
                          f"found {several_splits!r}")
@@ -137,8 +137,8 @@ def _load_csv(path: Path, usage: str | None, several_splits: str = "all") -> Fac
         raise DataError(f"{path}: line 1: expected a header 'label,feature', 'id,feature' or "
                         f"'emotion,pixels,Usage', found {','.join(header)!r}")
     if usage is not None and not (kaggle and "Usage" in header):
-        raise DataError(f"{path}: --usage needs Kaggle's fer2013.csv with a 'Usage' column, "
-                        f"found header {','.join(header)!r}")
+        raise ParameterError("usage", f"expected Kaggle's fer2013.csv with a 'Usage' column, "
+                                      f"found {path} with header {','.join(header)!r}", usage)
 
     import pandas as pd
 
@@ -399,8 +399,8 @@ def stratified_split(labels: np.ndarray, val_split: float, seed: int):
         return train_test_split(indices, test_size=val_split, random_state=seed,
                                 stratify=labels, shuffle=True)
     except ValueError as err:
-        raise DataError(f"--val-split {val_split}: cannot split {len(labels)} images "
-                        f"by class ({err})") from None
+        raise ParameterError("val_split", f"cannot split {len(labels)} images by class ({err})",
+                             val_split) from None
 
 
 def train_val_rows(labels, classes, val_split: float, seed: int):

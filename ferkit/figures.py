@@ -1,18 +1,17 @@
 """The analysis figures: confusion matrices, saliency panels and image grids.
 
-matplotlib's Agg backend (no display needed, nothing is ever shown); every PNG is written
-atomically, so an interrupted run never leaves half a figure.
+Figures are matplotlib.figure.Figure objects saved as PNG (by Agg), never through pyplot:
+no backend is switched (importing this module changes nothing in a caller's matplotlib), no
+display is needed, nothing is ever shown, and nothing is left open for pyplot to hold. Every
+PNG is written atomically, so an interrupted run never leaves half a figure.
 """
 from __future__ import annotations
 
 import io
 import math
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 from PIL import Image
 
 from ferkit.evaluation import row_shares
@@ -27,7 +26,6 @@ def save(fig, path) -> None:
     third of the bytes of a full-colour PNG (they are committed and shown in RESULTS.md)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
     image = Image.open(buffer).convert("RGB").quantize(colors=PALETTE_COLOURS)
     write_atomically(path, lambda tmp: image.save(tmp, format="PNG", optimize=True))
 
@@ -39,8 +37,8 @@ def confusion_figure(panels, names, path, suptitle=None) -> None:
     shows the share of its true class and the count.
     """
     k = len(names)
-    fig, axes = plt.subplots(1, len(panels), figsize=(1.0 + 0.95 * k * len(panels), 0.9 * k + 1.2),
-                             squeeze=False, layout="constrained")
+    fig = Figure(figsize=(1.0 + 0.95 * k * len(panels), 0.9 * k + 1.2), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (title, counts) in zip(axes[0], panels):
         shares = row_shares(counts)
         image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
@@ -75,8 +73,8 @@ def saliency_figure(faces, maps, captions, title, threshold, path) -> None:
     """
     heat = normalized(maps)
     n = len(faces)
-    fig, axes = plt.subplots(n, 3, figsize=(7.2, 2.3 * n + 0.6), squeeze=False,
-                             layout="constrained")
+    fig = Figure(figsize=(7.2, 2.3 * n + 0.6), layout="constrained")
+    axes = fig.subplots(n, 3, squeeze=False)
     for row, (face, hmap, caption) in enumerate(zip(faces, heat, captions)):
         face_ax, heat_ax, mask_ax = axes[row]
         face_ax.imshow(face, cmap="gray", vmin=0, vmax=255)
@@ -108,8 +106,8 @@ def grid_figure(images, captions, title, path, cmap="gray", vmin=0, vmax=255,
     columns = min(n, 8)
     rows = math.ceil(n / columns)
     extra = 2 if beside is not None else 0
-    fig = plt.figure(figsize=(1.35 * (columns + extra) + 0.4, 1.5 * rows + 0.8),
-                     layout="constrained")
+    fig = Figure(figsize=(1.35 * (columns + extra) + 0.4, 1.5 * rows + 0.8),
+                 layout="constrained")
     grid = fig.add_gridspec(rows, columns + extra)
     if beside is not None:
         ax = fig.add_subplot(grid[:, :extra])
@@ -138,7 +136,8 @@ def training_curves(history: list[dict], path) -> None:
     epochs = [h["epoch"] for h in history]
     restarts = [h["epoch"] - 0.5 for prev, h in zip(history, history[1:])
                 if h["cycle"] != prev["cycle"]]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig = Figure(figsize=(10, 3.6))
+    axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("loss", "accuracy")):
         ax.plot(epochs, [h[metric] for h in history], label="training")
         ax.plot(epochs, [h[f"val_{metric}"] for h in history], label="validation")

@@ -9,6 +9,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ferkit import paths
+from ferkit.errors import DataError, InputError
+
 
 def sidecar_path(model_path) -> Path:
     return Path(model_path).with_suffix(".json")
@@ -42,8 +45,6 @@ def write_sidecar(model_path, sidecar: dict) -> None:
 def read_sidecar(model_path, make_command: str = "") -> dict:
     """The sidecar of the model at ``model_path``; a missing model or sidecar names
     ``make_command``, the command that makes it (ferkit.paths.model_file)."""
-    from ferkit import DataError, paths
-
     path = sidecar_path(paths.model_file(model_path, make_command))
     try:
         sidecar = json.loads(path.read_text())
@@ -64,8 +65,6 @@ def staged_folder(folder):
     ends without an error, its files move into ``folder`` (made if needed), each replacing
     a file of the same name; on any error (or Ctrl-C) it is removed and ``folder`` is left
     as it was, so a failed job never leaves half its outputs."""
-    from ferkit import InputError
-
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{folder}: expected a folder for the outputs, found a file")

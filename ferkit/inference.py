@@ -9,12 +9,15 @@ never imports TensorFlow.
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import numpy as np
 
 from ferkit import MODELS
+from ferkit.arrays import check_faces
 from ferkit.errors import DataError, ParameterError
 from ferkit.files import read_sidecar
+from ferkit.labels import EMOTIONS
 from ferkit.litert import LiteRTModel, load_litert, staleness
 
 DEFAULT_STAGE1 = MODELS / "cnn.h5"
@@ -34,14 +37,17 @@ LITERT_VARIANTS = {"litert": "float32", "litert-int8": "int8"}  # ferkit.litert.
 # few thousand validation faces.
 HANDOFF_GRID = tuple([0.0] + [round(0.3 + 0.05 * i, 2) for i in range(14)] + [1.0])
 
+logger = logging.getLogger(__name__)
+
 
 def predict_probs(model, images: np.ndarray, tta: bool = False,
                   batch_size: int = PREDICT_BATCH) -> np.ndarray:
-    """uint8/float (N, 48, 48) -> float32 (N, K) softmax of ``model`` (Keras or LiteRT).
+    """uint8/float pixels 0-255 (N, 48, 48) or one face (48, 48) -> float32 (N, K)
+    softmax of ``model`` (Keras or LiteRT); ``images`` checked by ferkit.arrays.check_faces.
 
     With ``tta`` the softmax of each image and of its mirror image are averaged.
     """
-    x = np.asarray(images, dtype=np.float32)[..., None]
+    x = check_faces(images, "images")[..., None]
     if len(x) == 0:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
     forward = forward_function(model)
@@ -110,6 +116,23 @@ def run_cascade(stage1_probs: np.ndarray, images: np.ndarray, stage2, classes,
                       handoff), handoff
 
 
+def cascade_probs(stage1_probs: np.ndarray, handed_probs: np.ndarray, classes,
+                  handoff: np.ndarray) -> np.ndarray:
+    """The cascade's class probabilities (N, 7), which go with its labels: stage 1's where
+    it decided; where the specialist decided (``handoff``; handed_probs: its rows for those
+    faces, (handoff.sum(), K)), stage 1's probability mass over the specialist's classes
+    shared among them as the specialist says, the other classes keeping stage 1's. Each
+    row still sums to 1, and the label is the most probable of the specialist's classes
+    (stage 1 was unsure there: another class may hold more, as much as it gave it)."""
+    probs = np.array(stage1_probs, dtype=np.float32)
+    classes = np.asarray(classes)
+    mass = probs[handoff][:, classes].sum(axis=1, keepdims=True)
+    rows = probs[handoff]
+    rows[:, classes] = mass * np.asarray(handed_probs, dtype=np.float32)
+    probs[handoff] = rows
+    return probs
+
+
 def _hand_over(stage1_probs: np.ndarray, handed_probs: np.ndarray, classes,
                handoff: np.ndarray) -> np.ndarray:
     """Stage 1's top classes, with the specialist's top class among its own where
@@ -162,9 +185,10 @@ def handoff_threshold(given, specialist_sidecar: dict, tta: bool = False) -> flo
     return float(threshold)
 
 
-def choose_runtime(requested: str, model_paths) -> str:
-    """The runtime ("litert", "litert-int8" or "keras") that runs the models at
-    ``model_paths``, printed on one line with the reason.
+def choose_runtime(requested: str, model_paths) -> tuple[str, str]:
+    """(runtime, why): the runtime ("litert", "litert-int8" or "keras") that runs the
+    models at ``model_paths`` and the reason, also logged (INFO) as runtime_line's line,
+    which the scripts print.
 
     --runtime auto takes LiteRT (float32) when every model has a fresh .tflite
     (ferkit.litert.staleness) and Keras otherwise, saying why; --runtime litert (litert-int8)
@@ -186,8 +210,13 @@ def choose_runtime(requested: str, model_paths) -> str:
             runtime = "litert" if requested == "auto" else requested
             why = (f"--runtime {requested}" if requested != "auto"
                    else "every model has a .tflite made from its current .h5")
-    print(f"runtime: {RUNTIME_NAMES[runtime]} ({why})")
-    return runtime
+    logger.info(runtime_line(runtime, why))
+    return runtime, why
+
+
+def runtime_line(runtime: str, why: str) -> str:
+    """The line the scripts print about the runtime: ``runtime: LiteRT (why)``."""
+    return f"runtime: {RUNTIME_NAMES[runtime]} ({why})"
 
 
 def load_predictor(path, runtime: str = "keras", make_command: str = ""):
@@ -231,12 +260,35 @@ def load_specialist(path, runtime: str = "keras"):
     return load_predictor(path, runtime, MAKE_STAGE2)
 
 
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """What the cascade says of N faces. ``labels`` int (N,): its classes 0-6;
+    ``probabilities`` float32 (N, 7): the distribution that goes with each label (stage
+    1's where stage 1 decided, the cascade's where the specialist did: cascade_probs);
+    ``stage1_probabilities`` (N, 7): stage 1's softmax for every face; ``handed_over``
+    bool (N,): which faces the specialist decided; ``names``: each label's name."""
+
+    labels: np.ndarray
+    probabilities: np.ndarray
+    stage1_probabilities: np.ndarray
+    handed_over: np.ndarray
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Each face's label as a name ("happy"), as ferkit.labels.EMOTIONS spells it."""
+        return tuple(EMOTIONS[label] for label in self.labels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
 @dataclasses.dataclass
 class Cascade:
     """The models and settings of one prediction job, loaded and checked once: stage 1, the
     specialist (None: stage 1 alone), the specialist's classes, the hand-off threshold,
-    TTA and the runtime the models run on ("keras" or "litert"). predict.py, annotate.py
-    and the benchmark all predict through it."""
+    TTA, the runtime the models run on ("keras", "litert" or "litert-int8") and why it was
+    chosen. predict.py, annotate.py, ferkit.Recognizer and the benchmark all predict
+    through it."""
 
     stage1: object
     stage2: object | None = None
@@ -244,13 +296,14 @@ class Cascade:
     handoff_below: float = 1.0
     tta: bool = False
     runtime: str = "keras"
+    runtime_reason: str = ""
 
     @classmethod
     def load(cls, stage1_path, stage2_path=None, handoff_below=None, tta=False,
              runtime="auto") -> Cascade:
         """Load stage 1 and, when ``stage2_path`` is given, the specialist, both through the
-        runtime choose_runtime picks from ``runtime`` (auto, litert, keras; one line says
-        which and why); the threshold is ``handoff_below`` or the one tuned into the
+        runtime choose_runtime picks from ``runtime`` (auto, litert, litert-int8, keras;
+        logged, and kept with the reason: runtime_line); the threshold is ``handoff_below`` or the one tuned into the
         specialist's sidecar (handoff_threshold)."""
         # Every sidecar checked before the runtime is chosen or a model loaded.
         check_stage1(stage1_path, read_sidecar(stage1_path, MAKE_STAGE1))
@@ -258,13 +311,13 @@ class Cascade:
         if stage2_path is not None:
             check_specialist(stage2_path, read_sidecar(stage2_path, MAKE_STAGE2))
             paths.append(stage2_path)
-        runtime = choose_runtime(runtime, paths)
+        runtime, why = choose_runtime(runtime, paths)
         stage1, _ = load_stage1(stage1_path, runtime)
         if stage2_path is None:
-            return cls(stage1, tta=tta, runtime=runtime)
+            return cls(stage1, tta=tta, runtime=runtime, runtime_reason=why)
         stage2, info = load_specialist(stage2_path, runtime)
         return cls(stage1, stage2, info["classes"], handoff_threshold(handoff_below, info, tta),
-                   tta, runtime)
+                   tta, runtime, why)
 
     @classmethod
     def from_args(cls, args) -> Cascade:
@@ -272,15 +325,28 @@ class Cascade:
         return cls.load(args.stage1, args.stage2 if args.cascade else None, args.handoff_below,
                         args.tta, args.runtime)
 
-    def predict(self, images: np.ndarray, handoff=None):
-        """uint8 (N, 48, 48) -> (labels (N,), stage 1's probabilities (N, 7), handoff (N,)
-        bool: which faces the specialist decided). ``handoff`` forces which faces go to
-        the specialist (the benchmark times a given share)."""
+    @property
+    def runtime_line(self) -> str:
+        """``runtime: LiteRT (why)``, the line the scripts print."""
+        return runtime_line(self.runtime, self.runtime_reason)
+
+    def prediction(self, images, handoff=None) -> Prediction:
+        """uint8 or float pixels 0-255 (N, 48, 48) or (48, 48) (ferkit.arrays.check_faces)
+        -> the Prediction of every face. ``handoff`` forces which faces go to the
+        specialist (the benchmark times a given share); the specialist runs only on those."""
+        images = check_faces(images)
         probs1 = predict_probs(self.stage1, images, tta=self.tta)
         if self.stage2 is None:
-            return probs1.argmax(axis=1), probs1, np.zeros(len(probs1), dtype=bool)
-        labels, handoff = run_cascade(probs1, images, self.stage2, self.classes,
-                                      self.handoff_below,
-                                      lambda model, x: predict_probs(model, x, tta=self.tta),
-                                      handoff)
-        return labels, probs1, handoff
+            return Prediction(probs1.argmax(axis=1), probs1, probs1,
+                              np.zeros(len(probs1), dtype=bool))
+        if handoff is None:
+            handoff = handoff_mask(probs1, self.classes, self.handoff_below)
+        handed = predict_probs(self.stage2, images[handoff], tta=self.tta)
+        return Prediction(_hand_over(probs1, handed, self.classes, handoff),
+                          cascade_probs(probs1, handed, self.classes, handoff), probs1, handoff)
+
+    def predict(self, images, handoff=None):
+        """prediction()'s (labels (N,), stage 1's probabilities (N, 7), handoff (N,) bool:
+        which faces the specialist decided), as the scripts use them."""
+        found = self.prediction(images, handoff)
+        return found.labels, found.stage1_probabilities, found.handed_over

@@ -5,6 +5,9 @@ from ferkit.errors import ParameterError
 
 CLASS_NAMES = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
 NUM_CLASSES = len(CLASS_NAMES)
+# The names ferkit.Recognizer gives (labels and the keys of detect's "emotions"), spelt as
+# the fer package's detect_emotions spells them, so its users' code reads ours unchanged.
+EMOTIONS = tuple(name.lower() for name in CLASS_NAMES)
 DEFAULT_SPECIFIC = "0_2_4_6"  # the four negative emotions: Angry, Fear, Sad, Neutral
 
 

@@ -5,6 +5,7 @@ from PIL import Image
 
 from conftest import FER2013, make_faces, pixels, write_csv
 from ferkit.data import DataError, load_faces, load_id_labels
+from ferkit.errors import ParameterError
 
 GOOD = pixels(np.full(2304, 7))
 
@@ -91,9 +92,9 @@ def test_missing_default_file_says_where_to_get_fer2013(monkeypatch, tmp_path):
 
 
 def test_usage_needs_kaggle_file_and_known_split(train_csv):
-    with pytest.raises(DataError, match="--usage needs Kaggle's fer2013.csv"):
+    with pytest.raises(ParameterError, match="usage Training: expected Kaggle's fer2013.csv"):
         load_faces(train_csv, usage="Training")
-    with pytest.raises(DataError, match="--usage: expected one of Training, PublicTest, PrivateTest"):
+    with pytest.raises(ParameterError, match="usage: expected one of Training, PublicTest, PrivateTest"):
         load_faces(train_csv, usage="Validation")
 
 
