@@ -1,6 +1,6 @@
 """README stays true to the scripts: every option it names exists in a script's parser
 (an option may be documented only in --help, but README may not name one that does not
-exist), it stays a guide of at most 250 lines, and its set-up commands are the ones CI runs."""
+exist), it stays a guide of at most 285 lines, and its set-up commands are the ones CI runs."""
 import importlib
 import re
 
@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
-MAX_README_LINES = 250
+MAX_README_LINES = 285
 # Every script README may run as `python3 <path> ...`, and the module whose parse_args builds
 # its parser. The one list of scripts: add a new script here (test_every_script_is_listed
 # fails until it is).
