@@ -122,8 +122,9 @@ def cascade_probs(stage1_probs: np.ndarray, handed_probs: np.ndarray, classes,
     it decided; where the specialist decided (``handoff``; handed_probs: its rows for those
     faces, (handoff.sum(), K)), stage 1's probability mass over the specialist's classes
     shared among them as the specialist says, the other classes keeping stage 1's. Each
-    row still sums to 1, and the label is the most probable of the specialist's classes
-    (stage 1 was unsure there: another class may hold more, as much as it gave it)."""
+    row still sums to 1. The label is the most probable of the specialist's classes; a
+    class outside them may hold more where stage 1, unsure, gave it about as much as its
+    own top class."""
     probs = np.array(stage1_probs, dtype=np.float32)
     classes = np.asarray(classes)
     mass = probs[handoff][:, classes].sum(axis=1, keepdims=True)
@@ -303,8 +304,9 @@ class Cascade:
              runtime="auto") -> Cascade:
         """Load stage 1 and, when ``stage2_path`` is given, the specialist, both through the
         runtime choose_runtime picks from ``runtime`` (auto, litert, litert-int8, keras;
-        logged, and kept with the reason: runtime_line); the threshold is ``handoff_below`` or the one tuned into the
-        specialist's sidecar (handoff_threshold)."""
+        logged, and kept with the reason: runtime_line); the threshold is
+        ``handoff_below`` or the one tuned into the specialist's sidecar
+        (handoff_threshold)."""
         # Every sidecar checked before the runtime is chosen or a model loaded.
         check_stage1(stage1_path, read_sidecar(stage1_path, MAKE_STAGE1))
         paths = [stage1_path]
@@ -330,11 +332,11 @@ class Cascade:
         """``runtime: LiteRT (why)``, the line the scripts print."""
         return runtime_line(self.runtime, self.runtime_reason)
 
-    def prediction(self, images, handoff=None) -> Prediction:
+    def prediction(self, faces, handoff=None) -> Prediction:
         """uint8 or float pixels 0-255 (N, 48, 48) or (48, 48) (ferkit.arrays.check_faces)
         -> the Prediction of every face. ``handoff`` forces which faces go to the
         specialist (the benchmark times a given share); the specialist runs only on those."""
-        images = check_faces(images)
+        images = check_faces(faces)
         probs1 = predict_probs(self.stage1, images, tta=self.tta)
         if self.stage2 is None:
             return Prediction(probs1.argmax(axis=1), probs1, probs1,
