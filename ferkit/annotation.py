@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ferkit import DataError, paths
-from ferkit.faces import FaceSettings, find_faces, load_detector, quiet_video_warnings
+from ferkit.faces import FaceSettings, find_faces, load_detector
 from ferkit.figures import normalized
 from ferkit.labels import CLASS_NAMES
 from ferkit.progress import progress_bar
@@ -91,6 +92,16 @@ def _check_readable(source: Source) -> None:
                             f"a file OpenCV cannot read as one")
     else:
         open_video(source).release()
+
+
+def quiet_video_warnings() -> None:
+    """OpenCV and the FFmpeg inside it print warnings straight to stderr when a camera or a
+    video does not open ("can't open camera by index", "moov atom not found"); the toolkit
+    says that itself, in one line. open_video calls this before opening one, not import:
+    OpenCV's level is set through its API (its environment variable is read only when cv2
+    is imported), FFmpeg's variable is read when the first capture opens."""
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 
 def open_video(source: Source) -> cv2.VideoCapture:

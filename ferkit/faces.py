@@ -7,13 +7,12 @@ bench/compare_fer_package.py, bench/annotate_speed.py) all go through these.
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ferkit.errors import ParameterError
+from ferkit import InputError
 from ferkit.data import IMAGE_SIZE
 
 # The frontal-face cascade the 4.x wheels ship (cv2.data.haarcascades; 5.0 dropped them).
@@ -38,24 +37,14 @@ class FaceSettings:
 
     def check(self) -> None:
         if self.min_face < HAAR_WINDOW:
-            raise ParameterError("min_face", f"expected at least {HAAR_WINDOW} pixels (the "
-                                             f"detector's window), found {self.min_face}")
+            raise InputError(f"--min-face: expected at least {HAAR_WINDOW} pixels (the "
+                             f"detector's window), found {self.min_face}")
         if self.min_neighbors < 0:
-            raise ParameterError("min_neighbors", f"expected a count >= 0, found "
-                                                  f"{self.min_neighbors}")
+            raise InputError(f"--min-neighbors: expected a count >= 0, found "
+                             f"{self.min_neighbors}")
         if not -0.25 <= self.margin <= 1:
-            raise ParameterError("margin", f"expected a share of the box side from -0.25 (a "
-                                           f"crop half the box's side) to 1, found {self.margin}")
-
-
-def quiet_video_warnings() -> None:
-    """OpenCV and the FFmpeg inside it print warnings straight to stderr when a camera or a
-    video does not open ("can't open camera by index", "moov atom not found"); the toolkit
-    says that itself, in one line (ferkit.annotation.open_video, which calls this before
-    opening one). OpenCV's level is set through its API (its environment variable is read
-    only when cv2 is imported); FFmpeg reads its own when the first capture opens."""
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+            raise InputError(f"--margin: expected a share of the box side from -0.25 "
+                             f"(a crop half the box's side) to 1, found {self.margin}")
 
 
 def load_detector(path=HAAR_CASCADE) -> cv2.CascadeClassifier:

@@ -101,10 +101,10 @@ class Recognizer:
         cv2.imread does and the fer package takes), or grey (H, W); a PIL image; or a
         path to a photo. Faces are found and framed as annotate.py does (OpenCV's Haar
         cascade, ``face_settings``)."""
-        grey = grey_picture(image, color)
+        picture = bgr_picture(image, color)
         if self._detector is None:
             self._detector = load_detector()
-        boxes, _, crops = find_faces(grey, self._detector, self.face_settings)
+        boxes, _, crops = find_faces(picture, self._detector, self.face_settings)
         found = self.predict(crops)
         return [{"box": tuple(int(v) for v in box),
                  "emotions": dict(zip(EMOTIONS, map(float, probs))),
@@ -113,20 +113,19 @@ class Recognizer:
                                                     found.handed_over)]
 
 
-def grey_picture(image, color: str = "rgb") -> np.ndarray:
-    """detect's ``image`` -> grey uint8 (H, W); see Recognizer.detect."""
+def bgr_picture(image, color: str = "rgb") -> np.ndarray:
+    """detect's ``image`` -> a uint8 picture as OpenCV orders it, which the face finders
+    take: BGR (H, W, 3), BGRA (H, W, 4) or grey (H, W); see Recognizer.detect."""
     if color not in COLORS:
         raise ParameterError("color", f"expected one of {', '.join(COLORS)}, found {color!r}")
     if isinstance(image, (str, Path)):
         path = paths.input_file(image, "picture")
-        # Read in colour and made grey by OpenCV, as annotate.py reads a photo (turned as
-        # its EXIF orientation says): the same faces, the same labels.
-        picture = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if picture is None:
+        picture = cv2.imread(str(path), cv2.IMREAD_COLOR)  # turned as its EXIF says, as
+        if picture is None:                                 # annotate.py reads a photo
             raise DataError(f"{path}: expected a JPEG, PNG, BMP or WebP image, found a file "
                             f"OpenCV cannot read as one")
-        image, color = picture, "bgr"
-    elif hasattr(image, "convert") and hasattr(image, "mode"):  # a PIL image
+        return picture
+    if hasattr(image, "convert") and hasattr(image, "mode"):  # a PIL image
         image, color = np.asarray(image.convert("RGB")), "rgb"
     picture = np.asarray(image)
     if picture.dtype != np.uint8:
@@ -137,6 +136,7 @@ def grey_picture(image, color: str = "rgb") -> np.ndarray:
     if picture.ndim != 3 or picture.shape[2] not in (3, 4) or not picture.size:
         raise ParameterError("image", f"expected a picture of shape (H, W, 3), (H, W, 4) or "
                                       f"grey (H, W), found {picture.shape}")
-    order = "RGB" if color == "rgb" else "BGR"
-    alpha = "A" if picture.shape[2] == 4 else ""
-    return cv2.cvtColor(picture, getattr(cv2, f"COLOR_{order}{alpha}2GRAY"))
+    if color == "bgr":
+        return picture
+    return cv2.cvtColor(picture, cv2.COLOR_RGB2BGR if picture.shape[2] == 3
+                        else cv2.COLOR_RGBA2BGRA)

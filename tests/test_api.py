@@ -81,9 +81,9 @@ def astronaut_face() -> np.ndarray:
     """The astronaut's face, 48x48 as detect frames it (stage 1: happy, surely)."""
     import skimage.data
     from ferkit.faces import FaceSettings, find_faces, load_detector
-    from ferkit.recognizer import grey_picture
+    from ferkit.recognizer import bgr_picture
 
-    return find_faces(grey_picture(skimage.data.astronaut()), load_detector(),
+    return find_faces(bgr_picture(skimage.data.astronaut()), load_detector(),
                       FaceSettings())[2]
 
 
