@@ -124,3 +124,17 @@ def test_a_package_named_fer_earlier_on_the_path_changes_nothing(tmp_path):
     assert found == {"status": 0, "faces": 5, "ferkit": str(PACKAGE / "__init__.py"),
                      "fer": []}
     assert (tmp_path / "out.csv").read_text().count("\n") == 6
+
+
+def test_a_script_on_keras_imports_tensorflow_quietly(tmp_path):
+    """The quiet import the library no longer does at import, the scripts still ask for
+    (ferkit.cli.run): TensorFlow's start-up lines never reach a user of predict.py."""
+    faces = write_csv(tmp_path / "faces.csv", "id,feature", enumerate(make_faces(5)[0]))
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    done = subprocess.run([sys.executable, str(ROOT / "predict.py"), str(faces),
+                           str(tmp_path / "out.csv"), "--runtime", "keras", "--no-cascade"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env=environ)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.startswith("runtime: Keras (--runtime keras)\n")
