@@ -332,7 +332,7 @@ class Cascade:
         """``runtime: LiteRT (why)``, the line the scripts print."""
         return runtime_line(self.runtime, self.runtime_reason)
 
-    def prediction(self, faces, handoff=None) -> Prediction:
+    def predict_all(self, faces, handoff=None) -> Prediction:
         """uint8 or float pixels 0-255 (N, 48, 48) or (48, 48) (ferkit.arrays.check_faces)
         -> the Prediction of every face. ``handoff`` forces which faces go to the
         specialist (the benchmark times a given share); the specialist runs only on those."""
@@ -348,7 +348,7 @@ class Cascade:
                           cascade_probs(probs1, handed, self.classes, handoff), probs1, handoff)
 
     def predict(self, images, handoff=None):
-        """prediction()'s (labels (N,), stage 1's probabilities (N, 7), handoff (N,) bool:
+        """predict_all's (labels (N,), stage 1's probabilities (N, 7), handoff (N,) bool:
         which faces the specialist decided), as the scripts use them."""
-        found = self.prediction(images, handoff)
+        found = self.predict_all(images, handoff)
         return found.labels, found.stage1_probabilities, found.handed_over

@@ -90,7 +90,7 @@ class Recognizer:
         that go with them (the cascade's where the specialist decided), stage 1's
         ``stage1_probabilities``, the ``handed_over`` mask and the labels' ``names``.
         Any other array is a ValueError saying what was expected (ferkit.arrays)."""
-        return self._cascade.prediction(faces)
+        return self._cascade.predict_all(faces)
 
     def detect(self, image, color: str = "rgb") -> list[dict]:
         """Every face in a picture with its expression, one dict per face, top to bottom:
