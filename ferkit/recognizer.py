@@ -96,8 +96,8 @@ class Recognizer:
         """Every face in a picture with its expression, one dict per face, top to bottom:
         ``{"box": (x, y, w, h), "emotions": {"angry": p, ..., "neutral": p}, "label":
         "happy", "handed_over": False}``. ``emotions`` are the probabilities that go with
-        the label (Prediction.probabilities). ``image``: a uint8 array (H, W, 3) in
-        ``color`` order ("rgb", as PIL, matplotlib and scikit-image give it, or "bgr", as
+        the label (Prediction.probabilities). ``image``: a uint8 array (H, W, 3), or (H, W, 4)
+        with alpha, in ``color`` order ("rgb", as PIL, matplotlib and scikit-image give it, or "bgr", as
         cv2.imread does and the fer package takes), or grey (H, W); a PIL image; or a
         path to a photo. Faces are found and framed as annotate.py does (OpenCV's Haar
         cascade, ``face_settings``)."""
