@@ -20,7 +20,8 @@ import time
 
 import numpy as np
 
-from ferkit import cli, paths
+from ferkit import DataError, cli, paths
+from ferkit.annotation import annotate_command
 from ferkit.data import USAGES, check_data_path, labelled_file
 from ferkit.files import write_atomically
 from ferkit.inference import Cascade
@@ -46,10 +47,15 @@ def parse_args(argv=None):
 def check_paths(args) -> None:
     """Every path, before any work and before TensorFlow is imported."""
     check_data_path(args.test)
+    command = annotate_command(args.test)
+    if command is not None:
+        raise DataError(f"{args.test}: predict.py labels faces already cropped (a CSV, or "
+                        f"class folders of crops); photos and videos go to annotate.py, which "
+                        f"finds the faces first: {command}")
     if args.labels is not None:
         paths.input_file(args.labels)
     cli.check_prediction_models(args)
-    paths.output_file(args.out, "predictions ('id,label' CSV)")
+    paths.output_file(args.out, "predictions ('id,label' CSV)", make_folders=False)
 
 
 def main(argv=None):

@@ -15,7 +15,6 @@ import numpy as np
 
 from ferkit import DataError, paths
 from ferkit.faces import FaceSettings, find_faces, load_detector
-from ferkit.figures import normalized
 from ferkit.labels import CLASS_NAMES
 from ferkit.progress import progress_bar
 
@@ -24,8 +23,17 @@ VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG"}  # suffix -> the annotated video
 CAMERA_SUFFIX = ".avi"    # MJPG: every OpenCV build writes it
 CAMERA_FPS = 30.0         # a camera that does not say its frame rate
 CSV_NAME = "faces.csv"
-PROBABILITY_COLUMNS = tuple(name.lower() for name in CLASS_NAMES)
-CSV_COLUMNS = ("file", "frame", "x", "y", "w", "h", "score", "label") + PROBABILITY_COLUMNS
+# What is said of each face, by name: here faces.csv's columns after the face's place, and
+# the names any other output of faces should use. label (0-6) and label_name are the
+# cascade's; p_angry..p_neutral the probabilities that go with that label (stage 1's, or
+# where the specialist decided, stage 1's share of the specialist's classes split as the
+# specialist says: ferkit.inference.cascade_probs); stage1_p_angry.. stage 1's own.
+CLASS_KEYS = tuple(name.lower() for name in CLASS_NAMES)
+LABEL_PROBABILITY_FIELDS = tuple(f"p_{key}" for key in CLASS_KEYS)
+STAGE1_PROBABILITY_FIELDS = tuple(f"stage1_p_{key}" for key in CLASS_KEYS)
+FACE_FIELDS = ("label", "label_name", "specialist") + LABEL_PROBABILITY_FIELDS \
+    + STAGE1_PROBABILITY_FIELDS
+CSV_COLUMNS = ("file", "frame", "x", "y", "w", "h", "score") + FACE_FIELDS
 
 # One colour per class (BGR), for the box, the label and the class's bar.
 CLASS_COLOURS = ((60, 60, 230), (40, 160, 40), (200, 90, 170), (0, 210, 255),
@@ -71,6 +79,23 @@ def find_sources(inputs, camera: int | None = None) -> list[Source]:
     for source in sources:
         _check_readable(source)
     return sources
+
+
+def annotate_command(path) -> str | None:
+    """Where faces (a CSV or class folders of crops) are expected: for a photo, a video or
+    a folder holding them, the annotate.py command that finds the faces in them; else
+    None. Class folders (angry/, happy/, ...) are faces, whatever else lies beside them."""
+    path = Path(path)
+    known = PHOTO_SUFFIXES + tuple(VIDEO_CODECS)
+    if path.is_dir():
+        classes = {name.lower() for name in CLASS_NAMES}
+        entries = list(path.iterdir())
+        if any(p.is_dir() and p.name.lower() in classes for p in entries) or not any(
+                p.is_file() and p.suffix.lower() in known for p in entries):
+            return None
+    elif path.suffix.lower() not in known:
+        return None
+    return f"python3 annotate.py {path} --out runs/annotated"
 
 
 def _file_source(name: str, path: Path) -> Source:
@@ -143,14 +168,16 @@ def output_names(sources) -> dict[int, str]:
 @dataclasses.dataclass
 class Found:
     """The faces of one picture: boxes (N, 4) x y w h, detector scores (N,), grey crops
-    (N, 48, 48), the cascade's labels (N,), stage 1's probabilities (N, 7), which faces the
-    specialist decided (N,), and Grad-CAM maps (N, 48, 48) in 0-1 with --explain."""
+    (N, 48, 48), the cascade's labels (N,) and the probabilities that go with them (N, 7),
+    stage 1's own probabilities (N, 7), which faces the specialist decided (N,), and
+    Grad-CAM maps (N, 48, 48) in 0-1 with --explain."""
 
     boxes: np.ndarray
     scores: np.ndarray
     crops: np.ndarray
     labels: np.ndarray
     probs: np.ndarray
+    stage1_probs: np.ndarray
     handoff: np.ndarray
     heat: np.ndarray | None = None
 
@@ -171,29 +198,38 @@ class Annotator:
     def look(self, image: np.ndarray) -> Found:
         boxes, scores, crops = find_faces(image, self.detector, self.settings)
         if len(boxes) == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return Found(boxes, scores, crops, empty, np.zeros((0, len(CLASS_NAMES)),
-                                                                np.float32), empty.astype(bool))
-        labels, probs, handoff = self.cascade.predict(crops)
+            empty, no_probs = np.zeros(0, dtype=np.int64), np.zeros((0, len(CLASS_NAMES)))
+            return Found(boxes, scores, crops, empty, no_probs, no_probs, empty.astype(bool))
+        said = self.cascade.predict_all(crops)
+        labels = said.labels
         heat = None
         if self.explain_model is not None:
             from ferkit.explain import gradcam  # TensorFlow: only with --explain
+            from ferkit.figures import normalized  # matplotlib: only with --explain
 
             # Grad-CAM of stage 1's logit for the label the cascade gave.
             heat = normalized(gradcam(self.explain_model, crops, labels))
-        return Found(boxes, scores, crops, labels, probs, handoff, heat)
+        return Found(boxes, scores, crops, labels, said.probs, said.stage1_probs, said.handoff,
+                     heat)
+
+
+def face_values(label, probs, stage1_probs, handoff) -> list:
+    """FACE_FIELDS' values for one face, in their order (probabilities to 4 decimals)."""
+    return [int(label), CLASS_NAMES[int(label)], int(bool(handoff)),
+            *(round(float(p), 4) for p in probs), *(round(float(p), 4) for p in stage1_probs)]
 
 
 def csv_rows(name: str, frame: int, found: Found) -> list[list]:
-    return [[name, frame, *map(int, box), int(score), int(label),
-             *(f"{p:.4f}" for p in probs)]
-            for box, score, label, probs in zip(found.boxes, found.scores, found.labels,
-                                                found.probs)]
+    return [[name, frame, *map(int, box), int(score), *face_values(*said)]
+            for box, score, *said in zip(found.boxes, found.scores, found.labels, found.probs,
+                                         found.stage1_probs, found.handoff)]
 
 
 def write_faces_csv(path, rows) -> None:
+    """faces.csv, with \n line ends as every CSV the toolkit writes (csv's default is
+    \r\n)."""
     with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
+        writer = csv.writer(f, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
         writer.writerows(rows)
 
@@ -240,7 +276,7 @@ def face_panel(probs, label: int, face_height: int, heat=None, crop=None) -> np.
 
 def _label_and_box(image, text, box, colour=None, draw=True):
     """Draw the box and 'Label NN%' above it (inside its top where the picture ends): NN
-    is stage 1's probability of the label, '*' marks a label the specialist chose. Returns
+    is the label's probability (Found.probs), '*' marks a label the specialist chose. Returns
     the rectangle (x0, y0, x1, y1) the two cover; ``draw`` False only measures it."""
     x, y, w, h = (int(v) for v in box)
     scale = float(np.clip(w / 160, 0.4, 1.2))

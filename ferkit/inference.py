@@ -119,6 +119,20 @@ def _hand_over(stage1_probs: np.ndarray, handed_probs: np.ndarray, classes,
     return labels
 
 
+def cascade_probs(stage1_probs: np.ndarray, handed_probs: np.ndarray, classes,
+                  handoff: np.ndarray) -> np.ndarray:
+    """The cascade's (N, 7) probabilities, those that go with its labels: stage 1's, except
+    on the faces handed over, where stage 1's total on the specialist's classes is shared
+    among them as the specialist says (its output is the class given that the face is one
+    of its classes). handed_probs: (handoff.sum(), K), the specialist's rows for those."""
+    probs = np.array(stage1_probs, dtype=np.float32)
+    classes = np.asarray(classes)
+    share = probs[handoff][:, classes].sum(axis=1, keepdims=True)
+    rows = np.flatnonzero(handoff)
+    probs[np.ix_(rows, classes)] = share * np.asarray(handed_probs, dtype=np.float32)
+    return probs
+
+
 def handoff_mask(stage1_probs: np.ndarray, classes, handoff_below: float = 1.0) -> np.ndarray:
     """Which images the cascade hands to the specialist (so stage 2 runs only on those)."""
     stage1_probs = np.asarray(stage1_probs)
@@ -276,11 +290,28 @@ class Cascade:
         """uint8 (N, 48, 48) -> (labels (N,), stage 1's probabilities (N, 7), handoff (N,)
         bool: which faces the specialist decided). ``handoff`` forces which faces go to
         the specialist (the benchmark times a given share)."""
+        found = self.predict_all(images, handoff)
+        return found.labels, found.stage1_probs, found.handoff
+
+    def predict_all(self, images: np.ndarray, handoff=None) -> Prediction:
+        """As predict, with the cascade's probabilities too (cascade_probs)."""
         probs1 = predict_probs(self.stage1, images, tta=self.tta)
         if self.stage2 is None:
-            return probs1.argmax(axis=1), probs1, np.zeros(len(probs1), dtype=bool)
-        labels, handoff = run_cascade(probs1, images, self.stage2, self.classes,
-                                      self.handoff_below,
-                                      lambda model, x: predict_probs(model, x, tta=self.tta),
-                                      handoff)
-        return labels, probs1, handoff
+            return Prediction(probs1.argmax(axis=1), probs1, probs1,
+                              np.zeros(len(probs1), dtype=bool))
+        if handoff is None:
+            handoff = handoff_mask(probs1, self.classes, self.handoff_below)
+        handed = predict_probs(self.stage2, images[handoff], tta=self.tta)
+        return Prediction(_hand_over(probs1, handed, self.classes, handoff),
+                          cascade_probs(probs1, handed, self.classes, handoff), probs1, handoff)
+
+
+@dataclasses.dataclass
+class Prediction:
+    """The cascade's answer for N faces: labels (N,), the probabilities that go with them
+    (N, 7; cascade_probs), stage 1's own (N, 7), and which faces the specialist decided."""
+
+    labels: np.ndarray
+    probs: np.ndarray
+    stage1_probs: np.ndarray
+    handoff: np.ndarray
