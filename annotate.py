@@ -28,7 +28,7 @@ from pathlib import Path
 from ferkit import annotation, cli, paths
 from ferkit.faces import DEFAULT_MARGIN, DEFAULT_MIN_FACE, DEFAULT_MIN_NEIGHBORS, FaceSettings
 from ferkit.files import staged_folder
-from ferkit.inference import Cascade, load_stage1
+from ferkit.inference import Cascade, load_stage1, stale_handoff
 
 
 def parse_args(argv=None):
@@ -89,15 +89,20 @@ def main(argv=None):
     settings.check()
     sources = annotation.find_sources(args.inputs, args.camera)
     check_paths(args)
+    if args.cascade:
+        notice = stale_handoff(args.stage1, args.stage2, args.handoff_below)
+        if notice:
+            print(f"warning: {notice}", file=sys.stderr)
     names = annotation.output_names(sources)
     photos = [i for i, source in enumerate(sources) if source.kind == "photo"]
     videos = [i for i, source in enumerate(sources) if source.kind != "photo"]
     frames = 0
-    with staged_folder(args.out) as stage:
-        cascade = Cascade.from_args(args)
-        # Grad-CAM needs stage 1 as a Keras model, whatever runs the cascade.
-        explain_model = load_stage1(args.stage1)[0] if args.explain else None
-        annotator = annotation.Annotator(cascade, settings, explain_model)
+    cascade = Cascade.from_args(args)
+    # Grad-CAM needs stage 1 as a Keras model, whatever runs the cascade.
+    explain_model = load_stage1(args.stage1)[0] if args.explain else None
+    annotator = annotation.Annotator(cascade, settings, explain_model)
+    # A failure to write (a full disk) is one line naming the folder, not a traceback.
+    with paths.writing(args.out, "annotated files"), staged_folder(args.out) as stage:
         # Photos first, one progress bar over them all; then each video with its own.
         rows, faceless = annotation.annotate_photos(
             annotator, [sources[i] for i in photos],

@@ -60,10 +60,14 @@ def report(title, truth, predicted, classes, names):
 
 def main(argv=None):
     args = parse_args(argv)
-    from ferkit.inference import MAKE_STAGE1, MAKE_STAGE2
+    from ferkit.inference import MAKE_STAGE1, MAKE_STAGE2, stale_handoff
 
     cli.check_analysis_paths(args, [(args.model, "")] if args.model is not None
                              else [(args.stage1, MAKE_STAGE1), (args.stage2, MAKE_STAGE2)])
+    if args.model is None:
+        notice = stale_handoff(args.stage1, args.stage2, args.handoff_below)
+        if notice:
+            print(f"warning: {notice}", file=sys.stderr)
     import numpy as np
     from ferkit import figures
     from ferkit.evaluation import (faces_for, keep_classes, predict_with_progress,
@@ -86,7 +90,8 @@ def main(argv=None):
     classes = info["classes"]
     faces = keep_classes(faces_for(args, first_path, info), classes)
     names = class_names(classes)
-    source = args.data or f"validation split of {first_path}"
+    source = (figures.shown_path(args.data) if args.data
+              else f"validation split of {figures.shown_path(first_path)}")
     print(f"scoring {len(faces)} faces: {source}")
 
     probs = predict_with_progress(model, faces.images, args.tta, Path(first_path).name)

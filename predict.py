@@ -24,7 +24,7 @@ from ferkit import DataError, cli, paths
 from ferkit.annotation import annotate_command
 from ferkit.data import USAGES, check_data_path, labelled_file
 from ferkit.files import write_atomically
-from ferkit.inference import Cascade
+from ferkit.inference import Cascade, stale_handoff
 
 
 def parse_args(argv=None):
@@ -62,6 +62,10 @@ def main(argv=None):
     started = time.perf_counter()
     args = parse_args(argv)
     check_paths(args)
+    if args.cascade:
+        notice = stale_handoff(args.stage1, args.stage2, args.handoff_below)
+        if notice:
+            print(f"warning: {notice}", file=sys.stderr)
     # Check every input before the slow work, so a bad file fails fast.
     # ids as given (row numbers for files without ids); labels from --labels, if given.
     faces = labelled_file(args.test, args.usage, args.labels, require_labels=False)
@@ -77,7 +81,8 @@ def main(argv=None):
         with open(tmp, "w") as f:
             f.write("id,label\n")
             f.writelines(f"{i},{label}\n" for i, label in zip(faces.ids, labels))
-    write_atomically(args.out, write_csv)
+    with paths.writing(args.out, "predictions"):
+        write_atomically(args.out, write_csv)
 
     seconds = predicted - loaded
     print(f"wrote {args.out}: {len(faces)} rows; prediction {len(faces) / seconds:.0f} images/s "

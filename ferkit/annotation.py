@@ -239,39 +239,94 @@ def write_faces_csv(path, rows) -> None:
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 FONT_HEIGHT = 22          # pixels of a capital at font scale 1
 CHART_ROW = (9, 24)       # smallest, largest bar-chart row height, pixels
+# A photo's chart is made no smaller than this to fit beside its face (its 9-pixel rows are
+# hard to read): the photo is widened instead. A video frame cannot be.
+READABLE_ROW = 14
 PANEL_SHADE = 0.3         # the panel darkens the picture under it to this share
 
 
-def draw_found(image: np.ndarray, found: Found) -> np.ndarray:
-    """Draw on ``image``, in place, every face's panel (its bar chart, and Grad-CAM with
-    --explain) where it covers the least of the faces, their labels and the panels already
-    placed; then every box and label on top, so none is hidden."""
+def draw_found(image: np.ndarray, found: Found, widen: bool = False) -> np.ndarray:
+    """Every face's box and label, and beside it its panel (the bar chart; Grad-CAM too
+    with --explain), the largest that fits in the picture without covering any face,
+    label or panel already placed (rows sized to the face, down to READABLE_ROW in a
+    photo, CHART_ROW's least in a video frame).
+    Where none fits: with ``widen`` (photos) the picture gets a black strip on its right
+    and such panels go there, level with their faces; without (video frames, whose size
+    is fixed) the panel goes where it covers the least. Returns the drawn picture:
+    ``image`` itself, drawn in place, or its widened copy."""
     labels = [(f"{CLASS_NAMES[label]}{'*' if handed else ''} {probs[label]:.0%}", box)
               for box, label, probs, handed in zip(found.boxes, found.labels, found.probs,
                                                    found.handoff)]
     taken = [_label_and_box(image, text, box, draw=False) for text, box in labels]
+    smallest = READABLE_ROW if widen else CHART_ROW[0]
+    homeless = []
     for i in range(len(found)):
-        panel = face_panel(found.probs[i], int(found.labels[i]), int(found.boxes[i][3]),
-                           None if found.heat is None else found.heat[i], found.crops[i])
-        spot = _free_spot(image.shape, panel.shape, found.boxes[i], taken)
-        if spot is not None:
-            _blend(image, panel, spot)
-            taken.append((*spot, spot[0] + panel.shape[1], spot[1] + panel.shape[0]))
+        largest = max(smallest, _chart_row(found.boxes[i][3]))
+        for row in range(largest, smallest - 1, -1):
+            panel = _panel(found, i, row)
+            spot = _free_spot(image.shape, panel.shape, found.boxes[i], taken)
+            if spot is not None:
+                _place(image, panel, spot, taken)
+                break
+        else:
+            homeless.append(i)
+    if homeless and widen:
+        image = _strip(image, [(found.boxes[i], _panel(found, i, max(
+            smallest, _chart_row(found.boxes[i][3])))) for i in homeless])
+    else:
+        for i in homeless:
+            panel = _panel(found, i, CHART_ROW[0])
+            spot = _least_covering_spot(image.shape, panel.shape, found.boxes[i], taken)
+            if spot is not None:
+                _place(image, panel, spot, taken)
     for (text, box), label in zip(labels, found.labels):
         _label_and_box(image, text, box, CLASS_COLOURS[int(label)])
     return image
 
 
-def face_panel(probs, label: int, face_height: int, heat=None, crop=None) -> np.ndarray:
-    """The bar chart of the seven probabilities, rows sized to the face, with the Grad-CAM
+def _chart_row(face_height) -> int:
+    """The bar chart's row height for a face: its height over the seven rows, within
+    CHART_ROW."""
+    return int(np.clip(round(int(face_height) / len(CLASS_NAMES)), *CHART_ROW))
+
+
+def _panel(found: Found, i: int, row: int) -> np.ndarray:
+    return face_panel(found.probs[i], int(found.labels[i]), row,
+                      None if found.heat is None else found.heat[i], found.crops[i])
+
+
+def face_panel(probs, label: int, row: int, heat=None, crop=None) -> np.ndarray:
+    """The bar chart of the seven probabilities, ``row`` pixels a class, with the Grad-CAM
     over the 48x48 crop on its left when ``heat`` (0-1) is given: BGR on black."""
-    row = int(np.clip(round(face_height / len(CLASS_NAMES)), *CHART_ROW))
     chart = _bar_chart(probs, label, row)
     if heat is None:
         return chart
     side = chart.shape[0]
     tile = cv2.resize(_heat_tile(crop, heat), (side, side), interpolation=cv2.INTER_LINEAR)
     return np.concatenate([tile, chart], axis=1)
+
+
+def _place(image, panel, spot, taken) -> None:
+    _blend(image, panel, spot)
+    taken.append((*spot, spot[0] + panel.shape[1], spot[1] + panel.shape[0]))
+
+
+def _strip(image, boxed_panels) -> np.ndarray:
+    """``image`` with a black strip on its right holding each (box, panel) level with its
+    face (moved down past the one above it, up where the picture ends)."""
+    height, width = image.shape[:2]
+    gap = 4
+    strip = max(panel.shape[1] for _, panel in boxed_panels) + 2 * gap
+    canvas = np.zeros((height, width + strip, 3), np.uint8)
+    canvas[:, :width] = image
+    below = 0
+    for box, panel in sorted(boxed_panels, key=lambda boxed: boxed[0][1]):
+        if panel.shape[0] > height:  # a picture lower than the panel: rows to fit it
+            panel = cv2.resize(panel, (panel.shape[1], height), interpolation=cv2.INTER_AREA)
+        y = int(np.clip(max(int(box[1]), below), 0, height - panel.shape[0]))
+        canvas[y:y + panel.shape[0], width + gap:width + gap + panel.shape[1]] = panel
+        below = y + panel.shape[0] + gap
+    return canvas
 
 
 def _label_and_box(image, text, box, colour=None, draw=True):
@@ -323,29 +378,50 @@ def _heat_tile(crop, heat) -> np.ndarray:
     return cv2.addWeighted(cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR), 0.5, colours, 0.5, 0)
 
 
+def _candidates(shape, panel_shape, box) -> list[tuple[int, int]]:
+    """Top-left corners for a panel by the box: right of it, left, below, above (beside
+    first: a face's chart is read level with it), each slid along the box's side to stay
+    inside the picture."""
+    height, width = shape[:2]
+    ph, pw = panel_shape[:2]
+    x, y, w, h = (int(v) for v in box)
+    gap = max(3, ph // 30)
+    level = int(np.clip(y, 0, max(0, height - ph)))
+    centred = int(np.clip(x, 0, max(0, width - pw)))
+    return [(x + w + gap, level), (x - gap - pw, level), (centred, y + h + gap),
+            (centred, y - gap - ph)]
+
+
+def _covered(spot, panel_shape, taken) -> int:
+    """Pixels of the ``taken`` rectangles a panel at ``spot`` would cover."""
+    cx, cy = spot
+    ph, pw = panel_shape[:2]
+    return sum(max(0, min(cx + pw, x1) - max(cx, x0)) * max(0, min(cy + ph, y1) - max(cy, y0))
+               for x0, y0, x1, y1 in taken)
+
+
 def _free_spot(shape, panel_shape, box, taken):
-    """Top-left corner for a panel by the box (below it, else right, left, above; each
-    kept inside the picture) that covers the least area of the ``taken`` rectangles; None
-    where the panel is larger than the picture. Below first: faces side by side (the usual
-    group photo) then each keep their panel under them, never between two of them."""
+    """The first of _candidates that lies inside the picture and covers none of the
+    ``taken`` rectangles (faces, labels, panels); None where none does."""
+    height, width = shape[:2]
+    ph, pw = panel_shape[:2]
+    for cx, cy in _candidates(shape, panel_shape, box):
+        if 0 <= cx <= width - pw and 0 <= cy <= height - ph \
+                and not _covered((cx, cy), panel_shape, taken):
+            return cx, cy
+    return None
+
+
+def _least_covering_spot(shape, panel_shape, box, taken):
+    """Of _candidates, each moved inside the picture, the one that covers the least of
+    the ``taken`` rectangles; None where the panel is larger than the picture."""
     height, width = shape[:2]
     ph, pw = panel_shape[:2]
     if ph > height or pw > width:
         return None
-    x, y, w, h = (int(v) for v in box)
-    gap = max(3, ph // 30)
-    candidates = [(x, y + h + gap), (x + w + gap, y), (x - gap - pw, y), (x, y - gap - ph)]
-    best, least = None, None
-    for cx, cy in candidates:
-        fits = 0 <= cx <= width - pw and 0 <= cy <= height - ph
-        cx, cy = int(np.clip(cx, 0, width - pw)), int(np.clip(cy, 0, height - ph))
-        covered = sum(max(0, min(cx + pw, x1) - max(cx, x0)) * max(0, min(cy + ph, y1)
-                                                                   - max(cy, y0))
-                      for x0, y0, x1, y1 in taken)
-        cost = (covered, not fits)  # least covered first; of equals, one that fits as is
-        if least is None or cost < least:
-            best, least = (cx, cy), cost
-    return best
+    spots = [(int(np.clip(cx, 0, width - pw)), int(np.clip(cy, 0, height - ph)))
+             for cx, cy in _candidates(shape, panel_shape, box)]
+    return min(spots, key=lambda spot: _covered(spot, panel_shape, taken))
 
 
 def _blend(image, panel, spot) -> None:
@@ -366,7 +442,7 @@ def annotate_photo(annotator: Annotator, source: Source, out_path=None) -> list[
     image = read_photo(source)
     found = annotator.look(image)
     if len(found) and out_path is not None:
-        _write_image(out_path, draw_found(image, found))
+        _write_image(out_path, draw_found(image, found, widen=True))
     return csv_rows(source.name, 0, found)
 
 
