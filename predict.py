@@ -12,7 +12,8 @@ at most the hand-off threshold (tuned on the validation split and recorded in th
 sidecar), the specialist's choice among its classes replaces it. Prints images/s and, with --labels, the accuracy of stage 1
 alone and of the cascade. The models run through LiteRT when each has a .tflite made from
 its current .h5 (export_tflite.py; TensorFlow is then never imported), else through Keras;
---runtime chooses.
+--runtime chooses. A stage 1 other than the one the specialist's hand-off threshold was
+tuned against (recorded in its sidecar) gets a warning saying how to retune it.
 """
 import argparse
 import sys
@@ -30,10 +31,11 @@ from ferkit.inference import Cascade, stale_handoff
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=cli.HelpFormatter)
-    parser.add_argument("test", help="faces to label: CSV 'id,feature' (or 'label,feature', "
-                                     "fer2013.csv with --usage, an image folder); .gz fine")
+    parser.add_argument("test", help="faces to label, already cropped: CSV 'id,feature' (or "
+                                     "'label,feature', fer2013.csv with --usage, class folders "
+                                     "of images); .gz fine (photos and videos: annotate.py)")
     parser.add_argument("out", help="output CSV 'id,label', written atomically (a file "
-                                    "name, not a folder)")
+                                    "name, not a folder, in a folder that exists)")
     cli.add_prediction_options(parser)
     parser.add_argument("--labels", default=None,
                         help="answers 'id,label': also print the accuracy of stage 1 and "

@@ -264,7 +264,7 @@ def draw_found(image: np.ndarray, found: Found, widen: bool = False) -> np.ndarr
         largest = max(smallest, _chart_row(found.boxes[i][3]))
         for row in range(largest, smallest - 1, -1):
             panel = _panel(found, i, row)
-            spot = _free_spot(image.shape, panel.shape, found.boxes[i], taken)
+            spot = _free_spot(image.shape, panel.shape, taken[i], taken)
             if spot is not None:
                 _place(image, panel, spot, taken)
                 break
@@ -276,7 +276,7 @@ def draw_found(image: np.ndarray, found: Found, widen: bool = False) -> np.ndarr
     else:
         for i in homeless:
             panel = _panel(found, i, CHART_ROW[0])
-            spot = _least_covering_spot(image.shape, panel.shape, found.boxes[i], taken)
+            spot = _least_covering_spot(image.shape, panel.shape, taken[i], taken)
             if spot is not None:
                 _place(image, panel, spot, taken)
     for (text, box), label in zip(labels, found.labels):
@@ -378,18 +378,18 @@ def _heat_tile(crop, heat) -> np.ndarray:
     return cv2.addWeighted(cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR), 0.5, colours, 0.5, 0)
 
 
-def _candidates(shape, panel_shape, box) -> list[tuple[int, int]]:
-    """Top-left corners for a panel by the box: right of it, left, below, above (beside
-    first: a face's chart is read level with it), each slid along the box's side to stay
-    inside the picture."""
+def _candidates(shape, panel_shape, face) -> list[tuple[int, int]]:
+    """Top-left corners for a panel by a face's rectangle (x0, y0, x1, y1: its box and
+    label): right of it, left, below, above (beside first: a face's chart is read level
+    with it), each slid along that side to stay inside the picture."""
     height, width = shape[:2]
     ph, pw = panel_shape[:2]
-    x, y, w, h = (int(v) for v in box)
+    x0, y0, x1, y1 = face
     gap = max(3, ph // 30)
-    level = int(np.clip(y, 0, max(0, height - ph)))
-    centred = int(np.clip(x, 0, max(0, width - pw)))
-    return [(x + w + gap, level), (x - gap - pw, level), (centred, y + h + gap),
-            (centred, y - gap - ph)]
+    level = int(np.clip(y0, 0, max(0, height - ph)))
+    along = int(np.clip(x0, 0, max(0, width - pw)))
+    return [(x1 + gap, level), (x0 - gap - pw, level), (along, y1 + gap),
+            (along, y0 - gap - ph)]
 
 
 def _covered(spot, panel_shape, taken) -> int:
@@ -400,19 +400,19 @@ def _covered(spot, panel_shape, taken) -> int:
                for x0, y0, x1, y1 in taken)
 
 
-def _free_spot(shape, panel_shape, box, taken):
+def _free_spot(shape, panel_shape, face, taken):
     """The first of _candidates that lies inside the picture and covers none of the
     ``taken`` rectangles (faces, labels, panels); None where none does."""
     height, width = shape[:2]
     ph, pw = panel_shape[:2]
-    for cx, cy in _candidates(shape, panel_shape, box):
+    for cx, cy in _candidates(shape, panel_shape, face):
         if 0 <= cx <= width - pw and 0 <= cy <= height - ph \
                 and not _covered((cx, cy), panel_shape, taken):
             return cx, cy
     return None
 
 
-def _least_covering_spot(shape, panel_shape, box, taken):
+def _least_covering_spot(shape, panel_shape, face, taken):
     """Of _candidates, each moved inside the picture, the one that covers the least of
     the ``taken`` rectangles; None where the panel is larger than the picture."""
     height, width = shape[:2]
@@ -420,7 +420,7 @@ def _least_covering_spot(shape, panel_shape, box, taken):
     if ph > height or pw > width:
         return None
     spots = [(int(np.clip(cx, 0, width - pw)), int(np.clip(cy, 0, height - ph)))
-             for cx, cy in _candidates(shape, panel_shape, box)]
+             for cx, cy in _candidates(shape, panel_shape, face)]
     return min(spots, key=lambda spot: _covered(spot, panel_shape, taken))
 
 
