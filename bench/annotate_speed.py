@@ -15,10 +15,10 @@ figures depend on what else the machine runs; the CPU time per frame (all thread
 process) much less so.
 
 Each runtime of --runtimes (default: LiteRT and Keras) is measured in a fresh process of
-its own, one after the other, so neither pays for the other's imports and a busy spell of
-the machine is seen in the same run; a table of the runtimes side by side ends the output,
-with whether the process imported TensorFlow (the LiteRT path must not). --runtime R
-measures R alone.
+its own, so neither pays for the other's imports, the runtimes taking turns --rounds times,
+so a busy spell of the machine hits each alike; a table of the runtimes side by side (the
+median of the rounds) ends the output, with whether the process imported TensorFlow (the
+LiteRT path must not). --runtime R measures R alone.
 """
 from __future__ import annotations
 
@@ -56,9 +56,11 @@ def parse_args(argv=None):
     parser.add_argument("--runtimes", default="litert,keras",
                         help="runtimes to compare, each in its own process (unless --runtime "
                              "names one)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="times each runtime is measured, taking turns")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for name in ("faces", "frames", "repeats"):
+    for name in ("faces", "frames", "repeats", "rounds"):
         if getattr(args, name) < 1:
             parser.error(f"--{name}: expected a count >= 1, found {getattr(args, name)}")
     return args
@@ -163,13 +165,18 @@ def run_worker(argv, runtime: str) -> dict:
 
 
 def table(results) -> str:
-    """The runtimes side by side, a Markdown table."""
+    """The runtimes side by side, a Markdown table: per runtime, the median of its rounds."""
     rows = ["| runtime | picture faces/s | video frames/s drawn | --no-draw | CPU ms/frame "
             "drawn | --no-draw | TensorFlow imported |", "| --- | --- | --- | --- | --- | --- "
             "| --- |"]
-    rows += [f"| {r['runtime']} | {r['faces_per_s']:.1f} | {r['drawn_fps']:.1f} | "
-             f"{r['no_draw_fps']:.1f} | {r['drawn_cpu_ms']:.0f} | {r['no_draw_cpu_ms']:.0f} | "
-             f"{'yes' if r['tensorflow'] else 'no'} |" for r in results]
+    for runtime, rounds in results.items():
+        r = {key: statistics.median(result[key] for result in rounds)
+             for key in ("faces_per_s", "drawn_fps", "no_draw_fps", "drawn_cpu_ms",
+                         "no_draw_cpu_ms")}
+        rows.append(f"| {runtime} | {r['faces_per_s']:.1f} | {r['drawn_fps']:.1f} | "
+                    f"{r['no_draw_fps']:.1f} | {r['drawn_cpu_ms']:.0f} | "
+                    f"{r['no_draw_cpu_ms']:.0f} | "
+                    f"{'yes' if any(result['tensorflow'] for result in rounds) else 'no'} |")
     return "\n".join(rows)
 
 
@@ -180,10 +187,11 @@ def main(argv=None):
         print(RESULT_TAG + json.dumps(measure(args)))
         return 0
     runtimes = args.runtimes.split(",") if args.runtime == "auto" else [args.runtime]
-    results = []
-    for runtime in runtimes:
-        print(f"--- {runtime}", flush=True)
-        results.append(run_worker(argv, runtime))
+    results = {runtime: [] for runtime in runtimes}
+    for round_ in range(args.rounds):
+        for runtime in runtimes:
+            print(f"--- {runtime}, round {round_ + 1} of {args.rounds}", flush=True)
+            results[runtime].append(run_worker(argv, runtime))
     print(table(results))
     return 0
 
