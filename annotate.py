@@ -92,15 +92,15 @@ def main(argv=None):
     settings.check()
     sources = annotation.find_sources(args.inputs, args.camera)
     check_paths(args)
-    if args.cascade:
-        notice = stale_handoff(args.stage1, args.stage2, args.handoff_below)
-        if notice:
-            print(f"warning: {notice}", file=sys.stderr)
     names = annotation.output_names(sources)
     photos = [i for i, source in enumerate(sources) if source.kind == "photo"]
     videos = [i for i, source in enumerate(sources) if source.kind != "photo"]
     frames = 0
     cascade = Cascade.from_args(args)
+    if args.cascade:
+        notice = stale_handoff(args.stage1, args.stage2, args.handoff_below)
+        if notice:
+            print(f"warning: {notice}", file=sys.stderr)
     # Grad-CAM needs stage 1 as a Keras model, whatever runs the cascade.
     explain_model = load_stage1(args.stage1)[0] if args.explain else None
     annotator = annotation.Annotator(cascade, settings, explain_model)

@@ -60,20 +60,17 @@ def report(title, truth, predicted, classes, names):
 
 def main(argv=None):
     args = parse_args(argv)
-    from ferkit.inference import MAKE_STAGE1, MAKE_STAGE2, stale_handoff
+    from ferkit.inference import MAKE_STAGE1, MAKE_STAGE2
 
     cli.check_analysis_paths(args, [(args.model, "")] if args.model is not None
                              else [(args.stage1, MAKE_STAGE1), (args.stage2, MAKE_STAGE2)])
-    if args.model is None:
-        notice = stale_handoff(args.stage1, args.stage2, args.handoff_below)
-        if notice:
-            print(f"warning: {notice}", file=sys.stderr)
     import numpy as np
     from ferkit import figures
     from ferkit.evaluation import (faces_for, keep_classes, predict_with_progress,
                                 seen_in_training)
     from ferkit.files import read_sidecar
-    from ferkit.inference import Cascade, choose_runtime, load_predictor, run_cascade
+    from ferkit.inference import (Cascade, choose_runtime, load_predictor, run_cascade,
+                                  stale_handoff)
     from ferkit.models import class_names
 
     # Load (and so check) every model and the faces before the slow predictions; Keras or
@@ -84,6 +81,9 @@ def main(argv=None):
     else:
         cascade = Cascade.load(args.stage1, args.stage2, args.handoff_below, args.tta,
                                args.runtime)
+        notice = stale_handoff(args.stage1, args.stage2, args.handoff_below)
+        if notice:
+            print(f"warning: {notice}", file=sys.stderr)
         model, stage2 = cascade.stage1, cascade.stage2
         info, info2 = read_sidecar(args.stage1), read_sidecar(args.stage2)
         first_path = args.stage1

@@ -64,14 +64,14 @@ def main(argv=None):
     started = time.perf_counter()
     args = parse_args(argv)
     check_paths(args)
-    if args.cascade:
-        notice = stale_handoff(args.stage1, args.stage2, args.handoff_below)
-        if notice:
-            print(f"warning: {notice}", file=sys.stderr)
     # Check every input before the slow work, so a bad file fails fast.
     # ids as given (row numbers for files without ids); labels from --labels, if given.
     faces = labelled_file(args.test, args.usage, args.labels, require_labels=False)
     cascade = Cascade.from_args(args)
+    if args.cascade:
+        notice = stale_handoff(args.stage1, args.stage2, args.handoff_below)
+        if notice:
+            print(f"warning: {notice}", file=sys.stderr)
     loaded = time.perf_counter()
 
     # Stage 1 on every face: (N, 7); the specialist only on the faces handed to it.
