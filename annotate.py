@@ -1,24 +1,26 @@
 """Find every face in photos and videos, read its expression, draw it and list it.
 
 Usage:
-    python3 annotate.py photo.jpg --out annotated/
-    python3 annotate.py photos/ clip.mp4 --out annotated/ --every 5 --tta
-    python3 annotate.py --camera 0 --out annotated/ --max-frames 300
+    python3 annotate.py photo.jpg --out runs/annotated/
+    python3 annotate.py photos/ clip.mp4 --out runs/annotated/ --every 5 --tta
+    python3 annotate.py --camera 0 --out runs/annotated/ --max-frames 300
 
 Each face is found with OpenCV's Haar cascade, cropped as a square around the detector's
 box with --margin of its side added on each side (FER2013's framing), made grey 48x48 and
 labelled by the same two-stage cascade as predict.py (stage 1, and the specialist where
-stage 1 hands the face over). Writes OUT/faces.csv, one row per face:
-file,frame,x,y,w,h,score,label,angry,disgust,fear,happy,sad,surprise,neutral: the input as
-given (or as found in a folder), the frame (0 for a photo), the box in the input's pixels,
-the detector's score (the number of its windows merged into the box), the cascade's label
-0-6, and stage 1's seven softmax probabilities (averaged with the mirror image's under
---tta). Where the specialist decided, the label can differ from the most probable class of
-those seven. Beside it: NAME_annotated.SUFFIX per photo and video, each face boxed, with its
-label and stage 1's probability of it ('*': the specialist chose the label) and a bar chart
-of the seven probabilities. A photo without a face gets a line saying so, and no row and
-no copy. Outputs are staged in a folder beside OUT and moved into place only when
-everything succeeded.
+stage 1 hands the face over). Writes OUT/faces.csv, one row per face: file,frame,x,y,w,h,
+score (the input as given or as found in a folder, the frame, 0 for a photo, the box in the
+input's pixels, the detector's score: the number of its windows merged into the box),
+label,label_name (the cascade's, 0-6 and its name), specialist (1 where the specialist
+decided), p_angry..p_neutral (the probabilities that go with the label: stage 1's, or where
+the specialist decided, stage 1's share of the specialist's classes split as the
+specialist says), stage1_p_angry..stage1_p_neutral (stage 1's own; all averaged with the
+mirror image's under --tta). Beside it: NAME_annotated.SUFFIX per photo and video, each
+face boxed, with its label and the label's probability ('*': the specialist chose the
+label) and beside the box a bar chart of the label's probabilities (a photo with no room
+for it beside the face gets a strip on its right; a video frame keeps its size). A photo
+without a face gets a line saying so, and no row and no copy. Outputs are staged in a
+folder beside OUT and moved into place only when everything succeeded.
 """
 import argparse
 import sys
@@ -39,7 +41,8 @@ def parse_args(argv=None):
                         help="photos (.jpg .jpeg .png .bmp .webp), videos (.mp4 .avi), or "
                              "folders holding them (not searched below the first level)")
     parser.add_argument("--out", required=True,
-                        help="folder for faces.csv and the annotated files (made if needed)")
+                        help="folder for faces.csv and the annotated files (made, with its parents, if "
+                             "needed)")
     parser.add_argument("--camera", type=int, default=None, metavar="N",
                         help="also read OpenCV's camera N (0: the first webcam) until "
                              "--max-frames or Ctrl-C")
@@ -93,12 +96,13 @@ def main(argv=None):
     photos = [i for i, source in enumerate(sources) if source.kind == "photo"]
     videos = [i for i, source in enumerate(sources) if source.kind != "photo"]
     frames = 0
-    with staged_folder(args.out) as stage:
-        cascade = Cascade.from_args(args)
-        print(cascade.runtime_line)
-        # Grad-CAM needs stage 1 as a Keras model, whatever runs the cascade.
-        explain_model = load_stage1(args.stage1)[0] if args.explain else None
-        annotator = annotation.Annotator(cascade, settings, explain_model)
+    cascade = Cascade.from_args(args)
+    cli.announce_cascade(cascade, args.stage1, args.stage2, args.handoff_below)
+    # Grad-CAM needs stage 1 as a Keras model, whatever runs the cascade.
+    explain_model = load_stage1(args.stage1)[0] if args.explain else None
+    annotator = annotation.Annotator(cascade, settings, explain_model)
+    # A failure to write (a full disk) is one line naming the folder, not a traceback.
+    with paths.writing(args.out, "annotated files"), staged_folder(args.out) as stage:
         # Photos first, one progress bar over them all; then each video with its own.
         rows, faceless = annotation.annotate_photos(
             annotator, [sources[i] for i in photos],

@@ -83,14 +83,15 @@ def main(argv=None):
     else:
         cascade = Cascade.load(args.stage1, args.stage2, args.handoff_below, args.tta,
                                args.runtime)
-        print(cascade.runtime_line)
+        cli.announce_cascade(cascade, args.stage1, args.stage2, args.handoff_below)
         model, stage2 = cascade.stage1, cascade.stage2
         info, info2 = read_sidecar(args.stage1), read_sidecar(args.stage2)
         first_path = args.stage1
     classes = info["classes"]
     faces = keep_classes(faces_for(args, first_path, info), classes)
     names = class_names(classes)
-    source = args.data or f"validation split of {first_path}"
+    source = (figures.shown_path(args.data) if args.data
+              else f"validation split of {figures.shown_path(first_path)}")
     print(f"scoring {len(faces)} faces: {source}")
 
     probs = predict_with_progress(model, faces.images, args.tta, Path(first_path).name)

@@ -12,7 +12,8 @@ at most the hand-off threshold (tuned on the validation split and recorded in th
 sidecar), the specialist's choice among its classes replaces it. Prints images/s and, with --labels, the accuracy of stage 1
 alone and of the cascade. The models run through LiteRT when each has a .tflite made from
 its current .h5 (export_tflite.py; TensorFlow is then never imported), else through Keras;
---runtime chooses.
+--runtime chooses. A stage 1 other than the one the specialist's hand-off threshold was
+tuned against (recorded in its sidecar) gets a warning saying how to retune it.
 """
 import argparse
 import sys
@@ -20,7 +21,8 @@ import time
 
 import numpy as np
 
-from ferkit import cli, paths
+from ferkit import DataError, cli, paths
+from ferkit.annotation import annotate_command
 from ferkit.data import USAGES, check_data_path, labelled_file
 from ferkit.files import write_atomically
 from ferkit.inference import Cascade
@@ -29,10 +31,11 @@ from ferkit.inference import Cascade
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=cli.HelpFormatter)
-    parser.add_argument("test", help="faces to label: CSV 'id,feature' (or 'label,feature', "
-                                     "fer2013.csv with --usage, an image folder); .gz fine")
+    parser.add_argument("test", help="faces to label, already cropped: CSV 'id,feature' (or "
+                                     "'label,feature', fer2013.csv with --usage, class folders "
+                                     "of images); .gz fine (photos and videos: annotate.py)")
     parser.add_argument("out", help="output CSV 'id,label', written atomically (a file "
-                                    "name, not a folder)")
+                                    "name, not a folder, in a folder that exists)")
     cli.add_prediction_options(parser)
     parser.add_argument("--labels", default=None,
                         help="answers 'id,label': also print the accuracy of stage 1 and "
@@ -46,10 +49,15 @@ def parse_args(argv=None):
 def check_paths(args) -> None:
     """Every path, before any work and before TensorFlow is imported."""
     check_data_path(args.test)
+    command = annotate_command(args.test)
+    if command is not None:
+        raise DataError(f"{args.test}: predict.py labels faces already cropped (a CSV, or "
+                        f"class folders of crops); photos and videos go to annotate.py, which "
+                        f"finds the faces first: {command}")
     if args.labels is not None:
         paths.input_file(args.labels)
     cli.check_prediction_models(args)
-    paths.output_file(args.out, "predictions ('id,label' CSV)")
+    paths.output_file(args.out, "predictions ('id,label' CSV)", make_folders=False)
 
 
 def main(argv=None):
@@ -60,7 +68,7 @@ def main(argv=None):
     # ids as given (row numbers for files without ids); labels from --labels, if given.
     faces = labelled_file(args.test, args.usage, args.labels, require_labels=False)
     cascade = Cascade.from_args(args)
-    print(cascade.runtime_line)
+    cli.announce_cascade(cascade, args.stage1, args.stage2, args.handoff_below)
     loaded = time.perf_counter()
 
     # Stage 1 on every face: (N, 7); the specialist only on the faces handed to it.
@@ -72,7 +80,8 @@ def main(argv=None):
         with open(tmp, "w") as f:
             f.write("id,label\n")
             f.writelines(f"{i},{label}\n" for i, label in zip(faces.ids, labels))
-    write_atomically(args.out, write_csv)
+    with paths.writing(args.out, "predictions"):
+        write_atomically(args.out, write_csv)
 
     seconds = predicted - loaded
     print(f"wrote {args.out}: {len(faces)} rows; prediction {len(faces) / seconds:.0f} images/s "

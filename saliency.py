@@ -2,16 +2,17 @@
 
 Usage:
     python3 saliency.py                           # one face per class, all three methods
-    python3 saliency.py --method gradcam --threshold 0.4 --data data/test.csv --ids 0,1,2
+    python3 saliency.py --method gradcam --keep 0.4 --data data/test.csv --ids 0,1,2
     python3 saliency.py --model models/dnn.h5 --method smoothgrad
     python3 saliency.py --data faces/ --ids happy/img1.png
 
 Each map explains the pre-softmax logit of the class the model predicts for the face.
 By default the faces come from the validation split recorded in the model's sidecar: for
 each class, the correctly classified face the model is most confident about. One PNG per
-method, one row per face: the face, the map over it, and the face where the map is at
-least --threshold of its maximum, into runs/figures/, which git ignores (README's figures
-are made with --out figures).
+method, one row per face: the face, the map over it, and the face with only the --keep
+share of its pixels that matter most (ranked on the map blurred by a Gaussian of 2 pixels,
+so they gather into regions rather than specks), into runs/figures/, which git ignores
+(README's figures are made with --out figures).
 """
 import argparse
 import sys
@@ -30,6 +31,9 @@ METHODS = ("saliency", "smoothgrad", "gradcam")
 TITLES = {"saliency": "vanilla gradient saliency |d logit / d pixel|",
           "smoothgrad": "SmoothGrad (mean |gradient| over noisy copies)",
           "gradcam": "Grad-CAM"}
+# The masked face's share of the pixels: enough for the eyes, brows and mouth together (a
+# face covers some two thirds of FER2013's crop), few enough that the rest is visibly gone.
+KEEP = 0.25
 
 
 def parse_args(argv=None):
@@ -44,9 +48,9 @@ def parse_args(argv=None):
                              "(default: one correctly classified face per class)")
     parser.add_argument("--method", choices=METHODS + ("all",), default="all",
                         help="which maps to draw")
-    parser.add_argument("--threshold", type=float, default=0.5,
-                        help="the masked face keeps pixels where the map is at least this "
-                             "share of its maximum")
+    parser.add_argument("--keep", type=float, default=KEEP,
+                        help="share of the pixels the masked face keeps: those the map "
+                             "(blurred) rates most important")
     parser.add_argument("--samples", type=int, default=25, help="SmoothGrad: noisy copies")
     parser.add_argument("--noise", type=float, default=0.15,
                         help="SmoothGrad: noise std as a share of the 0-255 range")
@@ -86,9 +90,9 @@ def main(argv=None):
     # Checked before any work, so no figure is drawn with the other methods first.
     hint = MAKE_STAGE1 if args.model == str(DEFAULT_STAGE1) else ""
     cli.check_analysis_paths(args, [(args.model, hint)])
-    if not 0 < args.threshold <= 1:
-        raise UsageError(f"--threshold {args.threshold}: expected a share of the map's "
-                         f"maximum, 0 < threshold <= 1")
+    if not 0 < args.keep <= 1:
+        raise UsageError(f"--keep {args.keep}: expected a share of the pixels, "
+                         f"0 < keep <= 1")
     if args.samples < 1 or not args.noise >= 0:
         raise UsageError(f"--samples {args.samples} --noise {args.noise}: expected at least "
                          f"one sample and a noise >= 0")
@@ -134,8 +138,8 @@ def main(argv=None):
         maps = techniques[method]()                                      # (N, 48, 48)
         title = TITLES[method] + (f" on {gradcam_layer}" if method == "gradcam" else "")
         written.append(Path(args.out) / f"{stem}_{method}.png")
-        figures.saliency_figure(images, maps, captions, f"{stem}: {title}", args.threshold,
-                                written[-1])
+        figures.saliency_figure(images, maps, explain.most_important(maps, args.keep),
+                                captions, f"{stem}: {title}", written[-1])
         bar.add(1)
     print("wrote " + ", ".join(map(str, written)))
     return 0

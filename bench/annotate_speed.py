@@ -13,11 +13,19 @@ a warm-up; the video's times annotate.py's whole video loop (decode, detect, cro
 cascade, draw, encode the annotated .mp4), and once without drawing (--no-draw). Wall-clock
 figures depend on what else the machine runs; the CPU time per frame (all threads of the
 process) much less so.
+
+Each runtime of --runtimes (default: LiteRT and Keras) is measured in a fresh process of
+its own, so neither pays for the other's imports, the runtimes taking turns --rounds times,
+so a busy spell of the machine hits each alike; a table of the runtimes side by side (the
+median of the rounds) ends the output, with whether the process imported TensorFlow (the
+LiteRT path must not). --runtime R measures R alone.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +39,7 @@ from ferkit.faces import DEFAULT_MIN_FACE
 VIDEO_SIZE = (640, 480)
 VIDEO_FPS = 30
 TARGET_FPS = 15
+RESULT_TAG = "result: "  # a worker's last line: its figures as JSON
 
 
 def parse_args(argv=None):
@@ -44,8 +53,14 @@ def parse_args(argv=None):
                         help="annotate.py's --min-face: the detector's smallest face, pixels "
                              "(its cost falls with it: a webcam's face is rarely under 80)")
     cli.add_prediction_options(parser)
+    parser.add_argument("--runtimes", default="litert,keras",
+                        help="runtimes to compare, each in its own process (unless --runtime "
+                             "names one)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="times each runtime is measured, taking turns")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for name in ("faces", "frames", "repeats"):
+    for name in ("faces", "frames", "repeats", "rounds"):
         if getattr(args, name) < 1:
             parser.error(f"--{name}: expected a count >= 1, found {getattr(args, name)}")
     return args
@@ -81,8 +96,8 @@ def write_video(path, frames: int) -> None:
     writer.release()
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def measure(args) -> dict:
+    """The figures of one runtime (--runtime), printed as they come; returned for the table."""
     from ferkit.annotation import Annotator, Source, annotate_video
     from ferkit.faces import FaceSettings, find_faces
     from ferkit.inference import Cascade
@@ -92,6 +107,7 @@ def main(argv=None):
     cascade = Cascade.from_args(args)
     print(cascade.runtime_line)
     annotator = Annotator(cascade, settings)
+    result = {"runtime": cascade.runtime}
     picture = picture_with_faces(args.faces)
     annotator.look(picture)  # warm-up: traces the cascade for this batch size
     looks, detections = [], []
@@ -103,6 +119,7 @@ def main(argv=None):
         find_faces(picture, annotator.detector, annotator.settings)
         detections.append(time.perf_counter() - started)
     look, detect = statistics.median(looks), statistics.median(detections)
+    result["faces_per_s"] = len(found) / look
     print(f"picture {picture.shape[1]}x{picture.shape[0]} with {args.faces} faces: found "
           f"{len(found)}; {len(found) / look:.1f} faces/s ({1000 * look:.0f} ms per picture: "
           f"detection and crops {1000 * detect:.0f} ms, cascade {1000 * (look - detect):.0f} "
@@ -114,6 +131,8 @@ def main(argv=None):
         write_video(video, args.frames)
         source = Source("astronaut.mp4", video, "video")
         annotator.look(picture[:VIDEO_SIZE[1], :VIDEO_SIZE[0]])  # warm-up: one face
+        # Drawn first, as annotate.py's first video: a one-off cost of the video loop (an
+        # import, say) shows here.
         for drawn in (True, False):
             started, cpu_started = time.perf_counter(), time.process_time()
             rows, frames = annotate_video(annotator, source,
@@ -122,11 +141,60 @@ def main(argv=None):
             seconds = time.perf_counter() - started
             cpu = time.process_time() - cpu_started
             fps = frames / seconds
+            key = "drawn" if drawn else "no_draw"
+            result[f"{key}_fps"], result[f"{key}_cpu_ms"] = fps, 1000 * cpu / frames
             print(f"video {VIDEO_SIZE[0]}x{VIDEO_SIZE[1]}, {frames} frames, one face "
                   f"({len(rows)} found){'' if drawn else ', --no-draw'}: {fps:.1f} frames/s "
                   f"({1000 * seconds / frames:.0f} ms per frame, {1000 * cpu / frames:.0f} ms "
                   f"of CPU time per frame, all threads; target {TARGET_FPS} frames/s: "
                   f"{'met' if fps >= TARGET_FPS else 'NOT met'})")
+    result["tensorflow"] = "tensorflow" in sys.modules
+    return result
+
+
+def run_worker(argv, runtime: str) -> dict:
+    """measure() in a fresh process for ``runtime``; its lines are passed on as they come."""
+    # As a module from the checkout, so the worker imports this checkout's ferkit.
+    command = [sys.executable, "-m", "bench.annotate_speed", *argv, "--runtime", runtime,
+               "--worker"]
+    done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    lines = done.stdout.splitlines()
+    print("\n".join(line for line in lines if not line.startswith(RESULT_TAG)), flush=True)
+    results = [line for line in lines if line.startswith(RESULT_TAG)]
+    if done.returncode != 0 or not results:
+        raise RuntimeError(f"the {runtime} worker failed (exit {done.returncode})")
+    return json.loads(results[-1][len(RESULT_TAG):])
+
+
+def table(results) -> str:
+    """The runtimes side by side, a Markdown table: per runtime, the median of its rounds."""
+    rows = ["| runtime | picture faces/s | video frames/s drawn | --no-draw | CPU ms/frame "
+            "drawn | --no-draw | TensorFlow imported |", "| --- | --- | --- | --- | --- | --- "
+            "| --- |"]
+    for runtime, rounds in results.items():
+        r = {key: statistics.median(result[key] for result in rounds)
+             for key in ("faces_per_s", "drawn_fps", "no_draw_fps", "drawn_cpu_ms",
+                         "no_draw_cpu_ms")}
+        rows.append(f"| {runtime} | {r['faces_per_s']:.1f} | {r['drawn_fps']:.1f} | "
+                    f"{r['no_draw_fps']:.1f} | {r['drawn_cpu_ms']:.0f} | "
+                    f"{r['no_draw_cpu_ms']:.0f} | "
+                    f"{'yes' if any(result['tensorflow'] for result in rounds) else 'no'} |")
+    return "\n".join(rows)
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if args.worker:
+        print(RESULT_TAG + json.dumps(measure(args)))
+        return 0
+    runtimes = args.runtimes.split(",") if args.runtime == "auto" else [args.runtime]
+    results = {runtime: [] for runtime in runtimes}
+    for round_ in range(args.rounds):
+        for runtime in runtimes:
+            print(f"--- {runtime}, round {round_ + 1} of {args.rounds}", flush=True)
+            results[runtime].append(run_worker(argv, runtime))
+    print(table(results))
     return 0
 
 

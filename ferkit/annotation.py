@@ -16,7 +16,6 @@ import numpy as np
 
 from ferkit import DataError, paths
 from ferkit.faces import FaceSettings, find_faces, load_detector
-from ferkit.figures import normalized
 from ferkit.labels import CLASS_NAMES
 from ferkit.progress import progress_bar
 
@@ -25,8 +24,17 @@ VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG"}  # suffix -> the annotated video
 CAMERA_SUFFIX = ".avi"    # MJPG: every OpenCV build writes it
 CAMERA_FPS = 30.0         # a camera that does not say its frame rate
 CSV_NAME = "faces.csv"
-PROBABILITY_COLUMNS = tuple(name.lower() for name in CLASS_NAMES)
-CSV_COLUMNS = ("file", "frame", "x", "y", "w", "h", "score", "label") + PROBABILITY_COLUMNS
+# What is said of each face, by name: here faces.csv's columns after the face's place, and
+# the names any other output of faces should use. label (0-6) and label_name are the
+# cascade's; p_angry..p_neutral the probabilities that go with that label (stage 1's, or
+# where the specialist decided, stage 1's share of the specialist's classes split as the
+# specialist says: ferkit.inference.cascade_probs); stage1_p_angry.. stage 1's own.
+CLASS_KEYS = tuple(name.lower() for name in CLASS_NAMES)
+LABEL_PROBABILITY_FIELDS = tuple(f"p_{key}" for key in CLASS_KEYS)
+STAGE1_PROBABILITY_FIELDS = tuple(f"stage1_p_{key}" for key in CLASS_KEYS)
+FACE_FIELDS = ("label", "label_name", "specialist") + LABEL_PROBABILITY_FIELDS \
+    + STAGE1_PROBABILITY_FIELDS
+CSV_COLUMNS = ("file", "frame", "x", "y", "w", "h", "score") + FACE_FIELDS
 
 # One colour per class (BGR), for the box, the label and the class's bar.
 CLASS_COLOURS = ((60, 60, 230), (40, 160, 40), (200, 90, 170), (0, 210, 255),
@@ -72,6 +80,23 @@ def find_sources(inputs, camera: int | None = None) -> list[Source]:
     for source in sources:
         _check_readable(source)
     return sources
+
+
+def annotate_command(path) -> str | None:
+    """Where faces (a CSV or class folders of crops) are expected: for a photo, a video or
+    a folder holding them, the annotate.py command that finds the faces in them; else
+    None. Class folders (angry/, happy/, ...) are faces, whatever else lies beside them."""
+    path = Path(path)
+    known = PHOTO_SUFFIXES + tuple(VIDEO_CODECS)
+    if path.is_dir():
+        classes = {name.lower() for name in CLASS_NAMES}
+        entries = list(path.iterdir())
+        if any(p.is_dir() and p.name.lower() in classes for p in entries) or not any(
+                p.is_file() and p.suffix.lower() in known for p in entries):
+            return None
+    elif path.suffix.lower() not in known:
+        return None
+    return f"python3 annotate.py {path} --out runs/annotated"
 
 
 def _file_source(name: str, path: Path) -> Source:
@@ -155,14 +180,16 @@ def output_names(sources) -> dict[int, str]:
 @dataclasses.dataclass
 class Found:
     """The faces of one picture: boxes (N, 4) x y w h, detector scores (N,), grey crops
-    (N, 48, 48), the cascade's labels (N,), stage 1's probabilities (N, 7), which faces the
-    specialist decided (N,), and Grad-CAM maps (N, 48, 48) in 0-1 with --explain."""
+    (N, 48, 48), the cascade's labels (N,) and the probabilities that go with them (N, 7),
+    stage 1's own probabilities (N, 7), which faces the specialist decided (N,), and
+    Grad-CAM maps (N, 48, 48) in 0-1 with --explain."""
 
     boxes: np.ndarray
     scores: np.ndarray
     crops: np.ndarray
     labels: np.ndarray
     probs: np.ndarray
+    stage1_probs: np.ndarray
     handoff: np.ndarray
     heat: np.ndarray | None = None
 
@@ -183,29 +210,38 @@ class Annotator:
     def look(self, image: np.ndarray) -> Found:
         boxes, scores, crops = find_faces(image, self.detector, self.settings)
         if len(boxes) == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return Found(boxes, scores, crops, empty, np.zeros((0, len(CLASS_NAMES)),
-                                                                np.float32), empty.astype(bool))
-        labels, probs, handoff = self.cascade.predict(crops)
+            empty, no_probs = np.zeros(0, dtype=np.int64), np.zeros((0, len(CLASS_NAMES)))
+            return Found(boxes, scores, crops, empty, no_probs, no_probs, empty.astype(bool))
+        said = self.cascade.predict_all(crops)
+        labels = said.labels
         heat = None
         if self.explain_model is not None:
             from ferkit.explain import gradcam  # TensorFlow: only with --explain
+            from ferkit.figures import normalized  # matplotlib: only with --explain
 
             # Grad-CAM of stage 1's logit for the label the cascade gave.
             heat = normalized(gradcam(self.explain_model, crops, labels))
-        return Found(boxes, scores, crops, labels, probs, handoff, heat)
+        return Found(boxes, scores, crops, labels, said.probabilities, said.stage1_probabilities, said.handed_over,
+                     heat)
+
+
+def face_values(label, probs, stage1_probs, handoff) -> list:
+    """FACE_FIELDS' values for one face, in their order (probabilities to 4 decimals)."""
+    return [int(label), CLASS_NAMES[int(label)], int(bool(handoff)),
+            *(round(float(p), 4) for p in probs), *(round(float(p), 4) for p in stage1_probs)]
 
 
 def csv_rows(name: str, frame: int, found: Found) -> list[list]:
-    return [[name, frame, *map(int, box), int(score), int(label),
-             *(f"{p:.4f}" for p in probs)]
-            for box, score, label, probs in zip(found.boxes, found.scores, found.labels,
-                                                found.probs)]
+    return [[name, frame, *map(int, box), int(score), *face_values(*said)]
+            for box, score, *said in zip(found.boxes, found.scores, found.labels, found.probs,
+                                         found.stage1_probs, found.handoff)]
 
 
 def write_faces_csv(path, rows) -> None:
+    """faces.csv, with \n line ends as every CSV the toolkit writes (csv's default is
+    \r\n)."""
     with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
+        writer = csv.writer(f, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
         writer.writerows(rows)
 
@@ -215,33 +251,65 @@ def write_faces_csv(path, rows) -> None:
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 FONT_HEIGHT = 22          # pixels of a capital at font scale 1
 CHART_ROW = (9, 24)       # smallest, largest bar-chart row height, pixels
+# A photo's chart is made no smaller than this to fit beside its face (its 9-pixel rows are
+# hard to read): the photo is widened instead. A video frame cannot be.
+READABLE_ROW = 14
 PANEL_SHADE = 0.3         # the panel darkens the picture under it to this share
 
 
-def draw_found(image: np.ndarray, found: Found) -> np.ndarray:
-    """Draw on ``image``, in place, every face's panel (its bar chart, and Grad-CAM with
-    --explain) where it covers the least of the faces, their labels and the panels already
-    placed; then every box and label on top, so none is hidden."""
+def draw_found(image: np.ndarray, found: Found, widen: bool = False) -> np.ndarray:
+    """Every face's box and label, and beside it its panel (the bar chart; Grad-CAM too
+    with --explain), the largest that fits in the picture without covering any face,
+    label or panel already placed (rows sized to the face, down to READABLE_ROW in a
+    photo, CHART_ROW's least in a video frame).
+    Where none fits: with ``widen`` (photos) the picture gets a black strip on its right
+    and such panels go there, level with their faces; without (video frames, whose size
+    is fixed) the panel goes where it covers the least. Returns the drawn picture:
+    ``image`` itself, drawn in place, or its widened copy."""
     labels = [(f"{CLASS_NAMES[label]}{'*' if handed else ''} {probs[label]:.0%}", box)
               for box, label, probs, handed in zip(found.boxes, found.labels, found.probs,
                                                    found.handoff)]
     taken = [_label_and_box(image, text, box, draw=False) for text, box in labels]
+    smallest = READABLE_ROW if widen else CHART_ROW[0]
+    homeless = []
     for i in range(len(found)):
-        panel = face_panel(found.probs[i], int(found.labels[i]), int(found.boxes[i][3]),
-                           None if found.heat is None else found.heat[i], found.crops[i])
-        spot = _free_spot(image.shape, panel.shape, found.boxes[i], taken)
-        if spot is not None:
-            _blend(image, panel, spot)
-            taken.append((*spot, spot[0] + panel.shape[1], spot[1] + panel.shape[0]))
+        largest = max(smallest, _chart_row(found.boxes[i][3]))
+        for row in range(largest, smallest - 1, -1):
+            panel = _panel(found, i, row)
+            spot = _free_spot(image.shape, panel.shape, taken[i], taken)
+            if spot is not None:
+                _place(image, panel, spot, taken)
+                break
+        else:
+            homeless.append(i)
+    if homeless and widen:
+        image = _strip(image, [(found.boxes[i], _panel(found, i, max(
+            smallest, _chart_row(found.boxes[i][3])))) for i in homeless])
+    else:
+        for i in homeless:
+            panel = _panel(found, i, CHART_ROW[0])
+            spot = _least_covering_spot(image.shape, panel.shape, taken[i], taken)
+            if spot is not None:
+                _place(image, panel, spot, taken)
     for (text, box), label in zip(labels, found.labels):
         _label_and_box(image, text, box, CLASS_COLOURS[int(label)])
     return image
 
 
-def face_panel(probs, label: int, face_height: int, heat=None, crop=None) -> np.ndarray:
-    """The bar chart of the seven probabilities, rows sized to the face, with the Grad-CAM
+def _chart_row(face_height) -> int:
+    """The bar chart's row height for a face: its height over the seven rows, within
+    CHART_ROW."""
+    return int(np.clip(round(int(face_height) / len(CLASS_NAMES)), *CHART_ROW))
+
+
+def _panel(found: Found, i: int, row: int) -> np.ndarray:
+    return face_panel(found.probs[i], int(found.labels[i]), row,
+                      None if found.heat is None else found.heat[i], found.crops[i])
+
+
+def face_panel(probs, label: int, row: int, heat=None, crop=None) -> np.ndarray:
+    """The bar chart of the seven probabilities, ``row`` pixels a class, with the Grad-CAM
     over the 48x48 crop on its left when ``heat`` (0-1) is given: BGR on black."""
-    row = int(np.clip(round(face_height / len(CLASS_NAMES)), *CHART_ROW))
     chart = _bar_chart(probs, label, row)
     if heat is None:
         return chart
@@ -250,9 +318,32 @@ def face_panel(probs, label: int, face_height: int, heat=None, crop=None) -> np.
     return np.concatenate([tile, chart], axis=1)
 
 
+def _place(image, panel, spot, taken) -> None:
+    _blend(image, panel, spot)
+    taken.append((*spot, spot[0] + panel.shape[1], spot[1] + panel.shape[0]))
+
+
+def _strip(image, boxed_panels) -> np.ndarray:
+    """``image`` with a black strip on its right holding each (box, panel) level with its
+    face (moved down past the one above it, up where the picture ends)."""
+    height, width = image.shape[:2]
+    gap = 4
+    strip = max(panel.shape[1] for _, panel in boxed_panels) + 2 * gap
+    canvas = np.zeros((height, width + strip, 3), np.uint8)
+    canvas[:, :width] = image
+    below = 0
+    for box, panel in sorted(boxed_panels, key=lambda boxed: boxed[0][1]):
+        if panel.shape[0] > height:  # a picture lower than the panel: rows to fit it
+            panel = cv2.resize(panel, (panel.shape[1], height), interpolation=cv2.INTER_AREA)
+        y = int(np.clip(max(int(box[1]), below), 0, height - panel.shape[0]))
+        canvas[y:y + panel.shape[0], width + gap:width + gap + panel.shape[1]] = panel
+        below = y + panel.shape[0] + gap
+    return canvas
+
+
 def _label_and_box(image, text, box, colour=None, draw=True):
     """Draw the box and 'Label NN%' above it (inside its top where the picture ends): NN
-    is stage 1's probability of the label, '*' marks a label the specialist chose. Returns
+    is the label's probability (Found.probs), '*' marks a label the specialist chose. Returns
     the rectangle (x0, y0, x1, y1) the two cover; ``draw`` False only measures it."""
     x, y, w, h = (int(v) for v in box)
     scale = float(np.clip(w / 160, 0.4, 1.2))
@@ -299,29 +390,50 @@ def _heat_tile(crop, heat) -> np.ndarray:
     return cv2.addWeighted(cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR), 0.5, colours, 0.5, 0)
 
 
-def _free_spot(shape, panel_shape, box, taken):
-    """Top-left corner for a panel by the box (below it, else right, left, above; each
-    kept inside the picture) that covers the least area of the ``taken`` rectangles; None
-    where the panel is larger than the picture. Below first: faces side by side (the usual
-    group photo) then each keep their panel under them, never between two of them."""
+def _candidates(shape, panel_shape, face) -> list[tuple[int, int]]:
+    """Top-left corners for a panel by a face's rectangle (x0, y0, x1, y1: its box and
+    label): right of it, left, below, above (beside first: a face's chart is read level
+    with it), each slid along that side to stay inside the picture."""
+    height, width = shape[:2]
+    ph, pw = panel_shape[:2]
+    x0, y0, x1, y1 = face
+    gap = max(3, ph // 30)
+    level = int(np.clip(y0, 0, max(0, height - ph)))
+    along = int(np.clip(x0, 0, max(0, width - pw)))
+    return [(x1 + gap, level), (x0 - gap - pw, level), (along, y1 + gap),
+            (along, y0 - gap - ph)]
+
+
+def _covered(spot, panel_shape, taken) -> int:
+    """Pixels of the ``taken`` rectangles a panel at ``spot`` would cover."""
+    cx, cy = spot
+    ph, pw = panel_shape[:2]
+    return sum(max(0, min(cx + pw, x1) - max(cx, x0)) * max(0, min(cy + ph, y1) - max(cy, y0))
+               for x0, y0, x1, y1 in taken)
+
+
+def _free_spot(shape, panel_shape, face, taken):
+    """The first of _candidates that lies inside the picture and covers none of the
+    ``taken`` rectangles (faces, labels, panels); None where none does."""
+    height, width = shape[:2]
+    ph, pw = panel_shape[:2]
+    for cx, cy in _candidates(shape, panel_shape, face):
+        if 0 <= cx <= width - pw and 0 <= cy <= height - ph \
+                and not _covered((cx, cy), panel_shape, taken):
+            return cx, cy
+    return None
+
+
+def _least_covering_spot(shape, panel_shape, face, taken):
+    """Of _candidates, each moved inside the picture, the one that covers the least of
+    the ``taken`` rectangles; None where the panel is larger than the picture."""
     height, width = shape[:2]
     ph, pw = panel_shape[:2]
     if ph > height or pw > width:
         return None
-    x, y, w, h = (int(v) for v in box)
-    gap = max(3, ph // 30)
-    candidates = [(x, y + h + gap), (x + w + gap, y), (x - gap - pw, y), (x, y - gap - ph)]
-    best, least = None, None
-    for cx, cy in candidates:
-        fits = 0 <= cx <= width - pw and 0 <= cy <= height - ph
-        cx, cy = int(np.clip(cx, 0, width - pw)), int(np.clip(cy, 0, height - ph))
-        covered = sum(max(0, min(cx + pw, x1) - max(cx, x0)) * max(0, min(cy + ph, y1)
-                                                                   - max(cy, y0))
-                      for x0, y0, x1, y1 in taken)
-        cost = (covered, not fits)  # least covered first; of equals, one that fits as is
-        if least is None or cost < least:
-            best, least = (cx, cy), cost
-    return best
+    spots = [(int(np.clip(cx, 0, width - pw)), int(np.clip(cy, 0, height - ph)))
+             for cx, cy in _candidates(shape, panel_shape, face)]
+    return min(spots, key=lambda spot: _covered(spot, panel_shape, taken))
 
 
 def _blend(image, panel, spot) -> None:
@@ -342,7 +454,7 @@ def annotate_photo(annotator: Annotator, source: Source, out_path=None) -> list[
     image = read_photo(source)
     found = annotator.look(image)
     if len(found) and out_path is not None:
-        _write_image(out_path, draw_found(image, found))
+        _write_image(out_path, draw_found(image, found, widen=True))
     return csv_rows(source.name, 0, found)
 
 

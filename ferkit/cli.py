@@ -7,7 +7,8 @@ import sys
 from ferkit import ROOT, backend, paths
 from ferkit.data import DEFAULT_TRAIN, USAGES, check_data_path
 from ferkit.errors import InputError, ParameterError
-from ferkit.inference import DEFAULT_STAGE1, DEFAULT_STAGE2, MAKE_STAGE1, MAKE_STAGE2, RUNTIMES
+from ferkit.inference import (DEFAULT_STAGE1, DEFAULT_STAGE2, MAKE_STAGE1, MAKE_STAGE2, RUNTIMES,
+                              Cascade, stale_handoff)
 
 
 class UsageError(InputError):
@@ -223,6 +224,15 @@ def check_prediction_models(args) -> None:
     paths.model_file(args.stage1, MAKE_STAGE1)
     if args.cascade:
         paths.model_file(args.stage2, MAKE_STAGE2)
+
+
+def announce_cascade(cascade: Cascade, stage1, stage2, handoff_below) -> None:
+    """What a script says once its cascade is loaded: the runtime line, and (stderr) a
+    warning when the specialist's hand-off was tuned against another stage 1."""
+    print(cascade.runtime_line)
+    notice = stale_handoff(stage1, stage2, handoff_below) if cascade.stage2 is not None else None
+    if notice:
+        print(f"warning: {notice}", file=sys.stderr)
 
 
 def add_cnn_options(parser: argparse.ArgumentParser) -> None:

@@ -6,6 +6,7 @@
   * filter_ascent      inputs that excite a layer's filters     -> (F, 48, 48), (F,)
   * class_ascent       inputs that raise a class logit          -> (C, 48, 48), (C,)
   * activation_maps    a layer's feature maps for some inputs   -> (N, h, w, C)
+  * most_important     the share of each map's pixels that matter most -> (N, 48, 48) bool
 
 The score explained is always a pre-softmax value picked by a small explicit argument (a
 class index or a filter index), taken from a sub-model that ends at the ``logits`` layer or
@@ -16,6 +17,7 @@ themselves, so gradients are per raw pixel.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from ferkit.errors import DataError, ParameterError
@@ -24,6 +26,11 @@ from ferkit.models import logits_model
 
 GREY = 128.0          # the mid-grey the ascents start from and decay back to
 START_NOISE = 20.0    # +- pixel levels of uniform noise on that grey start
+# A map is ranked for most_important after a Gaussian blur of this sigma, in pixels of the
+# 48x48 face: a single gradient jumps from pixel to pixel, and the top pixels of the raw
+# map are specks all over the face; blurred, they gather into the eyes, brows and mouth
+# the map points at (Grad-CAM's maps are smooth already and barely change).
+MASK_SMOOTHING = 2.0
 
 
 # --- layers ------------------------------------------------------------------------------
@@ -181,6 +188,24 @@ def gradcam(model, images, class_index, layer=None) -> np.ndarray:
     alpha = tf.reduce_mean(tape.gradient(score, maps), axis=(1, 2), keepdims=True)  # (N,1,1,C)
     cam = tf.nn.relu(tf.reduce_sum(alpha * maps, axis=-1, keepdims=True))           # (N,h,w,1)
     return tf.image.resize(cam, x.shape[1:3], method="bilinear").numpy()[..., 0]
+
+
+def most_important(maps, keep: float, smoothing: float = MASK_SMOOTHING) -> np.ndarray:
+    """(N, h, w) bool: in each map, the ``keep`` share of its pixels that matter most
+    (exactly round(keep * h * w) of them, ties broken by position), ranked on the map
+    blurred by a Gaussian of sigma ``smoothing`` pixels (0: the map as it is)."""
+    if not 0 < keep <= 1:
+        raise ParameterError("keep", f"expected a share of the pixels, 0 < keep <= 1, found "
+                                     f"{keep}")
+    maps = np.asarray(maps, dtype=np.float32)
+    if smoothing > 0:
+        maps = np.stack([cv2.GaussianBlur(m, (0, 0), smoothing) for m in maps])
+    flat = maps.reshape(len(maps), -1)
+    count = round(keep * flat.shape[1])
+    order = np.argsort(-flat, axis=1, kind="stable")[:, :count]
+    kept = np.zeros(flat.shape, dtype=bool)
+    np.put_along_axis(kept, order, True, axis=1)
+    return kept.reshape(maps.shape)
 
 
 # --- what the units respond to --------------------------------------------------------------

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import io
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
+from ferkit import ROOT
 from ferkit.evaluation import row_shares
 from ferkit.files import write_atomically
+from ferkit.paths import writing
 
 DPI = 90
 PALETTE_COLOURS = 256
@@ -27,7 +31,8 @@ def save(fig, path) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     image = Image.open(buffer).convert("RGB").quantize(colors=PALETTE_COLOURS)
-    write_atomically(path, lambda tmp: image.save(tmp, format="PNG", optimize=True))
+    with writing(path, "figure"):
+        write_atomically(path, lambda tmp: image.save(tmp, format="PNG", optimize=True))
 
 
 def confusion_figure(panels, names, path, suptitle=None) -> None:
@@ -65,36 +70,48 @@ def normalized(maps) -> np.ndarray:
     return np.divide(maps, peaks, out=np.zeros_like(maps), where=peaks > 0)
 
 
-def saliency_figure(faces, maps, captions, title, threshold, path) -> None:
-    """One row per face: the face, the map over it, and the face where the map is at least
-    ``threshold`` of its maximum (the rest greyed out).
+def saliency_figure(faces, maps, kept, captions, title, path) -> None:
+    """One row per face: the face, the map over it, and the face where ``kept`` (the rest
+    greyed out; explain.most_important keeps a fixed share of each map's pixels).
 
-    faces: (N, 48, 48) 0-255; maps: (N, 48, 48) >= 0; captions: N strings.
+    faces: (N, 48, 48) 0-255; maps: (N, 48, 48) >= 0; kept: (N, 48, 48) bool; captions: N
+    strings.
     """
     heat = normalized(maps)
     n = len(faces)
-    fig = Figure(figsize=(7.2, 2.3 * n + 0.6), layout="constrained")
+    # "compressed" packs the square images; the colour bar hangs right under the last
+    # map (laid out beside the grid, it left a blank band above itself).
+    fig = Figure(figsize=(7.2, 2.3 * n + 0.6), layout="compressed")
     axes = fig.subplots(n, 3, squeeze=False)
-    for row, (face, hmap, caption) in enumerate(zip(faces, heat, captions)):
+    for row, (face, hmap, mask, caption) in enumerate(zip(faces, heat, kept, captions)):
         face_ax, heat_ax, mask_ax = axes[row]
         face_ax.imshow(face, cmap="gray", vmin=0, vmax=255)
         face_ax.set_ylabel(caption, fontsize=8)
         heat_ax.imshow(face, cmap="gray", vmin=0, vmax=255)
         overlay = heat_ax.imshow(hmap, cmap="jet", alpha=0.5, vmin=0, vmax=1)
-        kept = hmap >= threshold
-        # Pixels below the threshold are shown at a flat mid-grey: visibly "not looked at".
-        mask_ax.imshow(np.where(kept, face, 128), cmap="gray", vmin=0, vmax=255)
-        mask_ax.set_xlabel(f"{kept.mean():.0%} of the pixels", fontsize=8)
+        # Pixels not kept are shown at a flat mid-grey: visibly "not looked at".
+        mask_ax.imshow(np.where(mask, face, 128), cmap="gray", vmin=0, vmax=255)
         for ax in axes[row]:
             ax.set_xticks([])
             ax.set_yticks([])
     axes[0, 0].set_title("face")
     axes[0, 1].set_title("map over the face")
-    axes[0, 2].set_title(f"map >= {threshold:g} of its max")
-    fig.colorbar(overlay, ax=axes[:, 1].tolist(), shrink=0.6, location="bottom",
+    axes[0, 2].set_title(f"its {np.mean(kept):.0%} most\nimportant pixels")
+    bar = axes[-1, 1].inset_axes([0.0, -0.16, 1.0, 0.06])
+    fig.colorbar(overlay, cax=bar, orientation="horizontal",
                  label="importance (share of the face's maximum)")
     fig.suptitle(title)
     save(fig, path)
+
+
+def shown_path(path) -> str:
+    """A file as a figure's title names it: relative to the checkout when it lies in or
+    beside it (../shared/data/...), else its name alone: never an absolute path of the
+    machine that drew it."""
+    path = Path(path).resolve()
+    if path.is_relative_to(ROOT.parent):
+        return Path(os.path.relpath(path, ROOT)).as_posix()
+    return path.name
 
 
 def grid_figure(images, captions, title, path, cmap="gray", vmin=0, vmax=255,

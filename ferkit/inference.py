@@ -18,7 +18,7 @@ from ferkit.arrays import check_faces
 from ferkit.errors import DataError, ParameterError
 from ferkit.files import read_sidecar
 from ferkit.labels import EMOTIONS
-from ferkit.litert import LiteRTModel, load_litert, staleness
+from ferkit.litert import LiteRTModel, file_sha256, load_litert, staleness
 
 DEFAULT_STAGE1 = MODELS / "cnn.h5"
 DEFAULT_STAGE2 = MODELS / "cnn_specific_0_2_4_6.h5"
@@ -184,6 +184,23 @@ def handoff_threshold(given, specialist_sidecar: dict, tta: bool = False) -> flo
         raise DataError(f"{key} in the specialist's sidecar: expected a confidence between "
                         f"0 and 1, found {threshold!r}")
     return float(threshold)
+
+
+def stale_handoff(stage1_path, specialist_path, handoff_below=None) -> str | None:
+    """One line of warning when the specialist's tuned hand-off threshold is used with
+    another stage 1 than it was tuned against (its sidecar's ``stage1_sha256``, the SHA-256
+    of that stage-1 .h5, differs from ``stage1_path``'s), saying how to retune it; None
+    when it was tuned against this one, when its sidecar does not say, or when a threshold
+    is given (``handoff_below``: the tuned one is not used)."""
+    if handoff_below is not None:
+        return None
+    recorded = read_sidecar(specialist_path, MAKE_STAGE2).get("stage1_sha256")
+    if recorded is None or file_sha256(stage1_path) == recorded:
+        return None
+    return (f"{specialist_path}: its hand-off threshold was tuned for another stage 1 than "
+            f"{stage1_path} (SHA-256 differs from its sidecar's stage1_sha256); retune it "
+            f"with: python3 cnn_train_mod.py --tune-only --stage1 {stage1_path} "
+            f"--out {specialist_path}")
 
 
 def choose_runtime(requested: str, model_paths) -> tuple[str, str]:

@@ -2,15 +2,20 @@
 
 Inputs must exist, be readable and be the right kind (a file, or for faces also an image
 folder); outputs must be writable where they go (not a folder where a file is wanted, a
-parent folder that exists or can be made, write access to it). Each problem is one
-InputError naming the path, what was expected and what was found: a DataError for an
-input (a missing or unreadable file), an InputError for an output (a place the option
-cannot write to). No TensorFlow, pandas or numpy here, so a script fails in well under a
-second on a bad path.
+parent folder that exists, or can be made where the script makes it, and a file can be
+created there: tried, since permissions alone miss a read-only file system, /proc, or a
+root user). Each problem is one InputError naming the path, what was expected and what was
+found: a DataError for an input (a missing or unreadable file), an InputError for an
+output (a place the option cannot write to); writing() turns a failure of the final write
+itself (a full disk) into one such line too. No TensorFlow, pandas or numpy here, so a
+script fails in well under a second on a bad path.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import tempfile
 from pathlib import Path
 
 from ferkit.errors import DataError, InputError
@@ -51,24 +56,41 @@ def model_file(path, make_command: str = "") -> Path:
     return path
 
 
-def output_file(path, what: str = "output") -> Path:
+def output_file(path, what: str = "output", make_folders: bool = True) -> Path:
     """A file the script will write (atomically, beside its final place): not a folder,
-    in a folder that exists or can be made, with write access there."""
+    in a folder where a file can be created. A missing folder is fine when the script
+    makes it (``make_folders``, and it can be made); else it is named in the error."""
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path}: expected a file name for the {what}, found a folder")
+    if not make_folders and not path.absolute().parent.is_dir():
+        _can_write_in(path.parent, path, what)  # a file on the way is the clearer message
+        raise InputError(f"{path}: cannot write the {what}: the folder {path.parent} does not "
+                         f"exist (make it first: mkdir -p {path.parent})")
     _can_write_in(path.parent, path, what)
     return path
 
 
 def output_folder(path, what: str = "output") -> Path:
-    """A folder the script will write files into: a folder or nothing yet (it is made),
-    not a file, and writable."""
+    """A folder the script will write files into: a folder or nothing yet (it is made,
+    with its parents), not a file, and a file can be created in it (or in the nearest
+    folder above it that exists)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError(f"{path}: expected a folder for the {what}, found a file")
     _can_write_in(path, path, what)
     return path
+
+
+@contextlib.contextmanager
+def writing(path, what: str = "output"):
+    """The final write of ``path``: an OSError inside (a full disk, a folder removed or
+    made read-only since the check) becomes one InputError naming the file, so a long job
+    ends with one line, not a traceback."""
+    try:
+        yield
+    except OSError as err:
+        raise InputError(f"{path}: cannot write the {what} ({_reason(err)})") from None
 
 
 def _must_exist(path: Path, what: str, hint: str) -> None:
@@ -94,15 +116,29 @@ def _must_be_readable(path: Path, what: str) -> None:
 
 
 def _can_write_in(folder: Path, path: Path, what: str) -> None:
-    """``folder`` exists and is writable, or can be made: its nearest existing ancestor
-    is a folder we may write in."""
+    """``folder`` exists and a file can be created in it, or it can be made: its nearest
+    existing ancestor is a folder where a file can be created. Tried with an empty
+    temporary file, removed at once: os.access says yes to root everywhere and to anyone
+    on /proc or a file system mounted read-only."""
     existing = folder.absolute()
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
         raise InputError(f"{path}: cannot make the folder for the {what}: {existing} is a file")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(f"{path}: cannot write the {what} in {existing} (no write permission)")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".ferkit-write-check-")
+    except OSError as err:
+        # /proc and /sys answer "not found" for a file they will not make.
+        reason = ("no new file can be made there" if err.errno == errno.ENOENT
+                  else _reason(err))
+        raise InputError(f"{path}: cannot write the {what} in {existing} ({reason})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _reason(err: OSError) -> str:
+    """An OSError's reason in words ("Read-only file system"), without the path."""
+    return err.strerror or type(err).__name__
 
 
 def _then(hint: str) -> str:

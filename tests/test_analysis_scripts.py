@@ -120,7 +120,7 @@ def test_saliency_of_chosen_ids_with_one_method(models, tmp_path):
     out = tmp_path / "figures"
     assert saliency.main(["--model", models["stage1"], "--data", models["test"], "--ids",
                           "face3, face7", "--method", "gradcam", "--layer", "conv2_3",
-                          "--threshold", "0.3", "--out", str(out)]) == 0
+                          "--keep", "0.3", "--out", str(out)]) == 0
     assert pngs(out) == ["cnn_gradcam.png"]
 
 
@@ -145,7 +145,7 @@ def test_filter_vis_class_images_and_activation_maps(models, tmp_path):
 @pytest.mark.parametrize("script, argv, message", [
     (saliency, ["--ids", "nope"], r"--ids: no face with id 'nope' among the 21 faces"),
     (saliency, ["--layer", "conv9"], r"--layer: expected a layer of cnn, found 'conv9'"),
-    (saliency, ["--threshold", "0"], r"--threshold 0.0: expected a share"),
+    (saliency, ["--keep", "0"], r"--keep 0.0: expected a share"),
     (filter_vis, ["--layer", "dense1"], r"--layer: expected a layer with feature maps .*, "
                                         r"found 'dense1' \(dense1\)"),
     (filter_vis, ["--layer", "-3"], r"--layer: expected a layer with .*found '-3' "
@@ -263,5 +263,5 @@ def test_help_is_fast_without_tensorflow():
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("False")
-    for option in ("--stage1", "--threshold", "--method", "--filters", "--class", "--image"):
+    for option in ("--stage1", "--keep", "--method", "--filters", "--class", "--image"):
         assert option in done.stdout

@@ -12,7 +12,9 @@ from conftest import ROOT
 import annotate
 from ferkit.composites import ASTRONAUT_FACE, astronaut_head, astronaut_path, scene
 from ferkit import cli
-from ferkit.annotation import CSV_COLUMNS
+from ferkit.annotation import (CSV_COLUMNS, LABEL_PROBABILITY_FIELDS,
+                               STAGE1_PROBABILITY_FIELDS)
+from ferkit.labels import CLASS_NAMES
 from ferkit.faces import DEFAULT_MARGIN, FaceSettings, face_crops, find_faces, load_detector
 
 STAGE1 = ROOT / "models" / "cnn.h5"
@@ -63,8 +65,14 @@ def test_astronaut_gives_one_face_in_the_right_place(tmp_path, capsys):
     assert row["file"] == str(astronaut_path()) and row["frame"] == 0
     assert overlap((row.x, row.y, row.w, row.h), ASTRONAUT_FACE) > 0.5
     assert row["label"] in range(7) and row["score"] > 0
-    probs = row[["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]]
-    assert abs(probs.sum() - 1) < 2e-3
+    assert row["label_name"] == CLASS_NAMES[row["label"]]
+    for fields in (LABEL_PROBABILITY_FIELDS, STAGE1_PROBABILITY_FIELDS):
+        assert abs(row[list(fields)].sum() - 1) < 2e-3
+    # The label's probabilities are stage 1's unless the specialist decided.
+    same = np.allclose(row[list(LABEL_PROBABILITY_FIELDS)].to_numpy(float),
+                       row[list(STAGE1_PROBABILITY_FIELDS)].to_numpy(float))
+    assert same != bool(row["specialist"])
+    assert b"\r" not in (out / "faces.csv").read_bytes()
     drawn = cv2.imread(str(out / "astronaut_annotated.png"))
     assert drawn.shape == cv2.imread(str(astronaut_path())).shape
     assert "1 faces from 1 photo(s)" in stdout

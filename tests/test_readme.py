@@ -33,6 +33,7 @@ SCRIPTS = {
 SETUP_COMMANDS = ("python3 -m pip install -r requirements.txt -e .", "python3 -m pytest -q")
 
 OPTION = re.compile(r"(?<![\w-])--[A-Za-z][\w-]*")
+OTHER_TOOLS_OPTIONS = {"--depth"}  # git clone's, in README's set-up
 COMMAND = re.compile(r"python3 (\S+\.py)\b")
 # Where a command named inline or in a code block ends: the end of its code span, a shell
 # comment, or the next command of a pipeline or list.
@@ -86,7 +87,8 @@ def misnamed_options(text, options_by_script):
                      for option in options if option not in options_by_script[script]]
     every_option = set().union(*options_by_script.values())
     problems += [f"{option}: no script has it"
-                 for option in sorted(set(OPTION.findall(text)) - every_option)]
+                 for option in sorted(set(OPTION.findall(text)) - every_option
+                                      - OTHER_TOOLS_OPTIONS)]
     return problems
 
 

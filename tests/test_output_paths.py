@@ -1,0 +1,99 @@
+"""Every output path is checked before any work, and a failure of the final write is one
+line too: a path under /proc, a parent that is a file, a missing folder the script does not
+make, a full disk at the end. Timing is asserted by counting predictions, not seconds."""
+import errno
+
+import pytest
+
+from conftest import ROOT, make_faces, write_csv
+import annotate
+import confusion
+import predict
+from ferkit import cli, paths
+from ferkit.errors import InputError
+from ferkit.inference import Cascade
+
+STAGE1 = str(ROOT / "models" / "cnn.h5")
+STAGE2 = str(ROOT / "models" / "cnn_specific_0_2_4_6.h5")
+
+
+@pytest.fixture
+def predictions(monkeypatch):
+    """Counts the cascade's predictions (every script predicts through Cascade.predict_all)."""
+    calls = []
+    original = Cascade.predict_all
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+    monkeypatch.setattr(Cascade, "predict_all", counted)
+    return calls
+
+
+@pytest.fixture
+def faces(tmp_path):
+    images, labels = make_faces(8)
+    return write_csv(tmp_path / "faces.csv", "label,feature", zip(labels, images))
+
+
+def one_line(capsys, code):
+    captured = capsys.readouterr()
+    assert code == 2, captured
+    assert captured.err.count("\n") == 1 and captured.err.startswith("error: "), captured.err
+    return captured.err
+
+
+@pytest.mark.parametrize("where, expected", [
+    ("/proc/out.csv", "/proc/out.csv: cannot write the predictions ('id,label' CSV) in /proc "
+                      "(no new file can be made there)"),
+    ("{tmp}/faces.csv/out.csv", "cannot make the folder for the predictions ('id,label' "
+                                "CSV): {tmp}/faces.csv is a file"),
+    ("{tmp}/no/such/out.csv", "{tmp}/no/such/out.csv: cannot write the predictions ('id,label' "
+                              "CSV): the folder {tmp}/no/such does not exist (make it first: "
+                              "mkdir -p {tmp}/no/such)"),
+])
+def test_predict_refuses_an_output_it_cannot_write_before_predicting(
+        tmp_path, faces, predictions, capsys, where, expected):
+    out = where.format(tmp=tmp_path)
+    err = one_line(capsys, cli.run(predict.main, [str(faces), out]))
+    assert expected.format(tmp=tmp_path) in err
+    assert predictions == []
+    assert not (tmp_path / "no").exists()
+
+
+@pytest.mark.parametrize("script, argv", [
+    (confusion, ["--data", "{faces}", "--out", "/proc/figures"]),
+    (confusion, ["--data", "{faces}", "--out", "{faces}/figures"]),
+    (annotate, ["{photo}", "--out", "/proc/annotated"]),
+])
+def test_folders_that_cannot_be_written_fail_before_predicting(tmp_path, faces, predictions,
+                                                                capsys, script, argv):
+    import cv2
+    import numpy as np
+
+    photo = tmp_path / "grey.png"
+    cv2.imwrite(str(photo), np.full((64, 64, 3), 128, np.uint8))
+    argv = [a.format(faces=faces, photo=photo) for a in argv]
+    err = one_line(capsys, cli.run(script.main, argv))
+    assert "cannot" in err and predictions == []
+
+
+def test_a_failure_at_the_final_write_is_one_line_after_the_prediction(
+        tmp_path, faces, predictions, capsys, monkeypatch):
+    def full_disk(path, write):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(predict, "write_atomically", full_disk)
+    out = tmp_path / "out.csv"
+    err = one_line(capsys, cli.run(predict.main, [str(faces), str(out), "--no-cascade"]))
+    assert err == f"error: {out}: cannot write the predictions (No space left on device)\n"
+    assert predictions == [1] and not out.exists()
+
+
+def test_writing_turns_only_os_errors_into_one_line(tmp_path):
+    with pytest.raises(InputError, match=r"x\.png: cannot write the figure \(Read-only file "
+                                         r"system\)"):
+        with paths.writing(tmp_path / "x.png", "figure"):
+            raise OSError(errno.EROFS, "Read-only file system")
+    with pytest.raises(KeyError):
+        with paths.writing(tmp_path / "x.png", "figure"):
+            raise KeyError("a bug keeps its traceback")
