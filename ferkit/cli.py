@@ -68,6 +68,15 @@ def training_parser(description: str, default_out, recipe) -> argparse.ArgumentP
                              "the options it started with; with --cycles N (more warm restarts, "
                              "the total growing by them) or --average, also change a run, "
                              "finished or not: it then ends as a run started with those options")
+    add_recipe_options(parser)
+    parser.set_defaults(**{name: value for name, value in defaults.items()
+                           if name not in ("specific", "init_from")})
+    return parser
+
+
+def add_recipe_options(parser: argparse.ArgumentParser) -> None:
+    """The options every recipe has (ferkit.recipes.Recipe's fields); their defaults come
+    from the trainer's recipe class."""
     parser.add_argument("--epochs", type=int,
                         help="epochs of the whole run, warm restarts included")
     parser.add_argument("--lr", type=float,
@@ -102,9 +111,6 @@ def training_parser(description: str, default_out, recipe) -> argparse.ArgumentP
     parser.add_argument("--precision", choices=PRECISIONS,
                         help="auto = mixed bfloat16 where the CPU has AVX512-BF16/AMX or the "
                              "GPU supports it, else float32; bfloat16/float16 = mixed precision")
-    parser.set_defaults(**{name: value for name, value in defaults.items()
-                           if name not in ("specific", "init_from")})
-    return parser
 
 
 # Options whose being given matters, not only their value: with --resume, --cycles and

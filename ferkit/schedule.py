@@ -91,7 +91,8 @@ class Schedule:
         """'120 epochs: a first phase of 60, then 10 warm restarts of 6'."""
         restarts = (f", then {self.cycles} warm restart{'s' * (self.cycles != 1)} of "
                     f"{self.cycle_epochs}" if self.cycles else ", no warm restarts")
-        return f"{self.total} epochs: a first phase of {self.first_epochs}{restarts}"
+        return (f"{self.total} epoch{'s' * (self.total != 1)}: a first phase of "
+                f"{self.first_epochs}{restarts}")
 
     def left_out(self, average: str) -> str | None:
         """One line on what the recipe asked for and this run leaves out, None if nothing."""
