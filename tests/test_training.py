@@ -159,14 +159,14 @@ def test_run_interrupted_inside_a_warm_restart_and_resumed_ends_as_an_uninterrup
         data, tmp_path, monkeypatch, capsys):
     whole, parts = tmp_path / "whole.h5", tmp_path / "parts.h5"
     # The DNN: the same machinery as the CNNs, dropout's random state included, faster.
-    # A first phase of 1 epoch, then one warm restart of 2: stopped after its first epoch.
-    argv = ["--data", str(data), "--epochs", "3", "--cycles", "1", "--cycle-epochs", "2", *FAST]
+    # A first phase of 2 epochs, then one warm restart of 2: stopped after its first epoch.
+    argv = ["--data", str(data), "--epochs", "4", "--cycles", "1", "--cycle-epochs", "2", *FAST]
     assert cli.run(dnn_train.main, [*argv, "--out", str(whole)]) == 0
     with monkeypatch.context() as patch:
-        interrupt_after(patch, 2)  # inside the warm restart
+        interrupt_after(patch, 3)  # inside the warm restart
         assert cli.run(dnn_train.main, [*argv, "--out", str(parts)]) == 130
     err = capsys.readouterr().err
-    assert "interrupted after epoch 2 of 3" in err and "--resume" in err
+    assert "interrupted after epoch 3 of 4" in err and "--resume" in err
     assert not parts.exists() and (parts.with_suffix(".run") / "best.h5").exists()
     assert cli.run(dnn_train.main, ["--resume", "--out", str(parts)]) == 0
     (a, whole_sidecar), (b, parts_sidecar) = load_model(whole), load_model(parts)
@@ -175,7 +175,8 @@ def test_run_interrupted_inside_a_warm_restart_and_resumed_ends_as_an_uninterrup
     # The resumed run's sidecar is the model as built and names the command that started it.
     assert parts_sidecar["command"] == whole_sidecar["command"].replace(str(whole), str(parts))
     assert parts_sidecar["build"] == whole_sidecar["build"]
-    assert parts_sidecar["epochs_run"] == 3 and "--resume" not in parts_sidecar["command"]
+    assert parts_sidecar["epochs_run"] == 4 and "--resume" not in parts_sidecar["command"]
+    assert parts_sidecar["final_weights"] == {"kind": "swa", "cycle_ends": 1}
 
 
 def test_resume_with_more_cycles_ends_as_a_run_started_with_them(data, tmp_path, capsys):
