@@ -39,15 +39,15 @@ def recorded_config(recipe: Recipe, data, out, usage=None) -> dict:
 
 
 def command_with(command: str, option: str, value) -> str:
-    """``command`` (words joined by spaces) with ``option`` set to ``value``."""
-    words, kept = command.split(" "), []
-    while words:
-        word = words.pop(0)
-        if word == option:
-            words.pop(0)
-        elif not word.startswith(option + "="):
-            kept.append(word)
-    return " ".join([*kept, option, str(value)])
+    """``command`` (words joined by spaces) with ``option`` set to ``value``: in place where
+    the command gives it, else added at the end."""
+    words, given = command.split(" "), False
+    for i, word in enumerate(words):
+        if word == option and i + 1 < len(words):
+            words[i + 1], given = str(value), True
+        elif word.startswith(option + "="):
+            words[i], given = f"{option}={value}", True
+    return " ".join(words if given else [*words, option, str(value)])
 
 
 def check_fresh_start(out, overwrite: bool) -> None:

@@ -75,7 +75,7 @@ def test_more_warm_restarts_keep_the_first_phase_and_grow_the_total(tmp_path):
     state.change(cycles=3)
     assert state.schedule == Schedule(3, 3e-4, 3, 2, 1.5e-4)
     assert state.recipe.epochs == state.info["sidecar"]["config"]["epochs"] == 9
-    assert state.info["command"] == "python3 cnn_train.py --cycle-epochs 2 --cycles 3 --epochs 9"
+    assert state.info["command"] == "python3 cnn_train.py --epochs 9 --cycles 3 --cycle-epochs 2"
     assert state.info["sidecar"]["resumed_with"] == [{"after_epoch": 4, "cycles": 3, "epochs": 9}]
     with pytest.raises(ParameterError, match="expected more warm restarts than the 3") as caught:
         state.change(cycles=2)

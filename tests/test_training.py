@@ -96,6 +96,22 @@ def record_epochs(monkeypatch, val_accuracy=None):
     return after
 
 
+def as_written_before_epochs_meant_the_whole_run(path):
+    """Rewrite a run's state.json as the trainers wrote it while --epochs was the first
+    phase: the parsed options as `args` (epochs: the first phase), no version, recipe,
+    schedule or file entries."""
+    info = json.loads(path.read_text())
+    recipe, schedule = info.pop("recipe"), info.pop("schedule")
+    del recipe["kind"], info["version"]
+    info["args"] = {**recipe, "epochs": schedule["first_epochs"], "overwrite": False,
+                    "resume": False, **{key: info.pop(key) for key in ("data", "out", "usage")}}
+    info["sidecar"]["config"] = dict(info["args"])
+    info["command"] = info["sidecar"]["command"] = info["command"].replace(
+        f"--epochs {schedule['first_epochs'] + schedule['cycles'] * schedule['cycle_epochs']}",
+        f"--epochs {schedule['first_epochs']}")
+    path.write_text(json.dumps(info))
+
+
 @pytest.fixture(scope="module", autouse=True)
 def op_determinism():
     """TensorFlow's op determinism for every training in this file: then only a run's state
@@ -168,6 +184,8 @@ def test_run_interrupted_inside_a_warm_restart_and_resumed_ends_as_an_uninterrup
     err = capsys.readouterr().err
     assert "interrupted after epoch 3 of 4" in err and "--resume" in err
     assert not parts.exists() and (parts.with_suffix(".run") / "best.h5").exists()
+    # Resumed by this version from the state.json the version before the total wrote.
+    as_written_before_epochs_meant_the_whole_run(parts.with_suffix(".run") / "state.json")
     assert cli.run(dnn_train.main, ["--resume", "--out", str(parts)]) == 0
     (a, whole_sidecar), (b, parts_sidecar) = load_model(whole), load_model(parts)
     for x, y in zip(a.get_weights(), b.get_weights()):
@@ -203,7 +221,7 @@ def test_resume_with_more_cycles_ends_as_a_run_started_with_them(data, tmp_path,
     assert grown_sidecar["epochs_run"] == 3 and grown_sidecar["config"]["cycles"] == 2
     # The first phase kept, the total grown by the warm restart: the command says both.
     assert grown_sidecar["command"] == ("python3 dnn_train.py " + " ".join(argv)
-                                        + " --out " + str(grown) + " --cycles 2 --epochs 3")
+                                        + " --epochs 3 --cycles 2 --out " + str(grown))
     assert grown_sidecar["schedule"]["epochs"] == grown_sidecar["config"]["epochs"] == 3
     assert grown_sidecar["resumed_with"] == [{"after_epoch": 2, "cycles": 2, "epochs": 3}]
 
