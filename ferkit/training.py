@@ -196,7 +196,7 @@ def fit_on_schedule(state: RunState, model, faces: TrainingData, average: list |
             if verbose:
                 print(f"{line}; run ETA {format_duration(left)}", flush=True)
     except KeyboardInterrupt:
-        report_interrupt(state)
+        report_interrupt(state, verbose)
         raise
     return average
 
@@ -273,10 +273,15 @@ def average_accuracy(sidecar: dict, average: list, faces: TrainingData) -> float
     return accuracy(model, faces.val_images, faces.val_labels)
 
 
-def report_interrupt(state: RunState) -> None:
+def report_interrupt(state: RunState, verbose: bool) -> None:
+    """After Ctrl-C: a run with no epoch done leaves nothing behind; with ``verbose``, one
+    line says what was kept and how to continue."""
     done = state.epochs_done
     if done == 0:
         state.discard()
+    if not verbose:
+        return
+    if done == 0:
         print("\ninterrupted before the first epoch finished: nothing written", file=sys.stderr)
         return
     best, out, command = state.info["best"], state.info["out"], state.info["command"]
