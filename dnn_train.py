@@ -4,32 +4,32 @@ Usage:
     python3 dnn_train.py                       # data/train.csv -> models/dnn.h5
     python3 dnn_train.py --data ../shared/data/fer2013/train.csv.gz
 
-Same options, outputs and sidecar as cnn_train.py, with its own recipe: one cosine phase,
-no warm restarts, the best-validation epoch kept. It exists to show what the convolutions
+Same options, outputs and sidecar as cnn_train.py, with its own recipe
+(ferkit.recipes.DnnRecipe): one cosine of 40 epochs, no warm restarts, the best-validation
+epoch kept. It exists to show what the convolutions
 add over a network of about the same size that ignores image structure.
 """
 import sys
 
 from ferkit import MODELS, cli
-from ferkit.labels import NUM_CLASSES
+from ferkit.recipes import DnnRecipe
 
 DEFAULT_OUT = MODELS / "dnn.h5"
 
 
 def parse_args(argv=None):
-    parser = cli.training_parser(__doc__.splitlines()[0], DEFAULT_OUT, cli.DNN_DEFAULTS)
+    parser = cli.training_parser(__doc__.splitlines()[0], DEFAULT_OUT, DnnRecipe)
     parser.add_argument("--dense-dropout", type=float,
                         help="dropout after each hidden dense layer")
-    return parser.parse_args(argv)
+    return cli.parse_training_args(parser, argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    config = cli.training_recipe(DnnRecipe, args)
     cli.check_training_paths(args)
     # TensorFlow loads only now, after the input checks: --help and input errors stay fast.
-    from ferkit.training import train
-
-    train(args, "dnn", list(range(NUM_CLASSES)), __file__, argv)
+    cli.run_training(config, args, __file__, argv)
 
 
 if __name__ == "__main__":

@@ -156,15 +156,13 @@ def epoch_rates(model, fit_args: dict, images_per_epoch: int, repeats: int) -> l
     return [images_per_epoch / t for t in times[1:]]
 
 
-def cnn_training_defaults(argv=()):
-    """cnn_train.py's options as the toolkit's shared parsers (ferkit.cli) fill them in, so the
-    training figures use what a user's run would, without importing the script."""
-    from ferkit import cli
+def cnn_training_defaults(**changes):
+    """cnn_train.py's recipe (ferkit.recipes.Stage1Recipe, whose defaults the script
+    shows), with ``changes``: the training figures use what a user's run would, without
+    importing the script."""
+    from ferkit.recipes import Stage1Recipe
 
-    parser = cli.training_parser("stage-1 CNN", None, cli.STAGE1_DEFAULTS)
-    cli.add_cnn_options(parser)
-    return parser.parse_args(list(argv))
-
+    return Stage1Recipe(**changes)
 
 
 def work_baseline(args) -> dict:
@@ -189,14 +187,16 @@ def work_toolkit(args) -> dict:
     """cnn_train.py's training step: its recipe's defaults, threads, pipeline, precision,
     compile."""
     from ferkit.backend import keras
-    from ferkit.training import build_for_training, build_options_of, configure_threads, make_dataset
+    from ferkit.machine import configure_threads
+    from ferkit.pipeline import make_dataset
+    from ferkit.training import build_for_training
 
-    run = cnn_training_defaults(["--batch-size", str(args.batch_size)])
+    run = cnn_training_defaults(batch_size=args.batch_size)
     configure_threads()
     keras.utils.set_random_seed(run.seed)
     images, labels = random_faces(args.train_images, args.seed)
     data = make_dataset(images, labels, run.batch_size, 7, augment=run.augment, seed=run.seed)
-    model, policy, _ = build_for_training("cnn", 7, build_options_of("cnn", run), run.lr,
+    model, policy, _ = build_for_training("cnn", 7, run.build_options, run.lr,
                                           run.precision, run.label_smoothing)
     rates = epoch_rates(model, dict(x=data, shuffle=False), len(images), args.repeats)
     return {"rates": rates, "precision": policy, "augment": run.augment}

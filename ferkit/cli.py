@@ -4,11 +4,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pathlib import Path
+
 from ferkit import ROOT, backend, paths
 from ferkit.data import DEFAULT_TRAIN, USAGES, check_data_path
 from ferkit.errors import InputError, ParameterError
 from ferkit.inference import (DEFAULT_STAGE1, DEFAULT_STAGE2, MAKE_STAGE1, MAKE_STAGE2, RUNTIMES,
                               Cascade, stale_handoff)
+from ferkit.recipes import AVERAGES, PRECISIONS, recipe_fields
+from ferkit.schedule import Schedule
 
 
 class UsageError(InputError):
@@ -29,48 +33,23 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 # default run never replaces the committed figures README shows (made with --out figures).
 FIGURES_OUT = ROOT / "runs" / "figures"
 
-# The final weights of a run with cycles: the mean of the cycle ends, or Adam's moving average.
-AVERAGES = ("swa", "ema")
-
-# Adam at 1e-3 leaves these networks predicting the majority class on FER2013; 3e-4 learns.
-DEFAULT_LR = 3e-4
-# Starting from trained weights, half the rate: a full one first unlearns what they know,
-# a much smaller one leaves a specialist a copy of stage 1 (RESULTS.md).
-FINE_TUNE_LR = 1.5e-4
-
-# Each trainer's recipe: what its command does with no options (README and RESULTS.md give
-# what these defaults measured). Stage 1: a long first cosine phase, then short warm
-# restarts, Adam's moving average of the weights kept (on validation it beat the mean of
-# the cycle ends at the end of the run); less dropout than a plain run and label
-# smoothing, because the averaged weights no longer underfit and FER2013's labels are noisy.
-STAGE1_DEFAULTS = dict(epochs=60, lr=DEFAULT_LR, cycles=10, cycle_epochs=6,
-                       cycle_lr=FINE_TUNE_LR, average="ema", label_smoothing=0.1,
-                       augment=True, conv_dropout=0.05, dense_dropout=0.1)
-# The specialist grows from stage 1 (--init-from): a short first phase at the fine-tuning
-# rate, then short cycles, whose ends' mean beat Adam's moving average on validation; from
-# scratch it takes stage 1's first phase (from_scratch).
-SPECIALIST_DEFAULTS = dict(STAGE1_DEFAULTS, epochs=6, lr=FINE_TUNE_LR, cycles=4,
-                           cycle_epochs=3, average="swa")
-SPECIALIST_FROM_SCRATCH = dict(epochs=STAGE1_DEFAULTS["epochs"], lr=DEFAULT_LR)
-# The DNN: one cosine, the best epoch kept; augmentation only slows what it can learn.
-DNN_DEFAULTS = dict(epochs=40, lr=DEFAULT_LR, cycles=0, cycle_epochs=1,
-                    cycle_lr=FINE_TUNE_LR, label_smoothing=0.0, augment=False,
-                    dense_dropout=0.3)
-
-
-def training_parser(description: str, default_out, defaults: dict) -> argparse.ArgumentParser:
-    """Options every trainer shares, with the trainer's recipe as defaults (``defaults``:
-    one of the *_DEFAULTS above); each script adds its own options."""
-    from ferkit.data import DEFAULT_TRAIN, USAGES
-
-    epochs = defaults["epochs"] + defaults["cycles"] * defaults["cycle_epochs"]
+def training_parser(description: str, default_out, recipe) -> argparse.ArgumentParser:
+    """Options every trainer shares, with the defaults of its recipe class (ferkit.recipes:
+    the options are its fields); each script adds its own options. Parse with
+    parse_training_args."""
+    defaults = recipe_fields(recipe)
+    schedule = Schedule.laid_out(defaults["epochs"], defaults["lr"], defaults["cycles"],
+                                 defaults["cycle_epochs"], defaults["cycle_lr"])
     parser = argparse.ArgumentParser(
         description=description, formatter_class=HelpFormatter,
-        epilog=f"The defaults train {defaults['epochs']} + {defaults['cycles']} x "
-               f"{defaults['cycle_epochs']} = {epochs} epochs (README.md says how long an "
-               f"epoch takes on which CPU). After every epoch the run's state goes to "
-               f"OUT.run/; Ctrl-C, or the end of a session, loses at most one epoch: "
-               f"continue with --resume.")
+        epilog=f"The defaults train {schedule.layout()} (README.md says how long an epoch "
+               f"takes on which CPU). --epochs is the whole run: --cycles warm restarts of "
+               f"--cycle-epochs come last, the first phase is what remains; when --epochs "
+               f"leaves no room for them all, the last warm restarts are left out until the "
+               f"first phase has at least --cycle-epochs epochs, and the run says so in one "
+               f"line (without warm restarts the model is the best epoch). After every "
+               f"epoch the run's state goes to OUT.run/; Ctrl-C, or the end of a session, "
+               f"loses at most one epoch: continue with --resume.")
     parser.add_argument("--data", default=str(DEFAULT_TRAIN),
                         help="training data: a CSV 'label,feature' (.gz fine), Kaggle's "
                              "fer2013.csv (its Training rows unless --usage), or an image "
@@ -87,55 +66,107 @@ def training_parser(description: str, default_out, defaults: dict) -> argparse.A
                              "existing --out is refused)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the unfinished run of --out from its last epoch, with "
-                             "the options it started with; with --cycles N (more warm restarts) "
-                             "or --average, also change a run, finished or not: it then ends "
-                             "as a run started with those options")
-    parser.add_argument("--epochs", type=int, help="epochs of the first cosine phase")
+                             "the options it started with; with --cycles N (more warm restarts, "
+                             "the total growing by them) or --average, also change a run, "
+                             "finished or not: it then ends as a run started with those options")
+    add_recipe_options(parser)
+    parser.set_defaults(**{name: value for name, value in defaults.items()
+                           if name not in ("specific", "init_from")})
+    return parser
+
+
+def add_recipe_options(parser: argparse.ArgumentParser) -> None:
+    """The options every recipe has (ferkit.recipes.Recipe's fields); their defaults come
+    from the trainer's recipe class."""
+    parser.add_argument("--epochs", type=int,
+                        help="epochs of the whole run, warm restarts included")
     parser.add_argument("--lr", type=float,
                         help="peak Adam learning rate of the first phase, cosine-decayed to 1%% "
                              "of it")
     parser.add_argument("--cycles", type=int,
-                        help="warm restarts after the first phase, their ends averaged "
-                             "(0: the best epoch of the first phase is the model)")
+                        help="warm restarts at the end of the run, their ends averaged "
+                             "(0: one cosine, whose best epoch is the model)")
     parser.add_argument("--cycle-epochs", type=int, help="epochs of each warm restart")
     parser.add_argument("--cycle-lr", type=float,
                         help="peak learning rate of each warm restart, cosine-decayed to 1%% "
                              "of it")
-    parser.add_argument("--average", choices=AVERAGES, default="swa",
-                        help="final weights with cycles: swa = the mean of the cycle ends' "
-                             "weights; ema = Adam's moving average of the weights over the "
-                             "whole run (both are scored on validation at every cycle end)")
-    parser.add_argument("--ema-momentum", type=float, default=0.999,
+    parser.add_argument("--average", choices=AVERAGES,
+                        help="final weights with warm restarts: swa = the mean of the cycle "
+                             "ends' weights; ema = Adam's moving average of the weights over "
+                             "the whole run (both are scored on validation at every cycle end)")
+    parser.add_argument("--ema-momentum", type=float,
                         help="momentum of Adam's moving average per step (kept in every run "
-                             "with cycles)")
+                             "with warm restarts)")
     parser.add_argument("--label-smoothing", type=float,
                         help="share of each face's target spread evenly over all classes "
                              "(0 = plain cross-entropy): FER2013's labels are noisy")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction,
                         help="random flips, shifts (10%%), rotations (10 degrees) and zooms "
                              "(10%%) of the training faces")
-    parser.add_argument("--batch-size", type=int, default=128, help="images per step")
-    parser.add_argument("--val-split", type=float, default=0.1,
+    parser.add_argument("--batch-size", type=int, help="images per step")
+    parser.add_argument("--val-split", type=float,
                         help="share of the data held out (stratified by class, shuffled with "
                              "--seed) for validation")
-    parser.add_argument("--seed", type=int, default=42,
+    parser.add_argument("--seed", type=int,
                         help="seed for the split, the weights, the order and the augmentation")
-    parser.add_argument("--precision", choices=("auto", "float32", "bfloat16", "float16"),
-                        default="auto",
+    parser.add_argument("--precision", choices=PRECISIONS,
                         help="auto = mixed bfloat16 where the CPU has AVX512-BF16/AMX or the "
                              "GPU supports it, else float32; bfloat16/float16 = mixed precision")
-    parser.set_defaults(**defaults)
-    return parser
+
+
+# Options whose being given matters, not only their value: with --resume, --cycles and
+# --average change the run (the others are the run's own); the specialist's --epochs and
+# --lr default to other values when it trains from scratch.
+GIVEN_MATTERS = ("epochs", "lr", "cycles", "average")
+
+
+def parse_training_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, with ``given``: the options of GIVEN_MATTERS that the
+    command line set (argparse fills a default only into a namespace without the name)."""
+    unset = object()
+    args = parser.parse_args(argv, argparse.Namespace(**dict.fromkeys(GIVEN_MATTERS, unset)))
+    args.given = {name for name in GIVEN_MATTERS if getattr(args, name) is not unset}
+    for name in set(GIVEN_MATTERS) - args.given:
+        setattr(args, name, parser.get_default(name))
+    return args
+
+
+def training_recipe(recipe, args: argparse.Namespace, **fields):
+    """The recipe of class ``recipe`` that the parsed options describe (``fields``: values
+    the script resolved itself). Its values are checked here, before TensorFlow loads: a
+    bad one is a ParameterError naming the option."""
+    names = {f for f in recipe_fields(recipe) if f not in fields}
+    return recipe(**{name: getattr(args, name) for name in names if hasattr(args, name)},
+                  **fields)
+
+
+def command_line(script, argv=None) -> str:
+    """The command as a user would type it again from the checkout (``argv``: the options,
+    default sys.argv's)."""
+    script = Path(script)
+    if script.is_absolute() and script.is_relative_to(ROOT):
+        script = script.relative_to(ROOT)
+    return " ".join(["python3", str(script), *(sys.argv[1:] if argv is None else argv)])
+
+
+def run_training(config, args: argparse.Namespace, script, argv=None):
+    """Train ``config`` as the options say (a new run, or --resume of the run of --out,
+    changed by --cycles or --average where given). Returns (model path, sidecar)."""
+    from ferkit import training
+
+    if args.resume:
+        changes = {name: getattr(args, name) for name in ("cycles", "average")
+                   if name in args.given}
+        return training.resume(args.out, kind=type(config), verbose=True, **changes)
+    return training.train(config, args.data, args.out, usage=args.usage,
+                          overwrite=args.overwrite, command=command_line(script, argv),
+                          verbose=True)
 
 
 def check_training_paths(args) -> None:
     """A trainer's paths, checked at the top of its main before any work: --data, the
     models it starts from or tunes against (--init-from, --stage1) and --out (with
     cnn_train_mod.py --tune-only, a trained specialist to re-tune, and no --data read)."""
-    from ferkit import paths
-    from ferkit.data import check_data_path
-    from ferkit.inference import MAKE_STAGE1
-
     for option in ("init_from", "stage1"):  # both a trained 7-class CNN
         if getattr(args, option, None):
             paths.model_file(getattr(args, option), MAKE_STAGE1)
@@ -242,9 +273,10 @@ def add_cnn_options(parser: argparse.ArgumentParser) -> None:
                         help="dropout after each group of three convolutions")
     parser.add_argument("--dense-dropout", type=float,
                         help="dropout after each hidden dense layer")
-    parser.add_argument("--bn-momentum", type=float, default=0.99,
+    parser.add_argument("--bn-momentum", type=float,
                         help="BatchNorm moving-average momentum (lower it for very short runs)")
     parser.add_argument("--no-bn-recalibration", dest="recalibrate_bn", action="store_false",
+                        default=True,
                         help="do not re-estimate the final weights' BatchNorm statistics on "
                              "the plain training faces (with dropout off) at the end")
 

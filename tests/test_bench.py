@@ -112,13 +112,12 @@ def test_results_table_lists_an_average_after_the_runs_it_averages(tmp_path, cap
 def test_benchmark_defaults_are_cnn_train_s_taken_from_the_toolkit():
     import cnn_train
     from bench import throughput
+    from ferkit import cli
+    from ferkit.recipes import Stage1Recipe
 
-    defaults = vars(throughput.cnn_training_defaults())
-    expected = vars(cnn_train.parse_args([]))
-    files = ("out", "init_from")  # which files a run reads and writes: no training setting
-    assert {k: v for k, v in defaults.items() if k not in files} == \
-        {k: v for k, v in expected.items() if k not in files}
-    assert throughput.parse_args([]).batch_size == expected["batch_size"]
+    expected = cli.training_recipe(Stage1Recipe, cnn_train.parse_args([]))
+    assert throughput.cnn_training_defaults() == expected
+    assert throughput.parse_args([]).batch_size == expected.batch_size
 
 
 def test_prediction_is_timed_through_predict_py_s_cascade(monkeypatch, tmp_path):

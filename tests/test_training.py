@@ -1,7 +1,6 @@
 """The training recipe through the three trainers, on small generated data: the schedule,
 cycle-end averaging, BatchNorm re-estimation, the run state that --resume continues, and
 the rule that a run never touches a model it did not make."""
-import contextlib
 import json
 import shutil
 import subprocess
@@ -20,10 +19,12 @@ from ferkit.averaging import batchnorm_statistics
 from ferkit.backend import keras, tf
 from ferkit.data import load_faces, select_classes, stratified_split, train_val_rows
 from ferkit.inference import HANDOFF_GRID, predict_probs
-from ferkit.litert import staleness
+from ferkit.litert import file_sha256, staleness
 from ferkit.models import build_cnn, load_model
-from ferkit.training import (Schedule, augment_batch, compile_for_training, copy_body_weights,
-                          make_dataset, recorded_config)
+from ferkit.pipeline import TrainingData
+from ferkit.recipes import DEFAULT_LR, FINE_TUNE_LR, DnnRecipe, SpecialistRecipe
+from ferkit.runstate import recorded_config
+from ferkit.training import compile_for_training, copy_body_weights, recalibrated
 import ferkit.training
 
 pytestmark = pytest.mark.usefixtures("no_tflite_export")
@@ -33,8 +34,8 @@ pytestmark = pytest.mark.usefixtures("no_tflite_export")
 FAST = ["--batch-size", "16", "--lr", "1e-3", "--cycle-lr", "5e-4", "--no-augment",
         "--precision", "float32", "--val-split", "0.25"]
 CNN_FAST = [*FAST, "--bn-momentum", "0.8"]
-# The recipe in miniature: a one-epoch first phase and two one-epoch cycles.
-RECIPE = ["--epochs", "1", "--cycles", "2", "--cycle-epochs", "1"]
+# The recipe in miniature: three epochs, a one-epoch first phase and two one-epoch cycles.
+RECIPE = ["--epochs", "3", "--cycles", "2", "--cycle-epochs", "1"]
 # Stage 1 keeps Adam's moving average by default; its fixture keeps the cycle ends' mean,
 # the one with bookkeeping of its own to test (the moving average: test_ema_*).
 STAGE1_RECIPE = [*RECIPE, "--average", "swa"]
@@ -79,30 +80,50 @@ def interrupt_after(monkeypatch, epochs: int):
     monkeypatch.setattr(keras.Model, "fit", fit_until)
 
 
-@contextlib.contextmanager
+def record_epochs(monkeypatch, val_accuracy=None):
+    """The model's weights after each epoch (a list filled as the run goes). With
+    ``val_accuracy``, the validation accuracy each epoch reports is replaced by the given
+    one, so that the test chooses which epoch is the best."""
+    fit, after = keras.Model.fit, []
+
+    def recording_fit(self, *args, **kwargs):
+        history = fit(self, *args, **kwargs)
+        if val_accuracy is not None:
+            history.history["val_accuracy"] = [val_accuracy[len(after)]]
+        after.append(self.get_weights())
+        return history
+    monkeypatch.setattr(keras.Model, "fit", recording_fit)
+    return after
+
+
+def as_written_before_epochs_meant_the_whole_run(path):
+    """Rewrite a run's state.json as the trainers wrote it while --epochs was the first
+    phase: the parsed options as `args` (epochs: the first phase), no version, recipe,
+    schedule or file entries."""
+    info = json.loads(path.read_text())
+    recipe, schedule = info.pop("recipe"), info.pop("schedule")
+    del recipe["kind"], info["version"]
+    info["args"] = {**recipe, "epochs": schedule["first_epochs"], "overwrite": False,
+                    "resume": False, **{key: info.pop(key) for key in ("data", "out", "usage")}}
+    info["sidecar"]["config"] = dict(info["args"])
+    info["command"] = info["sidecar"]["command"] = info["command"].replace(
+        f"--epochs {schedule['first_epochs'] + schedule['cycles'] * schedule['cycle_epochs']}",
+        f"--epochs {schedule['first_epochs']}")
+    path.write_text(json.dumps(info))
+
+
+@pytest.fixture(scope="module", autouse=True)
 def op_determinism():
-    """TensorFlow's op determinism for one block: then only a run's state can make two
-    runs with the same seed differ."""
-    was_deterministic = tf.config.experimental.is_op_determinism_enabled() if hasattr(
-        tf.config.experimental, "is_op_determinism_enabled") else False
+    """TensorFlow's op determinism for every training in this file: then only a run's state
+    can make two runs with the same seed differ, and the seeded thresholds hold on every
+    run, not on most. Restored for the files that follow."""
+    from tensorflow.python.framework import config
+
+    was_deterministic = config.is_op_determinism_enabled()
     tf.config.experimental.enable_op_determinism()
-    try:
-        yield
-    finally:
-        if not was_deterministic:
-            from tensorflow.python.framework import config
-            config.disable_op_determinism()
-
-
-def test_schedule_runs_a_first_cosine_then_warm_restarts():
-    schedule = Schedule(epochs=4, lr=1e-3, cycles=2, cycle_epochs=3, cycle_lr=5e-4)
-    rates = [schedule.learning_rate(e) for e in range(schedule.total)]
-    assert schedule.total == 10
-    assert rates[0] == pytest.approx(1e-3) and rates[3] == pytest.approx(1e-5)
-    assert rates[4] == rates[7] == pytest.approx(5e-4) and rates[6] == pytest.approx(5e-6)
-    assert all(a > b for a, b in zip(rates[:3], rates[1:4]))
-    assert [e for e in range(10) if schedule.ends_cycle(e)] == [6, 9]
-    assert schedule.position(5) == (1, 1, 3) and "cycle 2/2 epoch 1/3" in schedule.describe(7)
+    yield
+    if not was_deterministic:
+        config.disable_op_determinism()
 
 
 def test_recipe_writes_the_mean_of_the_cycle_ends_with_batchnorm_re_estimated(data, stage1):
@@ -150,79 +171,83 @@ def test_sidecar_names_the_one_command_and_history_and_curves_are_written(data, 
     assert staleness(out, sidecar) is None  # its LiteRT copy, made from this very .h5
 
 
-def test_interrupted_and_resumed_run_ends_as_an_uninterrupted_one(data, tmp_path, monkeypatch,
-                                                                  capsys):
-    """Op determinism on: then only the run state can make the two runs differ."""
-    with op_determinism():
-        whole, parts = tmp_path / "whole.h5", tmp_path / "parts.h5"
-        # The DNN: the same machinery as the CNNs, dropout's random state included, faster.
-        argv = ["--data", str(data), *RECIPE, *FAST]
-        assert cli.run(dnn_train.main, [*argv, "--out", str(whole)]) == 0
-        with monkeypatch.context() as patch:
-            interrupt_after(patch, 2)  # after the first cycle's end
-            assert cli.run(dnn_train.main, [*argv, "--out", str(parts)]) == 130
-        err = capsys.readouterr().err
-        assert "interrupted after epoch 2 of 3" in err and "--resume" in err
-        assert not parts.exists() and (parts.with_suffix(".run") / "best.h5").exists()
-        assert cli.run(dnn_train.main, ["--resume", "--out", str(parts)]) == 0
+def test_run_interrupted_inside_a_warm_restart_and_resumed_ends_as_an_uninterrupted_one(
+        data, tmp_path, monkeypatch, capsys):
+    whole, parts = tmp_path / "whole.h5", tmp_path / "parts.h5"
+    # The DNN: the same machinery as the CNNs, dropout's random state included, faster.
+    # A first phase of 2 epochs, then one warm restart of 2: stopped after its first epoch.
+    argv = ["--data", str(data), "--epochs", "4", "--cycles", "1", "--cycle-epochs", "2", *FAST]
+    assert cli.run(dnn_train.main, [*argv, "--out", str(whole)]) == 0
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, 3)  # inside the warm restart
+        assert cli.run(dnn_train.main, [*argv, "--out", str(parts)]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted after epoch 3 of 4" in err and "--resume" in err
+    assert not parts.exists() and (parts.with_suffix(".run") / "best.h5").exists()
+    # Resumed by this version from the state.json the version before the total wrote.
+    as_written_before_epochs_meant_the_whole_run(parts.with_suffix(".run") / "state.json")
+    assert cli.run(dnn_train.main, ["--resume", "--out", str(parts)]) == 0
     (a, whole_sidecar), (b, parts_sidecar) = load_model(whole), load_model(parts)
     for x, y in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(x, y)
     # The resumed run's sidecar is the model as built and names the command that started it.
     assert parts_sidecar["command"] == whole_sidecar["command"].replace(str(whole), str(parts))
     assert parts_sidecar["build"] == whole_sidecar["build"]
-    assert parts_sidecar["epochs_run"] == 3 and "--resume" not in parts_sidecar["command"]
+    assert parts_sidecar["epochs_run"] == 4 and "--resume" not in parts_sidecar["command"]
+    assert parts_sidecar["final_weights"] == {"kind": "swa", "cycle_ends": 1}
 
 
 def test_resume_with_more_cycles_ends_as_a_run_started_with_them(data, tmp_path, capsys):
     """A finished one-cycle run grown to two cycles equals a two-cycle run (op determinism
     on), and its sidecar names that run's command."""
-    with op_determinism():
-        whole, grown = tmp_path / "whole.h5", tmp_path / "grown.h5"
-        argv = ["--data", str(data), "--epochs", "1", "--cycle-epochs", "1", *FAST]
-        assert cli.run(dnn_train.main, [*argv, "--cycles", "2", "--out", str(whole)]) == 0
-        assert cli.run(dnn_train.main, [*argv, "--cycles", "1", "--out", str(grown)]) == 0
-        capsys.readouterr()
-        # A finished run is only resumed to grow, and only grows.
-        for extra, message in (([], "has finished; give --cycles N (more than its 1)"),
-                               (["--cycles", "0"], "--cycles 0: expected more warm restarts")):
-            assert cli.run(dnn_train.main, ["--resume", "--out", str(grown), *extra]) == 2
-            err = capsys.readouterr().err
-            assert err.count("\n") == 1 and message in err
-        assert cli.run(dnn_train.main, ["--resume", "--out", str(grown), "--cycles", "2"]) == 0
+    whole, grown = tmp_path / "whole.h5", tmp_path / "grown.h5"
+    argv = ["--data", str(data), "--cycle-epochs", "1", *FAST]
+    assert cli.run(dnn_train.main, [*argv, "--epochs", "3", "--cycles", "2", "--out",
+                                    str(whole)]) == 0
+    assert cli.run(dnn_train.main, [*argv, "--epochs", "2", "--cycles", "1", "--out",
+                                    str(grown)]) == 0
+    capsys.readouterr()
+    # A finished run is only resumed to grow, and only grows.
+    for extra, message in (([], "has finished; give --cycles N (more than its 1)"),
+                           (["--cycles", "0"], "--cycles 0: expected more warm restarts")):
+        assert cli.run(dnn_train.main, ["--resume", "--out", str(grown), *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err
+    assert cli.run(dnn_train.main, ["--resume", "--out", str(grown), "--cycles", "2"]) == 0
     (a, whole_sidecar), (b, grown_sidecar) = load_model(whole), load_model(grown)
     for x, y in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(x, y)
     assert grown_sidecar["final_weights"] == {"kind": "swa", "cycle_ends": 2}
     assert grown_sidecar["epochs_run"] == 3 and grown_sidecar["config"]["cycles"] == 2
+    # The first phase kept, the total grown by the warm restart: the command says both.
     assert grown_sidecar["command"] == ("python3 dnn_train.py " + " ".join(argv)
-                                        + " --out " + str(grown) + " --cycles 2")
-    assert grown_sidecar["resumed_with"] == [{"after_epoch": 2, "cycles": 2}]
+                                        + " --epochs 3 --cycles 2 --out " + str(grown))
+    assert grown_sidecar["schedule"]["epochs"] == grown_sidecar["config"]["epochs"] == 3
+    assert grown_sidecar["resumed_with"] == [{"after_epoch": 2, "cycles": 2, "epochs": 3}]
 
 
 def test_resume_with_the_other_average_ends_as_a_run_started_with_it(data, tmp_path, capsys):
     """Adam's moving average is kept in every run with cycles: a finished swa run ends as an
     ema run would (op determinism on); the other way is refused, no cycle-end average kept."""
-    with op_determinism():
-        swa, ema = tmp_path / "swa.h5", tmp_path / "ema.h5"
-        argv = ["--data", str(data), *RECIPE, *FAST]
-        assert cli.run(dnn_train.main, [*argv, "--average", "ema", "--out", str(ema)]) == 0
-        assert cli.run(dnn_train.main, [*argv, "--out", str(swa)]) == 0
-        assert cli.run(dnn_train.main, ["--resume", "--out", str(swa), "--average", "ema"]) == 0
-        capsys.readouterr()
-        assert cli.run(dnn_train.main, ["--resume", "--out", str(ema), "--average", "swa"]) == 2
-        assert "kept no average of the cycle ends" in capsys.readouterr().err
-        # A run without cycles ends with its best epoch: no average to change.
-        best = tmp_path / "best.h5"
-        assert cli.run(dnn_train.main, ["--data", str(data), "--epochs", "1", *FAST,
-                                        "--out", str(best)]) == 0
-        capsys.readouterr()
-        assert cli.run(dnn_train.main, ["--resume", "--out", str(best), "--average", "ema"]) == 2
+    swa, ema = tmp_path / "swa.h5", tmp_path / "ema.h5"
+    argv = ["--data", str(data), *RECIPE, *FAST]
+    assert cli.run(dnn_train.main, [*argv, "--average", "ema", "--out", str(ema)]) == 0
+    assert cli.run(dnn_train.main, [*argv, "--out", str(swa)]) == 0
+    assert cli.run(dnn_train.main, ["--resume", "--out", str(swa), "--average", "ema"]) == 0
+    capsys.readouterr()
+    assert cli.run(dnn_train.main, ["--resume", "--out", str(ema), "--average", "swa"]) == 2
+    assert "kept no average of the cycle ends" in capsys.readouterr().err
+    # A run without cycles ends with its best epoch: no average to change, and it keeps no
+    # state that nothing could resume.
+    best = tmp_path / "best.h5"
+    assert cli.run(dnn_train.main, ["--data", str(data), "--epochs", "1", *FAST,
+                                    "--out", str(best)]) == 0
+    assert "a run without warm restarts keeps no state" in capsys.readouterr().out
+    assert best.exists() and not best.with_suffix(".run").exists()
+    for extra in (["--average", "ema"], []):
+        assert cli.run(dnn_train.main, ["--resume", "--out", str(best), *extra]) == 2
         err = capsys.readouterr().err
-        assert err.count("\n") == 1 and "has no warm restarts" in err
-        assert cli.run(dnn_train.main, ["--resume", "--out", str(best)]) == 2
-        err = capsys.readouterr().err
-        assert err.count("\n") == 1 and "has finished, and neither --cycles" in err
+        assert err.count("\n") == 1 and "keeps no state, and has nothing to resume" in err
     (a, ema_sidecar), (b, swa_sidecar) = load_model(ema), load_model(swa)
     for x, y in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(x, y)
@@ -238,7 +263,7 @@ def test_an_existing_model_is_never_touched_by_a_run_that_did_not_make_it(data, 
     argv = ["--data", str(data), "--out", str(out), "--epochs", "2", *FAST]
     assert cli.run(dnn_train.main, argv) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "use --resume to continue its run, --overwrite" in err
+    assert err.count("\n") == 1 and "resume its run (--resume), replace it (--overwrite)" in err
     with monkeypatch.context() as patch:
         interrupt_after(patch, 0)  # Ctrl-C in the first epoch of a run that would replace it
         assert cli.run(dnn_train.main, [*argv, "--overwrite"]) == 130
@@ -250,16 +275,23 @@ def test_an_existing_model_is_never_touched_by_a_run_that_did_not_make_it(data, 
 
 
 def test_resume_continues_with_the_options_the_run_started_with(data, tmp_path, monkeypatch):
+    """--cycles 0: the model is the best epoch. The second of three epochs reports the
+    best validation accuracy (set by the test): the written model is its weights."""
     out = tmp_path / "dnn.h5"
-    argv = ["--data", str(data), "--out", str(out), "--epochs", "3", *FAST]
+    argv = ["--data", str(data), "--out", str(out), "--epochs", "3", "--cycles", "0", *FAST]
+    after_epoch = record_epochs(monkeypatch, val_accuracy=[0.2, 0.9, 0.5])
     with monkeypatch.context() as patch:
         interrupt_after(patch, 1)
         assert cli.run(dnn_train.main, argv) == 130
     assert cli.run(dnn_train.main, ["--resume", "--out", str(out), "--epochs", "9",
                                     "--dense-dropout", "0.5"]) == 0
-    sidecar = load_model(out)[1]
-    assert sidecar["epochs_run"] == 3 and sidecar["build"] == {"dense_dropout": 0.3}
-    assert sidecar["final_weights"]["kind"] == "best epoch"
+    model, sidecar = load_model(out)
+    assert sidecar["epochs_run"] == len(after_epoch) == 3
+    assert sidecar["build"] == {"dense_dropout": 0.3}
+    assert sidecar["final_weights"] == {"kind": "best epoch", "epoch": 2}
+    for written, best, last in zip(model.get_weights(), after_epoch[1], after_epoch[2]):
+        np.testing.assert_array_equal(written, best)
+        assert not np.array_equal(written, last)
     history = out.with_suffix(".history.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history] == ["epoch", "1", "2", "3"]
 
@@ -333,14 +365,15 @@ def test_stage1_keeps_the_moving_average_and_the_specialist_the_cycle_ends_mean(
 
 def test_specialist_defaults_depend_on_whether_it_grows_from_stage1(tmp_path):
     grown = cnn_train_mod.parse_args(["--init-from", str(tmp_path / "cnn.h5")])
-    assert (grown.epochs, grown.lr, grown.cycles) == (6, cli.FINE_TUNE_LR, 4)
+    assert (grown.epochs, grown.lr, grown.cycles) == (18, FINE_TUNE_LR, 4)
     scratch = cnn_train_mod.parse_args(["--init-from", "none"])
-    assert scratch.init_from is None and (scratch.epochs, scratch.lr) == (60, cli.DEFAULT_LR)
+    assert scratch.init_from is None and (scratch.epochs, scratch.lr) == (72, DEFAULT_LR)
+    assert cnn_train_mod.parse_args(["--init-from", "none", "--epochs", "9"]).epochs == 9
     assert cnn_train_mod.parse_args(["--init-from", "none", "--lr", "1e-4"]).lr == 1e-4
     assert cnn_train_mod.parse_args([]).init_from == str(MODELS / "cnn.h5")
     assert cnn_train_mod.parse_args(["--specific", "2_4"]).out == str(MODELS / "cnn_specific_2_4.h5")
     stage1 = cnn_train.parse_args([])
-    assert (stage1.epochs, stage1.cycles, stage1.cycle_epochs) == (60, 10, 6)
+    assert (stage1.epochs, stage1.cycles, stage1.cycle_epochs) == (120, 10, 6)
     assert (stage1.label_smoothing, stage1.conv_dropout, stage1.dense_dropout) == (0.1, 0.05, 0.1)
     dnn = dnn_train.parse_args([])
     assert (dnn.epochs, dnn.cycles, dnn.augment) == (40, 0, False)
@@ -360,6 +393,9 @@ def test_tune_only_retunes_a_trained_specialist_without_training_it(data, stage1
     assert out.read_bytes() == model_bytes
     for key in ("handoff_tuning", "handoff_below", "handoff_below_tta"):
         assert after[key] == tuned[key]
+    # Which stage 1 the hand-off was tuned against: a cascade with another one can tell.
+    assert after["stage1"] == recorded_path(stage1[0])
+    assert after["stage1_sha256"] == file_sha256(stage1[0]) == tuned["stage1_sha256"]
 
 
 def test_warm_restart_refuses_a_split_that_would_validate_on_trained_faces(data, stage1,
@@ -369,7 +405,7 @@ def test_warm_restart_refuses_a_split_that_would_validate_on_trained_faces(data,
             "1", "--cycles", "0", *CNN_FAST]
     assert cli.run(cnn_train.main, [*argv, "--val-split", "0.1"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "expected the --val-split it was trained with, 0.25" in err
+    assert err.count("\n") == 1 and "expected the val_split it was trained with, 0.25" in err
     # Other faces (here: the same file less one row) fail on their identity.
     other = tmp_path / "other.csv"
     other.write_text("\n".join(data.read_text().splitlines()[:-1]) + "\n")
@@ -379,20 +415,20 @@ def test_warm_restart_refuses_a_split_that_would_validate_on_trained_faces(data,
     source_bytes = stage1[0].read_bytes()
     assert cli.run(cnn_train.main, [*argv[:2], "--out", str(stage1[0]), *argv[4:],
                                     "--overwrite"]) == 2
-    assert "expected another file than --init-from's" in capsys.readouterr().err
+    assert "expected another file than init_from's" in capsys.readouterr().err
     assert stage1[0].read_bytes() == source_bytes and not out.exists()
 
 
 def test_sidecar_config_names_files_relative_to_the_checkout():
-    args = cnn_train_mod.parse_args(["--data", str(ROOT.parent / "shared/fer/train.csv.gz"),
-                                     "--init-from", str(MODELS / "cnn.h5")])
-    assert args.out == str(MODELS / "cnn_specific_0_2_4_6.h5")  # the default is absolute
-    config = recorded_config(args)
+    recipe = SpecialistRecipe()
+    assert recipe.init_from == str(MODELS / "cnn.h5")  # the default is absolute
+    config = recorded_config(recipe, ROOT.parent / "shared/fer/train.csv.gz",
+                             MODELS / "cnn_specific_0_2_4_6.h5")
     assert config["out"] == "models/cnn_specific_0_2_4_6.h5"
     assert config["data"] == "../shared/fer/train.csv.gz"
     assert config["init_from"] == "models/cnn.h5"
-    assert config["stage1"] is None and config["epochs"] == args.epochs
-    assert args.out == str(MODELS / "cnn_specific_0_2_4_6.h5")  # args are left as they were
+    assert config["kind"] == "SpecialistRecipe" and config["epochs"] == 18
+    assert recipe.init_from == str(MODELS / "cnn.h5")  # the recipe is left as it was
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -418,32 +454,6 @@ def test_trainer_bad_input_one_line_exit_2(data, tmp_path, capsys, argv, message
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1
     assert not out.exists() and not out.with_suffix(".run").exists()
-
-
-def test_dataset_order_and_augmentation_come_from_seed_and_epoch_alone():
-    images, labels = make_faces(40)
-
-    def epoch_images(epoch, seed=3, augment=True):
-        data = make_dataset(images, labels, 8, 7, augment=augment, seed=seed, epoch=epoch)
-        return np.concatenate([x.numpy() for x, _ in data])
-
-    np.testing.assert_array_equal(epoch_images(4), epoch_images(4))  # however often drawn
-    assert not np.allclose(epoch_images(4), epoch_images(5))
-    plain = epoch_images(2, augment=False)
-    assert sorted(map(bytes, plain.astype(np.uint8))) == sorted(
-        map(bytes, images[..., None].astype(np.uint8)))  # a permutation of the faces
-
-
-def test_validation_dataset_keeps_the_order_with_one_hot_targets():
-    images, labels = make_faces(10)
-    batches = list(make_dataset(images, labels, 4, 7))
-    assert [len(y) for _, y in batches] == [4, 4, 2]
-    x, _ = batches[0]
-    assert x.shape == (4, 48, 48, 1) and x.dtype.name == "float32"
-    np.testing.assert_array_equal(x.numpy()[..., 0], images[:4])
-    targets = np.concatenate([y for _, y in batches])
-    assert targets.shape == (10, 7) and targets.dtype == np.float32
-    np.testing.assert_array_equal(targets.argmax(axis=1), labels)
 
 
 def test_mixed_bfloat16_model_loads_as_float32_with_the_same_classes(data, tmp_path):
@@ -524,17 +534,6 @@ def test_select_classes_renumbers_in_the_given_order():
     assert labels.tolist() == [1, 0, 0] and kept[:, 0, 0].tolist() == [0, 1, 4]
 
 
-def test_augmentation_is_seeded_and_keeps_flat_images_flat():
-    from ferkit.backend import tf
-    images = tf.constant(make_faces(4)[0][..., None], tf.float32)
-    a = augment_batch(images, tf.constant([1, 2], tf.int64))
-    assert a.shape == images.shape
-    np.testing.assert_array_equal(a, augment_batch(images, tf.constant([1, 2], tf.int64)))
-    assert not np.allclose(a, augment_batch(images, tf.constant([1, 3], tf.int64)))
-    flat = tf.fill([3, 48, 48, 1], 90.0)
-    np.testing.assert_allclose(augment_batch(flat, tf.constant([0, 0], tf.int64)), 90.0, atol=1e-3)
-
-
 def test_label_smoothing_spreads_the_target_over_every_class():
     # Fixed softmax outputs p for every input: the loss must be the cross-entropy with
     # the target (1 - s) * one_hot + s / K, which the unsmoothed loss is not.
@@ -548,3 +547,90 @@ def test_label_smoothing_spreads_the_target_over_every_class():
     loss = model.evaluate(x, y, verbose=0)[0]
     assert loss == pytest.approx(-(target * np.log(probs)).sum(), rel=1e-5)
     assert abs(loss + np.log(probs[1])) > 0.05  # plain cross-entropy: -log p[1]
+
+
+# --- --epochs is the whole run ----------------------------------------------------------------
+
+def test_a_two_epoch_trial_of_the_recipe_runs_two_epochs_and_says_what_it_left_out(
+        data, tmp_path, monkeypatch, capsys):
+    """Stage 1's recipe but --epochs 2: no room for its warm restarts, so the model is the
+    best epoch. The first epoch reports the better validation accuracy (set by the test);
+    without BatchNorm re-estimation, the written model is that epoch's weights, all of them."""
+    out = tmp_path / "trial.h5"
+    after_epoch = record_epochs(monkeypatch, val_accuracy=[0.9, 0.5])
+    assert cli.run(cnn_train.main, ["--data", str(data), "--out", str(out), "--epochs", "2",
+                                    "--batch-size", "16", "--precision", "float32",
+                                    "--val-split", "0.25", "--no-bn-recalibration"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if "left out" in line] == [
+        "left out: the recipe's 10 warm restarts of 6 epochs and Adam's moving average as "
+        "the final weights (no room in 2 epochs; the model is the best epoch)"]
+    assert [line.split(" (")[0] for line in lines if line.startswith("epoch ")] == [
+        "epoch 1/2", "epoch 2/2"]
+    model, sidecar = load_model(out)
+    assert sidecar["epochs_run"] == len(after_epoch) == 2
+    assert sidecar["schedule"] == {"epochs": 2, "first_epochs": 2, "lr": 3e-4, "cycles": 0,
+                                   "cycle_epochs": 6, "cycle_lr": 1.5e-4, "cycles_left_out": 10}
+    assert (sidecar["config"]["epochs"], sidecar["config"]["cycles"]) == (2, 10)
+    assert sidecar["final_weights"] == {"kind": "best epoch", "epoch": 1}
+    assert "batchnorm_recalibration" not in sidecar
+    for written, best in zip(model.get_weights(), after_epoch[0]):
+        np.testing.assert_array_equal(written, best)
+    assert not all(np.array_equal(a, b) for a, b in zip(after_epoch[0], after_epoch[1]))
+    assert not out.with_suffix(".run").exists()  # nothing that could be resumed
+
+
+# --- training from Python ---------------------------------------------------------------------
+
+def test_train_from_python_writes_the_model_the_script_writes(data, tmp_path, capsys):
+    script, api = tmp_path / "script.h5", tmp_path / "api.h5"
+    assert cli.run(dnn_train.main, ["--data", str(data), "--out", str(script), "--epochs", "2",
+                                    *FAST]) == 0
+    capsys.readouterr()
+    config = DnnRecipe(epochs=2, batch_size=16, lr=1e-3, cycle_lr=5e-4, augment=False,
+                       precision="float32", val_split=0.25)
+    out, sidecar = ferkit.training.train(config, data, api)
+    assert capsys.readouterr().out == ""  # nothing printed unless asked (verbose=True)
+    assert out == api and sidecar == load_model(api)[1]
+    for x, y in zip(load_model(script)[0].get_weights(), load_model(api)[0].get_weights()):
+        np.testing.assert_array_equal(x, y)
+    written = load_model(script)[1]
+    assert {k: v for k, v in sidecar["config"].items() if k != "out"} == \
+        {k: v for k, v in written["config"].items() if k != "out"}
+    assert sidecar["command"] is None and written["command"].startswith("python3 dnn_train.py")
+
+
+# --- the paths README promises ----------------------------------------------------------------
+
+def test_init_from_starts_the_run_from_the_source_s_weights(data, stage1, tmp_path,
+                                                           monkeypatch):
+    starts = []
+
+    def first_fit(self, *args, **kwargs):
+        starts.append(self.get_weights())
+        raise KeyboardInterrupt  # the starting weights are all this test needs
+    monkeypatch.setattr(keras.Model, "fit", first_fit)
+    assert cli.run(cnn_train.main, ["--data", str(data), "--out", str(tmp_path / "warm.h5"),
+                                    "--init-from", str(stage1[0]), "--epochs", "1",
+                                    "--cycles", "0", *CNN_FAST]) == 130
+    source = load_model(stage1[0])[0].get_weights()
+    assert len(starts[0]) == len(source)  # the logits and the BatchNorm statistics too
+    for start, weight in zip(starts[0], source):
+        np.testing.assert_array_equal(start, weight)
+
+
+def test_re_estimated_batchnorm_statistics_are_kept_for_an_epoch_only_when_accuracy_holds():
+    keras.utils.set_random_seed(0)
+    model = build_cnn(2, bn_momentum=0.5)
+    images, labels = make_faces(40, classes=[0, 1])
+    faces = TrainingData(images[:30], labels[:30], images[30:], labels[30:], [0, 1], "")
+    expected = batchnorm_statistics(model, faces.train_images)["bn2_2"][0]
+    old = model.get_layer("bn2_2").moving_mean.numpy()
+    for before, only_if_better, kept in ((2.0, True, False), (0.0, True, True),
+                                         (2.0, False, True)):
+        sidecar = {}
+        result, accuracy = recalibrated(model, faces, before, sidecar, only_if_better)
+        found = result.get_layer("bn2_2").moving_mean.numpy()
+        np.testing.assert_allclose(found, expected if kept else old, rtol=1e-4, atol=1e-5)
+        assert sidecar["batchnorm_recalibration"]["kept"] is kept
+        assert (accuracy == before) is not kept
