@@ -5,20 +5,20 @@ Usage:
     python3 annotate.py photos/ clip.mp4 --out annotated/ --every 5 --tta
     python3 annotate.py --camera 0 --out annotated/ --max-frames 300
 
-Each face is found with OpenCV's Haar cascade, cropped as a square around the detector's
-box with --margin of its side added on each side (FER2013's framing), made grey 48x48 and
-labelled by the same two-stage cascade as predict.py (stage 1, and the specialist where
-stage 1 hands the face over). Writes OUT/faces.csv, one row per face:
-file,frame,x,y,w,h,score,label,angry,disgust,fear,happy,sad,surprise,neutral: the input as
-given (or as found in a folder), the frame (0 for a photo), the box in the input's pixels,
-the detector's score (the number of its windows merged into the box), the cascade's label
-0-6, and stage 1's seven softmax probabilities (averaged with the mirror image's under
---tta). Where the specialist decided, the label can differ from the most probable class of
-those seven. Beside it: NAME_annotated.SUFFIX per photo and video, each face boxed, with its
-label and stage 1's probability of it ('*': the specialist chose the label) and a bar chart
-of the seven probabilities. A photo without a face gets a line saying so, and no row and
-no copy. Outputs are staged in a folder beside OUT and moved into place only when
-everything succeeded.
+Each face is found with OpenCV's Haar cascade (--detector mtcnn: MTCNN), cropped as a
+square around the detector's box with --margin of its side added on each side (FER2013's
+framing), made grey 48x48 and labelled by the same two-stage cascade as predict.py (stage
+1, and the specialist where stage 1 hands the face over). Writes OUT/faces.csv, one row per
+face: file,frame,x,y,w,h,score,label,angry,disgust,fear,happy,sad,surprise,neutral: the
+input as given (or as found in a folder), the frame (0 for a photo), the box in the input's
+pixels, the detector's score (Haar: the number of its windows merged into the box; MTCNN:
+its confidence 0-1), the cascade's label 0-6, and stage 1's seven softmax probabilities
+(averaged with the mirror image's under --tta). Where the specialist decided, the label can
+differ from the most probable class of those seven. Beside it: NAME_annotated.SUFFIX per
+photo and video, each face boxed, with its label and stage 1's probability of it ('*': the
+specialist chose the label) and a bar chart of the seven probabilities. A photo without a
+face gets a line saying so, and no row and no copy. Outputs are staged in a folder beside
+OUT and moved into place only when everything succeeded.
 """
 import argparse
 import sys
@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 
 from ferkit import annotation, cli, paths
-from ferkit.faces import DEFAULT_MARGIN, DEFAULT_MIN_FACE, DEFAULT_MIN_NEIGHBORS, FaceSettings
+from ferkit.faces import (DEFAULT_DETECTOR, DEFAULT_MIN_FACE, DEFAULT_MIN_NEIGHBORS, DETECTORS,
+                          FaceSettings)
 from ferkit.files import staged_folder
 from ferkit.inference import Cascade, load_stage1
 
@@ -49,14 +50,18 @@ def parse_args(argv=None):
                              "labelled frame's faces)")
     parser.add_argument("--max-frames", type=int, default=None, metavar="N",
                         help="read at most N frames of each video and of the camera")
+    parser.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
+                        help="face detector: haar = OpenCV's Haar cascade, mtcnn = MTCNN "
+                             "(finds more faces, slower; loads TensorFlow)")
     parser.add_argument("--min-face", type=int, default=DEFAULT_MIN_FACE, metavar="PIXELS",
                         help="smallest face the detector looks for, in the input's pixels")
     parser.add_argument("--min-neighbors", type=int, default=DEFAULT_MIN_NEIGHBORS,
                         help="overlapping detector windows a face needs (more: fewer false "
                              "faces, fewer faces found)")
-    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+    parser.add_argument("--margin", type=float, default=None,
                         help="share of the detector's box side added on each side of the "
-                             "square crop (the default matches FER2013's framing best)")
+                             "square crop (default: the detector's, tuned to FER2013's "
+                             "framing)")
     parser.add_argument("--no-draw", dest="draw", action="store_false",
                         help="write faces.csv only, no annotated photos or videos")
     parser.add_argument("--explain", action="store_true",
@@ -85,7 +90,7 @@ def check_paths(args) -> None:
 def main(argv=None):
     started = time.perf_counter()
     args = parse_args(argv)
-    settings = FaceSettings(args.min_face, args.min_neighbors, args.margin)
+    settings = FaceSettings(args.min_face, args.min_neighbors, args.margin, args.detector)
     settings.check()
     sources = annotation.find_sources(args.inputs, args.camera)
     check_paths(args)

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ferkit import DataError, paths
-from ferkit.faces import FaceSettings, find_faces, load_detector
+from ferkit.faces import FaceSettings, find_faces, load_face_detector
 from ferkit.figures import normalized
 from ferkit.labels import CLASS_NAMES
 from ferkit.progress import progress_bar
@@ -166,7 +166,7 @@ class Annotator:
         self.cascade = cascade
         self.settings = settings or FaceSettings()
         self.explain_model = explain_model
-        self.detector = load_detector()
+        self.detector = load_face_detector(self.settings.detector)
 
     def look(self, image: np.ndarray) -> Found:
         boxes, scores, crops = find_faces(image, self.detector, self.settings)
@@ -185,7 +185,7 @@ class Annotator:
 
 
 def csv_rows(name: str, frame: int, found: Found) -> list[list]:
-    return [[name, frame, *map(int, box), int(score), int(label),
+    return [[name, frame, *map(int, box), f"{score:.4g}", int(label),
              *(f"{p:.4f}" for p in probs)]
             for box, score, label, probs in zip(found.boxes, found.scores, found.labels,
                                                 found.probs)]
