@@ -77,6 +77,24 @@ class FaceSettings:
                              f"(a crop half the box's side) to 1, found {self.crop_margin}")
 
 
+# The detector and smallest face (its resolution) for each kind of picture, measured with
+# bench/framing.py (RESULTS.md): a photo gets the detector that finds and labels right the
+# most faces, at full resolution; a live frame the one that keeps the frame rate.
+SOURCE_DETECTORS = {"photo": ("mtcnn", 24), "live": ("haar", DEFAULT_MIN_FACE)}
+
+
+def source_settings(source: str, detector: str | None = None) -> FaceSettings:
+    """FaceSettings for a "photo" or a "live" frame (SOURCE_DETECTORS); ``detector`` names
+    another detector, at the same resolution."""
+    if source not in SOURCE_DETECTORS:
+        raise InputError(f"source: expected one of {', '.join(SOURCE_DETECTORS)}, found "
+                         f"{source!r}")
+    chosen, min_face = SOURCE_DETECTORS[source]
+    settings = FaceSettings(min_face=min_face, detector=detector or chosen)
+    settings.check()
+    return settings
+
+
 def load_detector(path=HAAR_CASCADE) -> cv2.CascadeClassifier:
     detector = cv2.CascadeClassifier(str(path))
     if detector.empty():
