@@ -50,10 +50,10 @@ def parse_args(argv=None):
     cli.add_prediction_options(parser)
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
-        parser.error(f"--port: expected 0-65535, found {args.port}")
+        raise cli.UsageError(f"--port: expected 0-65535, found {args.port}")
     if args.max_upload_mb <= 0 or args.max_pixels <= 0:
-        parser.error(f"--max-upload-mb/--max-pixels: expected positive limits, found "
-                     f"{args.max_upload_mb:g} and {args.max_pixels}")
+        raise cli.UsageError(f"--max-upload-mb/--max-pixels: expected positive limits, found "
+                             f"{args.max_upload_mb:g} and {args.max_pixels}")
     return args
 
 

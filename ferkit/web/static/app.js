@@ -235,8 +235,8 @@ async function sendFrame() {
 
 async function startWebcam() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    $("camera-status").textContent = "This browser gives no webcam to this page (it needs " +
-      "http://localhost or https).";
+    $("camera-status").textContent = "This browser gives no webcam to this page (it needs the page opened " +
+      "from localhost, or over HTTPS).";
     return;
   }
   try {
