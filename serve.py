@@ -58,12 +58,14 @@ def parse_args(argv=None):
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
-    """A socket bound to host:port before any model is loaded, so a taken port fails fast."""
+    """A socket listening on host:port before any model is loaded, so a taken port fails
+    fast."""
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        sock.listen(2048)  # connections wait in the backlog until the server accepts them
     except OSError as err:
         raise ParameterError("port", f"cannot listen on {host}:{port} ({err.strerror or err})",
                              port) from None

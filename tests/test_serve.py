@@ -237,7 +237,6 @@ def test_serve_bad_options_give_one_error_line(args, message, capsys):
 
 def test_a_taken_port_gives_one_error_line_before_any_model_loads(capsys):
     taken = serve.listening_socket("127.0.0.1", 0)
-    taken.listen()
     port = taken.getsockname()[1]
     try:
         code = cli.run(serve.main, ["--port", str(port)])
