@@ -5,8 +5,8 @@ Usage:
     python3 annotate.py photos/ clip.mp4 --out annotated/ --every 5 --tta
     python3 annotate.py --camera 0 --out annotated/ --max-frames 300
 
-Each face is found with OpenCV's Haar cascade (--detector mtcnn: MTCNN), cropped as a
-square around the detector's box with --margin of its side added on each side (FER2013's
+Each face is found by MTCNN in photos and by OpenCV's Haar cascade in videos (--detector),
+cropped as a square around the detector's box with --margin of its side added on each side (FER2013's
 framing), made grey 48x48 and labelled by the same two-stage cascade as predict.py (stage
 1, and the specialist where stage 1 hands the face over). Writes OUT/faces.csv, one row per
 face: file,frame,x,y,w,h,score,label,angry,disgust,fear,happy,sad,surprise,neutral: the
@@ -26,8 +26,7 @@ import time
 from pathlib import Path
 
 from ferkit import annotation, cli, paths
-from ferkit.faces import (DEFAULT_DETECTOR, DEFAULT_MIN_FACE, DEFAULT_MIN_NEIGHBORS, DETECTORS,
-                          FaceSettings)
+from ferkit.faces import DEFAULT_MIN_NEIGHBORS, DETECTORS, SOURCE_DETECTORS, source_settings
 from ferkit.files import staged_folder
 from ferkit.inference import Cascade, load_stage1
 
@@ -50,11 +49,15 @@ def parse_args(argv=None):
                              "labelled frame's faces)")
     parser.add_argument("--max-frames", type=int, default=None, metavar="N",
                         help="read at most N frames of each video and of the camera")
-    parser.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
-                        help="face detector: haar = OpenCV's Haar cascade, mtcnn = MTCNN "
-                             "(finds more faces, slower; loads TensorFlow)")
-    parser.add_argument("--min-face", type=int, default=DEFAULT_MIN_FACE, metavar="PIXELS",
-                        help="smallest face the detector looks for, in the input's pixels")
+    parser.add_argument("--detector", choices=("auto",) + DETECTORS, default="auto",
+                        help="face detector: haar = OpenCV's Haar cascade (fast), mtcnn = "
+                             "MTCNN (finds more faces, slower; loads TensorFlow); auto = "
+                             "%s for photos, %s for videos and the camera" % (
+                                 SOURCE_DETECTORS["photo"][0], SOURCE_DETECTORS["live"][0]))
+    parser.add_argument("--min-face", type=int, default=None, metavar="PIXELS",
+                        help="smallest face the detector looks for, in the input's pixels "
+                             "(default: %d in photos, %d in videos and the camera)" % (
+                                 SOURCE_DETECTORS["photo"][1], SOURCE_DETECTORS["live"][1]))
     parser.add_argument("--min-neighbors", type=int, default=DEFAULT_MIN_NEIGHBORS,
                         help="overlapping detector windows a face needs (more: fewer false "
                              "faces, fewer faces found)")
@@ -90,8 +93,10 @@ def check_paths(args) -> None:
 def main(argv=None):
     started = time.perf_counter()
     args = parse_args(argv)
-    settings = FaceSettings(args.min_face, args.min_neighbors, args.margin, args.detector)
-    settings.check()
+    # Photos get the detector that finds the most faces, videos the one that keeps up.
+    settings = {kind: source_settings(kind, None if args.detector == "auto" else args.detector,
+                                      args.min_face, args.min_neighbors, args.margin)
+                for kind in SOURCE_DETECTORS}
     sources = annotation.find_sources(args.inputs, args.camera)
     check_paths(args)
     names = annotation.output_names(sources)
@@ -102,17 +107,18 @@ def main(argv=None):
         cascade = Cascade.from_args(args)
         # Grad-CAM needs stage 1 as a Keras model, whatever runs the cascade.
         explain_model = load_stage1(args.stage1)[0] if args.explain else None
-        annotator = annotation.Annotator(cascade, settings, explain_model)
+        annotators = {kind: annotation.Annotator(cascade, settings[kind], explain_model)
+                      for kind, used in (("photo", photos), ("live", videos)) if used}
         # Photos first, one progress bar over them all; then each video with its own.
         rows, faceless = annotation.annotate_photos(
-            annotator, [sources[i] for i in photos],
+            annotators.get("photo"), [sources[i] for i in photos],
             [stage / names[i] if args.draw else None for i in photos], len(photos) > 1)
         for name in faceless:
             print(f"{name}: no face found")
         for i in videos:
             print(f"{sources[i].name}:")
             found, read = annotation.annotate_video(
-                annotator, sources[i], stage / names[i] if args.draw else None, args.every,
+                annotators["live"], sources[i], stage / names[i] if args.draw else None, args.every,
                 args.max_frames)
             rows += found
             frames += read

@@ -13,7 +13,7 @@ import annotate
 from ferkit.composites import ASTRONAUT_FACE, astronaut_head, astronaut_path, scene
 from ferkit import cli
 from ferkit.annotation import CSV_COLUMNS
-from ferkit.faces import DEFAULT_MARGIN, FaceSettings, face_crops, find_faces, load_detector
+from ferkit.faces import face_crops, find_faces, load_face_detector, source_settings
 
 STAGE1 = ROOT / "models" / "cnn.h5"
 SPOTS = [(20, 30), (280, 40), (150, 270)]  # where the three heads go (top-left corners)
@@ -80,7 +80,8 @@ def test_three_faces_give_three_rows_whose_crops_match_the_original(tmp_path, ca
     assert len(rows) == 3
     # The face as found in the astronaut photo itself, and where it lies in her head.
     head = astronaut_head()
-    boxes, _, originals = find_faces(head, load_detector(), FaceSettings())
+    settings = source_settings("photo")  # annotate.py's detector for a photo
+    boxes, _, originals = find_faces(head, load_face_detector(settings.detector), settings)
     assert len(boxes) == 1
     grey = cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY)
     found = rows[["x", "y", "w", "h"]].to_numpy()
@@ -88,7 +89,7 @@ def test_three_faces_give_three_rows_whose_crops_match_the_original(tmp_path, ca
         expected = (spot[0] + boxes[0][0], spot[1] + boxes[0][1], *boxes[0][2:])
         box = max(found, key=lambda b: overlap(b, expected))
         assert overlap(box, expected) > 0.8
-        crop = face_crops(grey, [box], DEFAULT_MARGIN)[0]
+        crop = face_crops(grey, [box], settings.crop_margin)[0]
         # The detector's box moves by a few pixels with the background around a face: on
         # these crops a 2-pixel shift makes a mean difference of 12 grey levels, a 4-pixel
         # one 21; the face's mirror image differs by 48, another part of the head by 59.
