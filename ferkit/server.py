@@ -317,7 +317,8 @@ def create_app(reader: FaceReader, limits: Limits | None = None, about: dict | N
     @app.get("/api/health", summary="The server is up: its models and limits")
     async def health():
         return {"status": "ok", **(about or {}), "detectors": list(reader.detectors),
-                "sources": {source: {"detector": detector, "min_face": min_face}
+                "sources": {source: {"detector": reader.detector or detector,
+                                     "min_face": min_face}
                             for source, (detector, min_face) in SOURCE_DETECTORS.items()},
                 "explain": reader.explain_model is not None,
                 "max_upload_bytes": limits.max_upload_bytes, "max_pixels": limits.max_pixels,
