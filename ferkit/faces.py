@@ -38,10 +38,12 @@ DETECTORS = ("haar", "mtcnn")
 DEFAULT_DETECTOR = "haar"
 # MTCNN: faces its last network is at least this sure of (the peer `fer` package's choice).
 MTCNN_MIN_CONFIDENCE = 0.9
-# mtcnn 1.0.0's pyramid finds nothing when asked for faces over 24 px (min_face_size 32
-# missed the astronaut's 107 px face, 24 found it), so larger smallest faces shrink the
-# picture instead, as the Haar cascade's do.
-MTCNN_WINDOW = 24
+# mtcnn 1.0.0 counts its pyramid's scales as if it started at full size, so when asked
+# for faces larger than about 20 px its last scale can fall under the 12 px its first
+# network needs, and then it returns no face at all (min_face_size 24 found the astronaut
+# in 512x512 and nothing in 640x480). It is asked for faces of 16 px, whose last scale
+# stays above 12 px, and larger smallest faces shrink the picture, as Haar's do.
+MTCNN_WINDOW = 16
 # Its box is a square from the eyebrows to the chin, tighter than FER2013's framing:
 # tuned like DEFAULT_MARGIN (bench/framing.py --detector mtcnn).
 MTCNN_MARGIN = 0.0
@@ -80,7 +82,7 @@ class FaceSettings:
 # The detector and smallest face (its resolution) for each kind of picture, measured with
 # bench/framing.py (RESULTS.md): a photo gets the detector that finds and labels right the
 # most faces, at full resolution; a live frame the one that keeps the frame rate.
-SOURCE_DETECTORS = {"photo": ("mtcnn", 24), "live": ("haar", DEFAULT_MIN_FACE)}
+SOURCE_DETECTORS = {"photo": ("mtcnn", DEFAULT_MIN_FACE), "live": ("haar", DEFAULT_MIN_FACE)}
 
 
 def source_settings(source: str, detector: str | None = None, min_face: int | None = None,

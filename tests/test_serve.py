@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 import serve
 from ferkit import cli
 from ferkit.annotation import PROBABILITY_COLUMNS
-from ferkit.composites import ASTRONAUT_FACE, astronaut_path
-from ferkit.faces import SOURCE_DETECTORS
+from ferkit.composites import ASTRONAUT_FACE, ASTRONAUT_HEAD, astronaut_head, astronaut_path, scene
+from ferkit.faces import SOURCE_DETECTORS, one_box_per_face, source_settings
 from ferkit.inference import DEFAULT_STAGE1, DEFAULT_STAGE2, Cascade, load_stage1
 from ferkit.server import FaceReader, Limits, RequestError, create_app, read_body
 from test_annotate import overlap, read_rows, run_annotate
@@ -76,6 +76,45 @@ def test_astronaut_gives_one_face_in_place_labelled_as_annotate_labels_it(
     assert face["label_name"] == "Happy"
     assert (face["x"], face["y"], face["w"], face["h"]) == (row.x, row.y, row.w, row.h)
     assert all(abs(face[name] - row[name]) < 1e-3 for name in PROBABILITY_COLUMNS)
+
+
+@pytest.mark.parametrize("height,width", [(480, 640), (500, 520), (720, 960)])
+def test_mtcnn_finds_each_head_once_whatever_the_picture_size(reader, height, width):
+    """Three astronaut heads on texture: three boxes, one on each, in pictures of sizes
+    where mtcnn's own pyramid would end below its 12 px window (640x480)."""
+    spots = [(20, 30), (280, 40), (150, 270)]
+    picture = scene(astronaut_head(), spots, height, width)
+    boxes, scores = reader.detectors["mtcnn"].detect(picture, source_settings("photo").min_face)
+    assert len(boxes) == 3 and (scores > 0.9).all()
+    face_x, face_y = ASTRONAUT_FACE[0] - ASTRONAUT_HEAD[0], ASTRONAUT_FACE[1] - ASTRONAUT_HEAD[1]
+    for (x, y), box in zip(sorted(spots, key=lambda s: (s[1], s[0])), boxes):
+        assert overlap(box, (x + face_x, y + face_y, *ASTRONAUT_FACE[2:])) > 0.5, (box, x, y)
+
+
+def test_one_box_per_face_keeps_the_surest_of_boxes_on_one_face():
+    boxes = np.array([[53, 58, 134, 134], [71, 71, 105, 105], [330, 83, 106, 106]])
+    assert one_box_per_face(boxes, [0.90, 0.99, 0.95]).tolist() == [1, 2]
+    assert one_box_per_face(boxes, [0.99, 0.90, 0.95]).tolist() == [0, 2]
+    assert one_box_per_face(boxes[[0, 2]], [0.9, 0.8]).tolist() == [0, 1]
+    # A small box inside a large one is the same face, though it covers a fifth of it.
+    assert one_box_per_face(np.array([[0, 0, 134, 134], [20, 20, 60, 60]]), [0.99, 0.95]
+                            ).tolist() == [0]
+
+
+class OverlappingMtcnn:
+    """mtcnn's MTCNN as it answered on a face with a background: two boxes on it."""
+
+    def detect_faces(self, image, min_face_size):
+        return [{"box": [53, 58, 134, 134], "confidence": 0.95},
+                {"box": [71, 71, 105, 105], "confidence": 0.99},
+                {"box": [330, 83, 106, 106], "confidence": 0.5}]
+
+
+def test_mtcnn_gives_one_box_per_face_and_only_sure_ones(reader, monkeypatch):
+    detector = reader.detectors["mtcnn"]
+    monkeypatch.setattr(detector, "_mtcnn", OverlappingMtcnn())
+    boxes, scores = detector.detect(np.zeros((500, 520, 3), np.uint8), 16)
+    assert boxes.tolist() == [[71, 71, 105, 105]] and scores.tolist() == [0.99]
 
 
 def test_multipart_live_source_and_explain(client, astronaut_jpeg):
