@@ -12,10 +12,11 @@ API: POST /api/faces (a JPEG, PNG, WebP or BMP as the raw body or a multipart fi
 JSON: the picture's size and per face the box, the detector's score, the label and stage
 1's probabilities under faces.csv's names, the time taken), POST /api/predict (48x48 grey
 faces straight to the models), GET /api/health, and FastAPI's OpenAPI page at /docs.
-Photos go through the detector that finds the most faces at full resolution, webcam
-frames through the fast one (ferkit.faces.SOURCE_DETECTORS; --detector names one for
-both). The server listens on this machine only unless --host says otherwise; uploads over
---max-upload-mb or --max-pixels are refused before they are read whole or decoded.
+Photos go through the detector that finds and labels right the most faces, webcam frames
+through the one that keeps the frame rate (ferkit.faces.SOURCE_DETECTORS; --detector names
+one for both). The server listens on this machine only unless --host says otherwise;
+uploads over --max-upload-mb or --max-pixels are refused before they are read whole or
+decoded.
 """
 import argparse
 import socket
