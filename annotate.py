@@ -5,8 +5,8 @@ Usage:
     python3 annotate.py photos/ clip.mp4 --out annotated/ --every 5 --tta
     python3 annotate.py --camera 0 --out annotated/ --max-frames 300
 
-Each face is found by MTCNN in photos and by OpenCV's Haar cascade in videos (--detector),
-cropped as a square around the detector's box with --margin of its side added on each side (FER2013's
+Each face is found by MTCNN (--detector haar: OpenCV's Haar cascade), cropped as a square
+around the detector's box with --margin of its side added on each side (FER2013's
 framing), made grey 48x48 and labelled by the same two-stage cascade as predict.py (stage
 1, and the specialist where stage 1 hands the face over). Writes OUT/faces.csv, one row per
 face: file,frame,x,y,w,h,score,label,angry,disgust,fear,happy,sad,surprise,neutral: the
@@ -50,9 +50,9 @@ def parse_args(argv=None):
     parser.add_argument("--max-frames", type=int, default=None, metavar="N",
                         help="read at most N frames of each video and of the camera")
     parser.add_argument("--detector", choices=("auto",) + DETECTORS, default="auto",
-                        help="face detector: haar = OpenCV's Haar cascade (fast), mtcnn = "
-                             "MTCNN (finds more faces, slower; loads TensorFlow); auto = "
-                             "%s for photos, %s for videos and the camera" % (
+                        help="face detector: mtcnn = MTCNN (finds the most faces; loads "
+                             "TensorFlow), haar = OpenCV's Haar cascade; auto = %s for photos, "
+                             "%s for videos and the camera" % (
                                  SOURCE_DETECTORS["photo"][0], SOURCE_DETECTORS["live"][0]))
     parser.add_argument("--min-face", type=int, default=None, metavar="PIXELS",
                         help="smallest face the detector looks for, in the input's pixels "

@@ -3,7 +3,7 @@ bad uploads; requests per second, latency, errors, and the server's memory.
 
 Usage:
     python3 bench/serve_load.py                          # starts serve.py on a free port
-    python3 bench/serve_load.py --clients 1 --source live
+    python3 bench/serve_load.py --clients 1 --detector haar
     python3 bench/serve_load.py --url http://127.0.0.1:8000 --pid 12345   # a running one
 
 Each good client posts, one request after another over its own connection, a 640x480 JPEG
@@ -49,6 +49,8 @@ def parse_args(argv=None):
     parser.add_argument("--seconds", type=float, default=30, help="how long they post")
     parser.add_argument("--source", choices=("photo", "live"), default="photo",
                         help="/api/faces?source=: a photo's detector or a webcam frame's")
+    parser.add_argument("--detector", choices=("auto", "haar", "mtcnn"), default="auto",
+                        help="serve.py --detector, for the server this script starts")
     args = parser.parse_args(argv)
     if args.clients < 1 or args.seconds <= 0:
         raise cli.UsageError(f"--clients/--seconds: expected at least 1 client and a "
@@ -75,9 +77,10 @@ def bad_bodies(good: bytes, max_upload: int) -> list[bytes]:
             good + bytes(max_upload)]
 
 
-def start_server():
+def start_server(detector: str):
     """serve.py on a free port: (process, its address) once it says it serves."""
-    process = subprocess.Popen([sys.executable, str(ROOT / "serve.py"), "--port", "0"],
+    process = subprocess.Popen([sys.executable, str(ROOT / "serve.py"), "--port", "0",
+                                "--detector", detector],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     started = time.monotonic()
     for line in process.stdout:
@@ -157,7 +160,7 @@ def main(argv=None):
     process = None
     url, pid = args.url, args.pid
     if url is None:
-        process, url = start_server()
+        process, url = start_server(args.detector)
         pid = process.pid
     try:
         parts = urlsplit(url)
