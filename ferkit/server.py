@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import io
-import logging
 import threading
 import time
 from pathlib import Path
@@ -50,8 +49,6 @@ MAX_FACES_PER_REQUEST = 1024      # /api/predict: faces in one request
 IMAGE_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
                  "BMP": "image/bmp"}
 GRADCAM_SIDE = 96                 # pixels of the Grad-CAM picture sent back per face
-
-log = logging.getLogger(__name__)
 
 
 class RequestError(Exception):
