@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
-MAX_README_LINES = 250
+MAX_README_LINES = 285
 # Every script README may run as `python3 <path> ...`, and the module whose parse_args builds
 # its parser. The one list of scripts: add a new script here (test_every_script_is_listed
 # fails until it is).
