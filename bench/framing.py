@@ -3,6 +3,7 @@ larger pictures, against the cascade on the same faces' original 48x48 crops.
 
 Usage:
     nice -n 10 python3 bench/framing.py                       # tune: validation composites
+    nice -n 10 python3 bench/framing.py --detector mtcnn      # the same with MTCNN
     nice -n 10 python3 bench/framing.py --split test          # once, with the chosen margin
     python3 bench/framing.py --limit 40 --margins 0.1,0.2     # a quick check that it works
 
@@ -10,9 +11,10 @@ Faces (ferkit/composites.py): each enlarged x3-x5 and placed at a random offset 
 textured background, several to a picture. ``validation`` takes the stage-1 validation
 split its sidecar records (faces no model trained on; the margin is chosen on these);
 ``test`` takes FER2013's PublicTest. For every margin tried, prints the share of faces
-found, the cascade's accuracy on the crops of the faces found, and its accuracy on the
-same faces' original 48x48 crops (and on all original crops); then how the detector's
-boxes sit on the faces (the margin that would give back the original framing exactly).
+found, stage 1's and the cascade's accuracy on the crops of the faces found and the share
+of all faces found and labelled right, and the cascade's accuracy on the same faces'
+original 48x48 crops (and on all original crops); then how the detector's boxes sit on the
+faces (the margin that would give back the original framing exactly).
 The pictures stay in memory: none is written.
 """
 from __future__ import annotations
@@ -25,7 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 from ferkit import cli
-from ferkit.faces import DEFAULT_MARGIN, DEFAULT_MIN_FACE, DEFAULT_MIN_NEIGHBORS
+from ferkit.faces import (DEFAULT_DETECTOR, DEFAULT_MIN_FACE, DEFAULT_MIN_NEIGHBORS, DETECTORS,
+                          MARGINS)
 
 FER2013 = ROOT.parent / "shared" / "data" / "fer2013"
 MARGIN_GRID = "-0.1,-0.05,-0.025,0,0.025,0.05,0.075,0.1,0.15,0.2,0.3"
@@ -41,9 +44,11 @@ def parse_args(argv=None):
                         help="PublicTest faces 'id,feature' (--split test)")
     parser.add_argument("--test-labels", default=str(FER2013 / "test_labels.csv"),
                         help="PublicTest answers 'id,label' (--split test)")
+    parser.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
+                        help="the face detector (ferkit.faces)")
     parser.add_argument("--margins", default=None,
                         help="comma-separated crop margins to try (default: "
-                             f"{MARGIN_GRID} on validation, {DEFAULT_MARGIN} on test)")
+                             f"{MARGIN_GRID} on validation, the detector's on test)")
     parser.add_argument("--per-picture", type=int, default=4, help="faces per picture")
     parser.add_argument("--scale", default="3,5",
                         help="smallest,largest enlargement of a 48x48 face")
@@ -58,7 +63,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     try:
         args.margins = [float(m) for m in (args.margins or (
-            MARGIN_GRID if args.split == "validation" else str(DEFAULT_MARGIN))).split(",")]
+            MARGIN_GRID if args.split == "validation" else str(MARGINS[args.detector]))
+                                                ).split(",")]
         args.scale = tuple(float(s) for s in args.scale.split(","))
     except ValueError as err:
         parser.error(f"--margins/--scale: expected comma-separated numbers ({err})")
@@ -86,15 +92,15 @@ def load_split(args):
 def detect_all(composites, settings):
     """Detections of every picture: [(boxes, scores, matched, spare)], ms per picture."""
     from ferkit.composites import match_boxes
-    from ferkit.faces import detect_faces, load_detector
+    from ferkit.faces import find_faces, load_face_detector
     from ferkit.progress import progress_bar
 
-    detector = load_detector()
+    detector = load_face_detector(settings.detector)
     found = []
     bar = progress_bar(len(composites), "picture")
     started = time.perf_counter()
     for composite in composites:
-        boxes, scores = detect_faces(composite.picture, detector, settings)
+        boxes, scores = find_faces(composite.picture, detector, settings)[:2]
         found.append((boxes, scores, *match_boxes(boxes, scores, composite.squares)))
         bar.add(1)
     return found, 1000 * (time.perf_counter() - started) / len(composites)
@@ -123,7 +129,7 @@ def main(argv=None):
     from ferkit.faces import FaceSettings, face_crops
     from ferkit.inference import Cascade
 
-    settings = FaceSettings(args.min_face, args.min_neighbors)
+    settings = FaceSettings(args.min_face, args.min_neighbors, detector=args.detector)
     settings.check()
     faces = load_split(args)
     cascade = Cascade.from_args(args)
@@ -131,8 +137,8 @@ def main(argv=None):
     composites = make_composites(faces.images, args.per_picture, args.scale, args.seed)
     print(f"{args.split}: {len(faces)} faces in {len(composites)} pictures of "
           f"{composites[0].picture.shape[1]}x{composites[0].picture.shape[0]}, each face "
-          f"x{args.scale[0]:g}-x{args.scale[1]:g}; min face {settings.min_face} px, "
-          f"min neighbours {settings.min_neighbors}; "
+          f"x{args.scale[0]:g}-x{args.scale[1]:g}; {settings.detector}, min face "
+          f"{settings.min_face} px, min neighbours {settings.min_neighbors} (Haar); "
           f"{'cascade' if args.cascade else 'stage 1 alone'}{' + flip TTA' if args.tta else ''}")
     found, ms_per_picture = detect_all(composites, settings)
 
@@ -144,16 +150,19 @@ def main(argv=None):
     print(f"found {len(rows)} of {len(faces)} faces ({share:.1%}); {spare} detections on no "
           f"face; detection {ms_per_picture:.0f} ms per picture")
     print()
-    print("| margin | faces found | accuracy on the crops found | same faces, original "
-          "48x48 | all faces, original 48x48 |")
-    print("|---:|---:|---:|---:|---:|")
+    print("| margin | faces found | stage 1 on the crops found | cascade on them | found and "
+          "right, stage 1 | found and right, cascade | same faces, original 48x48 | all "
+          "faces, original 48x48 |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     on_originals = np.mean(original_labels[rows] == truth)
     on_all = np.mean(original_labels == faces.labels)
     for margin in args.margins:
         crops = np.concatenate([face_crops(c.picture, boxes[m[m >= 0]], margin)
                                 for c, (boxes, _, m, _) in zip(composites, found)])
-        labels = cascade.predict(crops)[0]
-        print(f"| {margin:g} | {share:.1%} | {np.mean(labels == truth):.4f} | "
+        labels, probs, _ = cascade.predict(crops)
+        right1, right = probs.argmax(axis=1) == truth, labels == truth
+        print(f"| {margin:g} | {share:.1%} | {np.mean(right1):.4f} | {np.mean(right):.4f} | "
+              f"{right1.sum() / len(faces):.1%} | {right.sum() / len(faces):.1%} | "
               f"{on_originals:.4f} | {on_all:.4f} |")
     ratios, shifts = framing_offsets(composites, found)
     if len(ratios):

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ferkit import DataError, paths
-from ferkit.faces import FaceSettings, find_faces, load_detector
+from ferkit.faces import FaceSettings, find_faces, load_face_detector
 from ferkit.labels import CLASS_NAMES
 from ferkit.progress import progress_bar
 
@@ -205,7 +205,7 @@ class Annotator:
         self.cascade = cascade
         self.settings = settings or FaceSettings()
         self.explain_model = explain_model
-        self.detector = load_detector()
+        self.detector = load_face_detector(self.settings.detector)
 
     def look(self, image: np.ndarray) -> Found:
         boxes, scores, crops = find_faces(image, self.detector, self.settings)
@@ -232,7 +232,7 @@ def face_values(label, probs, stage1_probs, handoff) -> list:
 
 
 def csv_rows(name: str, frame: int, found: Found) -> list[list]:
-    return [[name, frame, *map(int, box), int(score), *face_values(*said)]
+    return [[name, frame, *map(int, box), f"{score:.4g}", *face_values(*said)]
             for box, score, *said in zip(found.boxes, found.scores, found.labels, found.probs,
                                          found.stage1_probs, found.handoff)]
 

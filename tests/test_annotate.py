@@ -83,7 +83,9 @@ def test_three_faces_give_three_rows_whose_crops_match_the_original(tmp_path, ca
                                                                     three_heads):
     picture, path = three_heads
     out = tmp_path / "out"
-    assert run_annotate([path, "--out", out, "--no-cascade"], capsys)[0] == 0
+    # Haar's box, whose place on a face hardly moves with what is around the face.
+    assert run_annotate([path, "--out", out, "--no-cascade", "--detector", "haar"],
+                        capsys)[0] == 0
     rows = read_rows(out)
     assert len(rows) == 3
     # The face as found in the astronaut photo itself, and where it lies in her head.

@@ -24,11 +24,13 @@ SCRIPTS = {
     "filter_vis.py": "filter_vis",
     "annotate.py": "annotate",
     "export_tflite.py": "export_tflite",
+    "serve.py": "serve",
     "bench/throughput.py": "bench.throughput",
     "bench/results.py": "bench.results",
     "bench/framing.py": "bench.framing",
     "bench/compare_fer_package.py": "bench.compare_fer_package",
     "bench/annotate_speed.py": "bench.annotate_speed",
+    "bench/serve_load.py": "bench.serve_load",
 }
 SETUP_COMMANDS = ("python3 -m pip install -r requirements.txt -e .", "python3 -m pytest -q")
 

@@ -1,0 +1,298 @@
+// The page of serve.py: photos and webcam frames go to this server's /api/faces, and each
+// face comes back as a box, a label and seven probabilities (faces.csv's names), drawn here
+// as elements over the picture. Nothing is fetched from anywhere but this server.
+"use strict";
+
+const NAMES = ["Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral"];
+const KEYS = NAMES.map((name) => name.toLowerCase());   // colours: var(--angry) ...
+const LIVE_INTERVAL_MS = 200;   // at most 5 frames a second go to the server
+const LIVE_WIDTH = 640;         // frames are sent at most this wide
+const SMOOTHING = 0.35;         // weight of the newest frame in a face's running label
+const TRACK_TIMEOUT_MS = 1000;  // a face unseen this long is forgotten
+
+const $ = (id) => document.getElementById(id);
+const detector = $("detector");
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function colour(label) { return `var(--${KEYS[label]})`; }
+
+function facesUrl(source, explain) {
+  const query = new URLSearchParams({ source });
+  if (detector.value) query.set("detector", detector.value);
+  if (explain) query.set("explain", "true");
+  return `api/faces?${query}`;
+}
+
+async function postPicture(blob, source, explain) {
+  const response = await fetch(facesUrl(source, explain), {
+    method: "POST", body: blob,
+    headers: { "Content-Type": blob.type || "application/octet-stream" },
+  });
+  const answer = await response.json();
+  if (!response.ok) throw new Error(answer.error || `HTTP ${response.status}`);
+  return answer;
+}
+
+// --- drawing a face: its box and label over the picture, its bars in a card ----------------
+
+function placeBox(box, face, width, height) {
+  box.style.left = `${(100 * face.x) / width}%`;
+  box.style.top = `${(100 * face.y) / height}%`;
+  box.style.width = `${(100 * face.w) / width}%`;
+  box.style.height = `${(100 * face.h) / height}%`;
+  box.classList.toggle("low", face.y < 0.08 * height);  // label below a box at the top
+}
+
+function labelText(label, probs, specialist) {
+  return `${NAMES[label]}${specialist ? "*" : ""} ${Math.round(100 * probs[label])}%`;
+}
+
+function faceBox(label, text) {
+  const box = el("div", "face-box");
+  box.style.setProperty("--c", colour(label));
+  box.append(el("span", "face-label", text));
+  return box;
+}
+
+function bars(probs, label) {
+  const grid = el("div", "bars");
+  probs.forEach((p, i) => {
+    const track = el("span", "track");
+    const fill = el("span", "fill");
+    fill.style.display = "block";
+    fill.style.width = `${(100 * p).toFixed(1)}%`;
+    fill.style.setProperty("--c", colour(i));
+    track.append(fill);
+    grid.append(el("span", i === label ? "top" : "", NAMES[i]), track,
+                el("span", "", `${Math.round(100 * p)}%`));
+  });
+  return grid;
+}
+
+// The label's probabilities, faces.csv's p_angry..p_neutral.
+function probsOf(face) { return KEYS.map((key) => face[`p_${key}`]); }
+
+// --- photos -------------------------------------------------------------------------------
+
+function showPhoto(file) {
+  const card = el("div", "result");
+  card.append(el("h2", "", file.name));
+  const stage = el("div", "stage");
+  const img = el("img");
+  img.alt = file.name;
+  img.src = URL.createObjectURL(file);
+  const overlay = el("div", "overlay");
+  stage.append(img, overlay);
+  const list = el("div", "bar-list");
+  const status = el("p", "hint", "Looking for faces...");
+  card.append(stage, list, status);
+  $("results").prepend(card);
+  postPicture(file, "photo", false).then((answer) => {
+    status.textContent = `${answer.faces.length} face(s) found by ${answer.detector} in ` +
+      `${answer.width}x${answer.height}, ${answer.ms} ms`;
+    answer.faces.forEach((face, i) => {
+      const probs = probsOf(face);
+      const text = labelText(face.label, probs, face.specialist);
+      const box = faceBox(face.label, text);
+      placeBox(box, face, answer.width, answer.height);
+      overlay.append(box);
+      const faceCard = el("div", "face-card");
+      faceCard.append(el("h3", "", `Face ${i + 1}: ${text}`), bars(probs, face.label));
+      list.append(faceCard);
+      const select = () => explainFace(file, answer, i, box, faceCard);
+      box.addEventListener("click", select);
+      faceCard.addEventListener("click", select);
+    });
+  }).catch((err) => {
+    status.textContent = `Not read: ${err.message}`;
+    status.className = "error";
+  });
+}
+
+// Grad-CAM of one face: the photo is sent once more with explain=true (cached per photo).
+const explained = new WeakMap();
+async function explainFace(file, answer, i, box, faceCard) {
+  for (const node of faceCard.parentNode.querySelectorAll(".selected")) node.classList.remove("selected");
+  for (const node of box.parentNode.querySelectorAll(".selected")) node.classList.remove("selected");
+  box.classList.add("selected");
+  faceCard.classList.add("selected");
+  if (faceCard.querySelector(".gradcam")) return;
+  const slot = el("div", "gradcam", "Grad-CAM...");
+  faceCard.append(slot);
+  try {
+    if (!explained.has(file)) explained.set(file, postPicture(file, "photo", true));
+    const face = (await explained.get(file)).faces[i];
+    slot.textContent = "";
+    const img = el("img");
+    img.src = face.gradcam;
+    img.alt = `Grad-CAM of face ${i + 1}`;
+    slot.append(img, el("span", "", `Where stage 1 looked for ${NAMES[face.label]} ` +
+                        "(red: most).")); 
+  } catch (err) {
+    explained.delete(file);
+    slot.textContent = `Grad-CAM not made: ${err.message}`;
+  }
+}
+
+function takeFiles(files) {
+  for (const file of files) showPhoto(file);
+}
+
+$("files").addEventListener("change", (event) => takeFiles(event.target.files));
+const drop = $("drop");
+drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (event) => {
+  event.preventDefault();
+  drop.classList.remove("over");
+  takeFiles(event.dataTransfer.files);
+});
+
+// --- webcam: frames a few times a second, a steady label per face ---------------------------
+
+const live = { stream: null, timer: null, busy: false, tracks: [], nextId: 1, done: [] };
+
+// Each face seen is followed from frame to frame (the nearest box of the last frame); its
+// label is the most frequent of its recent labels (a running vote) and its bars the running
+// mean of its probabilities, so one odd frame does not flip what is shown.
+function track(faces, now) {
+  const free = new Set(live.tracks);
+  for (const face of faces) {
+    const cx = face.x + face.w / 2, cy = face.y + face.h / 2;
+    let best = null, bestDistance = Infinity;
+    for (const t of free) {
+      const d = Math.hypot(t.x + t.w / 2 - cx, t.y + t.h / 2 - cy);
+      if (d < Math.max(t.w, face.w) * 0.6 && d < bestDistance) { best = t; bestDistance = d; }
+    }
+    const probs = probsOf(face);
+    const vote = NAMES.map((_, i) => (i === face.label ? 1 : 0));
+    if (best === null) {
+      live.tracks.push({ id: live.nextId++, ...face, probs, vote, seen: now });
+      continue;
+    }
+    free.delete(best);
+    for (const key of ["x", "y", "w", "h"]) best[key] += 0.6 * (face[key] - best[key]);
+    best.probs = best.probs.map((p, i) => p + SMOOTHING * (probs[i] - p));
+    best.vote = best.vote.map((v, i) => v + SMOOTHING * (vote[i] - v));
+    best.specialist = face.specialist;
+    best.seen = now;
+  }
+  live.tracks = live.tracks.filter((t) => now - t.seen < TRACK_TIMEOUT_MS);
+}
+
+function drawLive(width, height) {
+  const overlay = $("live-faces");
+  const list = $("live-bars");
+  overlay.replaceChildren();
+  list.replaceChildren();
+  for (const t of live.tracks) {
+    const label = t.vote.indexOf(Math.max(...t.vote));
+    const text = labelText(label, t.probs, false);
+    const box = faceBox(label, text);
+    placeBox(box, t, width, height);
+    overlay.append(box);
+    const card = el("div", "face-card");
+    card.append(el("h3", "", `Face ${t.id}: ${text}`), bars(t.probs, label));
+    list.append(card);
+  }
+}
+
+function frameBlob(video) {
+  const scale = Math.min(1, LIVE_WIDTH / video.videoWidth);
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.round(video.videoWidth * scale);
+  canvas.height = Math.round(video.videoHeight * scale);
+  canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+  return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.8));
+}
+
+async function sendFrame() {
+  const video = $("video");
+  if (live.busy || !live.stream || video.videoWidth === 0) return;
+  live.busy = true;
+  try {
+    const answer = await postPicture(await frameBlob(video), "live", false);
+    const now = performance.now();
+    track(answer.faces, now);
+    if (live.stream) drawLive(answer.width, answer.height);
+    live.done = live.done.filter((t) => now - t < 2000).concat([now]);
+    const fps = live.done.length > 1
+      ? (1000 * (live.done.length - 1)) / (now - live.done[0]) : 0;
+    $("fps").textContent = `${fps.toFixed(1)} frames/s, ${answer.ms} ms a frame on the server`;
+    $("camera-status").textContent = `${answer.faces.length} face(s) in the last frame ` +
+      `(${answer.detector})`;
+  } catch (err) {
+    $("camera-status").textContent = `Frame not read: ${err.message}`;
+  } finally {
+    live.busy = false;
+  }
+}
+
+async function startWebcam() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    $("camera-status").textContent = "This browser gives no webcam to this page (it needs the page opened " +
+      "from localhost, or over HTTPS).";
+    return;
+  }
+  try {
+    live.stream = await navigator.mediaDevices.getUserMedia({
+      video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+  } catch (err) {
+    $("camera-status").textContent = `No webcam: ${err.message}`;
+    return;
+  }
+  $("video").srcObject = live.stream;
+  $("start").disabled = true;
+  $("stop").disabled = false;
+  live.timer = setInterval(sendFrame, LIVE_INTERVAL_MS);
+}
+
+function stopWebcam() {
+  clearInterval(live.timer);
+  if (live.stream) for (const t of live.stream.getTracks()) t.stop();
+  live.stream = null;
+  live.tracks = [];
+  live.done = [];
+  $("video").srcObject = null;
+  $("live-faces").replaceChildren();
+  $("live-bars").replaceChildren();
+  $("fps").textContent = "";
+  $("start").disabled = false;
+  $("stop").disabled = true;
+}
+
+$("start").addEventListener("click", startWebcam);
+$("stop").addEventListener("click", stopWebcam);
+
+// --- tabs and what the server says about itself --------------------------------------------
+
+function showTab(name) {
+  $("photos").hidden = name !== "photos";
+  $("webcam").hidden = name !== "webcam";
+  $("tab-photos").classList.toggle("active", name === "photos");
+  $("tab-webcam").classList.toggle("active", name === "webcam");
+  if (name !== "webcam") stopWebcam();
+}
+$("tab-photos").addEventListener("click", () => showTab("photos"));
+$("tab-webcam").addEventListener("click", () => showTab("webcam"));
+
+fetch("api/health").then((r) => r.json()).then((health) => {
+  const sources = health.sources;
+  detector.options[0].textContent =
+    `auto (photos ${sources.photo.detector}, webcam ${sources.live.detector})`;
+  for (const option of detector.options) {
+    if (option.value && !health.detectors.includes(option.value)) option.disabled = true;
+  }
+  $("about").textContent = `Runtime ${health.runtime}, ${health.cascade ? "two-stage cascade" :
+    "stage 1 alone"}${health.tta ? " with TTA" : ""}. '*': the specialist chose the label; ` +
+    "the percentage is the label's probability. API documentation: ";
+  const docs = el("a", "", "/docs");
+  docs.href = "docs";
+  $("about").append(docs);
+}).catch(() => { $("about").textContent = "The server does not answer."; });
