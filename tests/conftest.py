@@ -11,6 +11,16 @@ ROOT = Path(__file__).resolve().parent.parent
 FER2013 = ROOT.parent / "shared" / "data" / "fer2013"
 
 
+def fer2013_files(*names):
+    """The paths of the named files of the real FER2013 beside the checkout; when any is
+    absent, the test is skipped with a reason naming every one missing."""
+    paths = [FER2013 / name for name in names]
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        pytest.skip(f"real FER2013 not here: {', '.join(missing)} not found")
+    return paths
+
+
 def make_faces(n: int, seed: int = 0, classes=range(7)):
     """(images uint8 (n, 48, 48), labels (n,)): noise, plus a bright bar whose row
     (6 pixels apart per class) gives the class away: easy for a CNN, hard for chance."""

@@ -29,6 +29,7 @@ SCRIPTS = {
     "bench/framing.py": "bench.framing",
     "bench/compare_fer_package.py": "bench.compare_fer_package",
     "bench/annotate_speed.py": "bench.annotate_speed",
+    "bench/pin_shipped_models.py": "bench.pin_shipped_models",
 }
 SETUP_COMMANDS = ("python3 -m pip install -r requirements.txt -e .", "python3 -m pytest -q")
 
