@@ -69,3 +69,43 @@ def no_tflite_export(monkeypatch):
     import ferkit.training
 
     monkeypatch.setattr(ferkit.training, "export_tflite", lambda out: None)
+
+
+@pytest.fixture(scope="session")
+def analysis_models(tmp_path_factory):
+    """Stage 1 and the 0_2_4_6 specialist trained for one epoch by the real trainers (so
+    their sidecars are the real thing) on the same 140 faces, the splits ferkit.data drew
+    for each, and a labelled 'id,feature' file of 21 other faces with its answers; trained
+    once for the analysis scripts' tests."""
+    import cnn_train
+    import cnn_train_mod
+    import ferkit.data
+    import ferkit.training
+
+    training = ["--epochs", "1", "--cycles", "0", "--batch-size", "32", "--val-split", "0.25",
+                "--precision", "float32", "--no-augment"]
+    root = tmp_path_factory.mktemp("analysis")
+    images, labels = make_faces(140)
+    data = write_csv(root / "train.csv", "label,feature", zip(labels, images))
+    splits = []
+
+    def recording_split(*args):
+        splits.append(stratified_split(*args))
+        return splits[-1]
+
+    stratified_split = ferkit.data.stratified_split
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ferkit.data, "stratified_split", recording_split)
+        patch.setattr(ferkit.training, "export_tflite", lambda out: None)  # Keras is enough here
+        cnn_train.main(["--data", str(data), "--out", str(root / "cnn.h5"), *training])
+        cnn_train_mod.main(["--data", str(data), "--out", str(root / "special.h5"),
+                            "--specific", "0_2_4_6", "--init-from", "none", *training])
+    test_images, test_labels = make_faces(21, seed=5)
+    test = write_csv(root / "test.csv", "id,feature",
+                     ((f"face{i}", image) for i, image in enumerate(test_images)))
+    answers = root / "answers.csv"
+    answers.write_text("id,label\n" + "".join(f"face{i},{label}\n"
+                                              for i, label in enumerate(test_labels)))
+    return {"root": root, "data": data, "stage1": str(root / "cnn.h5"),
+            "stage2": str(root / "special.h5"), "splits": splits, "test": str(test),
+            "answers": str(answers)}
