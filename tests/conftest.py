@@ -1,5 +1,6 @@
 """Shared test helpers: small generated faces with a learnable class signal, written in
 every accepted format. No real FER2013 data is ever written by the tests."""
+import contextlib
 import gzip
 import sys
 from pathlib import Path
@@ -46,6 +47,36 @@ def write_csv(path, header, rows):
     with opener(path, "wt") as f:
         f.write(text)
     return path
+
+
+@pytest.fixture(autouse=True)
+def imports_left_as_found():
+    """No test changes, for the tests after it, where modules are imported from or which
+    module object a name stands for (monkeypatching sys.path or sys.modules without undoing
+    it): each would run against other code than the one it names."""
+    path, modules = list(sys.path), dict(sys.modules)
+    yield
+    assert sys.path == path, f"sys.path changed: {sorted(set(sys.path) ^ set(path))}"
+    replaced = sorted(name for name, module in modules.items()
+                      if sys.modules.get(name, module) is not module or name not in sys.modules)
+    assert not replaced, f"sys.modules: entries replaced or removed: {replaced[:10]}"
+
+
+@contextlib.contextmanager
+def op_determinism():
+    """TensorFlow's deterministic kernels, for a seeded run whose outcome a test puts a
+    threshold on (the same numbers on every run, not only most runs); the setting the
+    session had is restored after, so the other tests run as users do."""
+    from ferkit.backend import tf
+    from tensorflow.python.framework import config  # is_/disable_ are not exported
+
+    was = config.is_op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was:
+            config.disable_op_determinism()
 
 
 @pytest.fixture
