@@ -129,6 +129,16 @@ def test_tests_on_the_real_data_skip_naming_each_file_missing(tmp_path, monkeypa
     assert fer2013_files("test.csv.gz") == [tmp_path / "test.csv.gz"]
 
 
+def test_op_determinism_is_on_inside_its_block_only():
+    from conftest import op_determinism
+    from tensorflow.python.framework import config
+
+    assert not config.is_op_determinism_enabled()  # no test before this one left it on
+    with op_determinism():
+        assert config.is_op_determinism_enabled()
+    assert not config.is_op_determinism_enabled()
+
+
 def test_real_fer2013_loads_with_known_shapes_and_counts():
     import json
     from ferkit import MODELS

@@ -161,3 +161,9 @@ def test_layers_by_name_or_index_and_clear_errors(trained):
                                   keras.layers.Dense(2, name="scores")], name="plain")
     with pytest.raises(ValueError, match=r"plain: expected a layer named 'logits'"):
         explain.vanilla_saliency(no_logits, trained[1][:1], 0)
+
+
+def test_the_seeded_training_here_runs_with_op_determinism():
+    from tensorflow.python.framework import config
+
+    assert config.is_op_determinism_enabled()
