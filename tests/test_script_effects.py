@@ -1,6 +1,6 @@
 """The analysis and annotation scripts checked by what they do, not by the files they leave:
 which faces saliency.py explains, the accuracies confusion.py prints, and what annotate.py's
---margin, --explain and --max-frames change."""
+--margin, --min-face, --explain and --max-frames change."""
 import cv2
 import numpy as np
 import pandas as pd
@@ -186,3 +186,14 @@ def test_max_frames_stops_each_video_there(tmp_path, capsys):
     assert frames == 4
     assert "1 faces from 0 photo(s) and 4 video frame(s)" not in printed  # two rows, not one
     assert "2 faces from 0 photo(s) and 4 video frame(s)" in printed
+
+
+def test_min_face_passes_over_smaller_faces(tmp_path, capsys):
+    side = cv2.imread(str(astronaut_path())).shape[0]  # 512: her face is some 100 pixels
+    found = {}
+    for min_face in (48, side // 2):
+        out = tmp_path / f"min{min_face}"
+        printed = run_annotate([astronaut_path(), "--out", out, "--min-face", min_face,
+                                "--no-draw", "--no-cascade"], capsys)
+        found[min_face] = (len(pd.read_csv(out / "faces.csv")), "no face found" in printed)
+    assert found == {48: (1, False), side // 2: (0, True)}
