@@ -9,6 +9,7 @@ For stage 1, the specialist (on every face) and the DNN, without and with flip T
 largest difference between the two runtimes' probabilities and how many faces get the same
 label; for the cascade (the thresholds tuned into the specialist's sidecar), how many faces
 get the same final label and the same hand-off. With --labels, each runtime's accuracy too.
+Exits 1 when the runtimes disagree (DISAGREE), 0 when they agree.
 """
 import argparse
 import sys
@@ -84,7 +85,7 @@ def main(argv=None):
         agree &= same_handoff == len(faces)
     print(f"\n{'agree' if agree else 'DISAGREE'}: every probability within {TOLERANCE:g} and "
           f"every label and hand-off the same" + ("" if agree else " does not hold"))
-    return 0
+    return 0 if agree else 1  # a failed check fails the command (scripts, CI)
 
 
 if __name__ == "__main__":

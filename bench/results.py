@@ -4,8 +4,8 @@ Usage:
     python3 bench/results.py --data ../shared/data/fer2013/test.csv.gz \
         --labels ../shared/data/fer2013/test_labels.csv
 
-Prints, as Markdown: the accuracy of the DNN, of stage 1 alone, of the cascade and of the
-cascade with flip TTA; the per-class recall of stage 1 and of the cascade; and, from the
+Prints, as Markdown: the accuracy and macro-F1 of the DNN, of stage 1 alone and of the
+cascade, each without and with flip TTA; the per-class recall of stage 1 and of the cascade; and, from the
 sidecars, the epochs, wall time and best validation accuracy of each training run.
 """
 import argparse
@@ -50,9 +50,9 @@ def main(argv=None):
     check_paths(args)
     from ferkit.data import labelled_file
     from ferkit.evaluation import class_metrics, confusion_counts
-    from ferkit.inference import (cascade_labels, choose_runtime, handoff_threshold,
-                               load_predictor, load_specialist, load_stage1, predict_probs,
-                               runtime_line)
+    from ferkit.inference import (choose_runtime, handoff_threshold, load_predictor,
+                                  load_specialist, load_stage1, predict_probs, run_cascade,
+                                  runtime_line)
     from ferkit.labels import CLASS_NAMES
 
     faces = labelled_file(args.data, args.usage, args.labels)
@@ -66,16 +66,16 @@ def main(argv=None):
     handoff_below = {tta: handoff_threshold(args.handoff_below, info2, tta)
                      for tta in (False, True)}
 
-    # Stage 2 runs on every face here (predict.py runs it only on those handed over; the
-    # labels are the same, see cascade_labels).
-    predictions = {"DNN": predict_probs(dnn, faces.images).argmax(1)}
+    # The specialist runs only on the faces handed to it, as in predict.py.
+    predictions = {}
     for tta in (False, True):
-        probs1 = predict_probs(stage1, faces.images, tta=tta)
-        probs2 = predict_probs(stage2, faces.images, tta=tta)
         suffix = " + flip TTA" if tta else ""
+        predictions["DNN" + suffix] = predict_probs(dnn, faces.images, tta=tta).argmax(1)
+        probs1 = predict_probs(stage1, faces.images, tta=tta)
         predictions["stage 1 alone" + suffix] = probs1.argmax(1)
-        predictions["cascade" + suffix] = cascade_labels(probs1, probs2, classes,
-                                                         handoff_below[tta])
+        predictions["cascade" + suffix] = run_cascade(
+            probs1, faces.images, stage2, classes, handoff_below[tta],
+            lambda model, x: predict_probs(model, x, tta=tta))[0]
     metrics = {name: class_metrics(confusion_counts(truth, labels, range(7)))
                for name, labels in predictions.items()}
 

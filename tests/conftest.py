@@ -1,5 +1,6 @@
 """Shared test helpers: small generated faces with a learnable class signal, written in
 every accepted format. No real FER2013 data is ever written by the tests."""
+import contextlib
 import gzip
 import sys
 from pathlib import Path
@@ -9,6 +10,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FER2013 = ROOT.parent / "shared" / "data" / "fer2013"
+
+
+def fer2013_files(*names):
+    """The paths of the named files of the real FER2013 beside the checkout; when any is
+    absent, the test is skipped with a reason naming every one missing."""
+    paths = [FER2013 / name for name in names]
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        pytest.skip(f"real FER2013 not here: {', '.join(missing)} not found")
+    return paths
 
 
 def make_faces(n: int, seed: int = 0, classes=range(7)):
@@ -38,6 +49,36 @@ def write_csv(path, header, rows):
     return path
 
 
+@pytest.fixture(autouse=True)
+def imports_left_as_found():
+    """No test changes, for the tests after it, where modules are imported from or which
+    module object a name stands for (monkeypatching sys.path or sys.modules without undoing
+    it): each would run against other code than the one it names."""
+    path, modules = list(sys.path), dict(sys.modules)
+    yield
+    assert sys.path == path, f"sys.path changed: {sorted(set(sys.path) ^ set(path))}"
+    replaced = sorted(name for name, module in modules.items()
+                      if sys.modules.get(name, module) is not module or name not in sys.modules)
+    assert not replaced, f"sys.modules: entries replaced or removed: {replaced[:10]}"
+
+
+@contextlib.contextmanager
+def op_determinism():
+    """TensorFlow's deterministic kernels, for a seeded run whose outcome a test puts a
+    threshold on (the same numbers on every run, not only most runs); the setting the
+    session had is restored after, so the other tests run as users do."""
+    from ferkit.backend import tf
+    from tensorflow.python.framework import config  # is_/disable_ are not exported
+
+    was = config.is_op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was:
+            config.disable_op_determinism()
+
+
 @pytest.fixture
 def train_csv(tmp_path):
     images, labels = make_faces(70)
@@ -59,3 +100,43 @@ def no_tflite_export(monkeypatch):
     import ferkit.training
 
     monkeypatch.setattr(ferkit.training, "export_tflite", lambda out: None)
+
+
+@pytest.fixture(scope="session")
+def analysis_models(tmp_path_factory):
+    """Stage 1 and the 0_2_4_6 specialist trained for one epoch by the real trainers (so
+    their sidecars are the real thing) on the same 140 faces, the splits ferkit.data drew
+    for each, and a labelled 'id,feature' file of 21 other faces with its answers; trained
+    once for the analysis scripts' tests."""
+    import cnn_train
+    import cnn_train_mod
+    import ferkit.data
+    import ferkit.training
+
+    training = ["--epochs", "1", "--cycles", "0", "--batch-size", "32", "--val-split", "0.25",
+                "--precision", "float32", "--no-augment"]
+    root = tmp_path_factory.mktemp("analysis")
+    images, labels = make_faces(140)
+    data = write_csv(root / "train.csv", "label,feature", zip(labels, images))
+    splits = []
+
+    def recording_split(*args):
+        splits.append(stratified_split(*args))
+        return splits[-1]
+
+    stratified_split = ferkit.data.stratified_split
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ferkit.data, "stratified_split", recording_split)
+        patch.setattr(ferkit.training, "export_tflite", lambda out: None)  # Keras is enough here
+        cnn_train.main(["--data", str(data), "--out", str(root / "cnn.h5"), *training])
+        cnn_train_mod.main(["--data", str(data), "--out", str(root / "special.h5"),
+                            "--specific", "0_2_4_6", "--init-from", "none", *training])
+    test_images, test_labels = make_faces(21, seed=5)
+    test = write_csv(root / "test.csv", "id,feature",
+                     ((f"face{i}", image) for i, image in enumerate(test_images)))
+    answers = root / "answers.csv"
+    answers.write_text("id,label\n" + "".join(f"face{i},{label}\n"
+                                              for i, label in enumerate(test_labels)))
+    return {"root": root, "data": data, "stage1": str(root / "cnn.h5"),
+            "stage2": str(root / "special.h5"), "splits": splits, "test": str(test),
+            "answers": str(answers)}

@@ -8,51 +8,21 @@ import numpy as np
 import pytest
 from conftest import ROOT, make_faces, write_csv
 
-import cnn_train
-import cnn_train_mod
 import confusion
 import filter_vis
 import saliency
 import ferkit.data
-import ferkit.training
 from ferkit import cli
 from ferkit.data import load_faces
 from ferkit.evaluation import split_rows
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-TRAINING = ["--epochs", "1", "--cycles", "0", "--batch-size", "32", "--val-split", "0.25",
-            "--precision", "float32", "--no-augment"]
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """Stage 1 and the 0_2_4_6 specialist trained on the same 140 faces, the splits
-    ferkit.data drew for each, and a labelled 'id,feature' file with its answers."""
-    root = tmp_path_factory.mktemp("analysis")
-    images, labels = make_faces(140)
-    data = write_csv(root / "train.csv", "label,feature", zip(labels, images))
-    splits = []
-
-    def recording_split(*args):
-        splits.append(stratified_split(*args))
-        return splits[-1]
-
-    stratified_split = ferkit.data.stratified_split
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ferkit.data, "stratified_split", recording_split)
-        patch.setattr(ferkit.training, "export_tflite", lambda out: None)  # Keras is enough here
-        cnn_train.main(["--data", str(data), "--out", str(root / "cnn.h5"), *TRAINING])
-        cnn_train_mod.main(["--data", str(data), "--out", str(root / "special.h5"),
-                            "--specific", "0_2_4_6", "--init-from", "none", *TRAINING])
-    test_images, test_labels = make_faces(21, seed=5)
-    test = write_csv(root / "test.csv", "id,feature",
-                     ((f"face{i}", image) for i, image in enumerate(test_images)))
-    answers = root / "answers.csv"
-    answers.write_text("id,label\n" + "".join(f"face{i},{label}\n"
-                                              for i, label in enumerate(test_labels)))
-    return {"root": root, "data": data, "stage1": str(root / "cnn.h5"),
-            "stage2": str(root / "special.h5"), "splits": splits, "test": str(test),
-            "answers": str(answers)}
+@pytest.fixture
+def models(analysis_models):
+    """conftest's, trained once for every module that uses it."""
+    return analysis_models
 
 
 def pngs(folder):

@@ -1,8 +1,6 @@
-"""annotate.py's benchmarks run end to end on tiny sizes (no figure is asserted)."""
-import pytest
-
-from conftest import FER2013
-from bench import annotate_speed, framing
+"""annotate.py's speed benchmark runs end to end on a tiny size (no figure is asserted;
+bench/framing.py's test is in test_framing.py)."""
+from bench import annotate_speed
 from ferkit import cli
 
 
@@ -19,12 +17,3 @@ def test_speed_benchmark_compares_both_runtimes_in_one_run(capfd):
     assert [cells[0].strip() for cells in rows[2:]] == ["litert", "keras"]
     assert rows[2][-1].strip() == "no" and rows[3][-1].strip() == "yes"
 
-
-@pytest.mark.skipif(not (FER2013 / "test.csv.gz").exists(), reason="FER2013 not here")
-def test_framing_benchmark_runs_on_a_tiny_size(capsys):
-    code = cli.run(framing.main, ["--split", "test", "--limit", "8", "--margins", "0,0.1",
-                                  "--no-cascade"])
-    out = capsys.readouterr().out
-    assert code == 0
-    assert "test: 8 faces in 2 pictures" in out
-    assert "| 0 |" in out and "| 0.1 |" in out

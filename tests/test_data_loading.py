@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import FER2013, make_faces, pixels, write_csv
+from conftest import fer2013_files, make_faces, pixels, write_csv
 from ferkit.data import DataError, load_faces, load_id_labels
 from ferkit.errors import ParameterError
 
@@ -118,20 +118,44 @@ def test_id_label_answers(tmp_path):
         load_id_labels(path)
 
 
-@pytest.mark.skipif(not FER2013.exists(), reason="real FER2013 not beside the checkout")
+def test_tests_on_the_real_data_skip_naming_each_file_missing(tmp_path, monkeypatch):
+    import conftest
+
+    monkeypatch.setattr(conftest, "FER2013", tmp_path)
+    (tmp_path / "test.csv.gz").write_bytes(b"")
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        fer2013_files("train.csv.gz", "test.csv.gz", "test_labels.csv")
+    assert str(skipped.value) == (f"real FER2013 not here: {tmp_path / 'train.csv.gz'}, "
+                                  f"{tmp_path / 'test_labels.csv'} not found")
+    assert fer2013_files("test.csv.gz") == [tmp_path / "test.csv.gz"]
+
+
+def test_op_determinism_is_on_inside_its_block_only():
+    from conftest import op_determinism
+    from tensorflow.python.framework import config
+
+    assert not config.is_op_determinism_enabled()  # no test before this one left it on
+    with op_determinism():
+        assert config.is_op_determinism_enabled()
+    assert not config.is_op_determinism_enabled()
+
+
 def test_real_fer2013_loads_with_known_shapes_and_counts():
     import json
     from ferkit import MODELS
     from ferkit.data import faces_identity
 
-    train = load_faces(FER2013 / "train.csv.gz")
+    train_path, test_path, answers_path = fer2013_files("train.csv.gz", "test.csv.gz",
+                                                        "test_labels.csv")
+
+    train = load_faces(train_path)
     assert train.images.shape == (28709, 48, 48)
     assert np.bincount(train.labels).tolist() == [3995, 436, 4097, 7215, 4830, 3171, 4965]
     # The shipped models were trained on it: their sidecars name these faces.
     for name in ("cnn", "cnn_specific_0_2_4_6", "dnn"):
         sidecar = json.loads((MODELS / f"{name}.json").read_text())
         assert sidecar["data_identity"] == faces_identity(train), name
-    test = load_faces(FER2013 / "test.csv.gz")
+    test = load_faces(test_path)
     assert test.images.shape == (3589, 48, 48) and test.labels is None
-    answers = load_id_labels(FER2013 / "test_labels.csv")
+    answers = load_id_labels(answers_path)
     assert sorted(answers) == sorted(test.ids.tolist())

@@ -3,6 +3,7 @@ quarter of the image (a striped patch somewhere in the top-left 24x24) and noise
 import numpy as np
 import pytest
 
+from conftest import op_determinism
 from ferkit import explain
 from ferkit.backend import keras, tf
 
@@ -28,6 +29,14 @@ def signal_share(maps):
     """Per map, the share of its total that lies in the signal quarter."""
     maps = np.abs(maps)
     return maps[:, SIGNAL[0], SIGNAL[1]].sum(axis=(1, 2)) / maps.sum(axis=(1, 2))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def deterministic():
+    """The seeded training below and the thresholds on what it learned: the same numbers on
+    every run."""
+    with op_determinism():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +161,9 @@ def test_layers_by_name_or_index_and_clear_errors(trained):
                                   keras.layers.Dense(2, name="scores")], name="plain")
     with pytest.raises(ValueError, match=r"plain: expected a layer named 'logits'"):
         explain.vanilla_saliency(no_logits, trained[1][:1], 0)
+
+
+def test_the_seeded_training_here_runs_with_op_determinism():
+    from tensorflow.python.framework import config
+
+    assert config.is_op_determinism_enabled()

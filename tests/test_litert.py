@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, make_faces, write_csv
+from conftest import ROOT, make_faces, op_determinism, write_csv
 import export_tflite
 import predict
 from ferkit import MODELS, cli
@@ -200,8 +200,9 @@ def test_int8_copy_runs_only_when_asked_for(models, tmp_path, capsys):
     assert (f"error: --runtime litert-int8: {tflite_path(dnn, 'int8')} not found; make it "
             f"with: python3 export_tflite.py --int8 {dnn}\n") == capsys.readouterr().err
 
-    assert cli.run(export_tflite.main, [str(dnn), "--int8", "--data", str(train),
-                                        "--calibration-faces", "30"]) == 0
+    with op_determinism():  # the calibration's outcome is thresholded below
+        assert cli.run(export_tflite.main, [str(dnn), "--int8", "--data", str(train),
+                                            "--calibration-faces", "30"]) == 0
     assert "calibrated on 30 training faces" in capsys.readouterr().out
     sidecar = json.loads(dnn.with_suffix(".json").read_text())
     assert sidecar["tflite_int8"]["calibration_faces"] == 30
@@ -215,3 +216,21 @@ def test_int8_copy_runs_only_when_asked_for(models, tmp_path, capsys):
     float32 = out.read_text().splitlines()
     assert len(int8) == len(float32) == 41
     assert sum(a == b for a, b in zip(int8, float32)) >= 36  # int8 moves a few labels
+
+
+def test_agreement_benchmark_exits_1_when_the_runtimes_disagree(models, tmp_path, capsys,
+                                                                monkeypatch):
+    from bench import litert_agreement
+
+    images, labels = make_faces(12, seed=8)
+    data = write_csv(tmp_path / "faces.csv", "label,feature", zip(labels, images))
+    args = ["--data", str(data), "--stage1", str(models["stage1"]), "--stage2",
+            str(models["specialist"]), "--dnn", str(models["dnn"])]
+    assert cli.run(litert_agreement.main, args) == 0
+    out = capsys.readouterr().out
+    assert "12 faces of" in out and "| cascade (hand-off below 0.3) | yes | n/a | 12 of 12" in out
+    assert "\nagree: every probability within 0.0001" in out
+    # No difference can be within a negative bound: the check fails, and so does the command.
+    monkeypatch.setattr(litert_agreement, "TOLERANCE", -1.0)
+    assert cli.run(litert_agreement.main, args) == 1
+    assert "\nDISAGREE: every probability within -1" in capsys.readouterr().out

@@ -53,7 +53,12 @@ def test_a_trainer_trains_and_validates_on_the_training_rows_only(fer2013, tmp_p
     assert "14 Training rows of 28 (--usage to pick another split)" in printed
     assert f"data: {fer2013['path']}: 14 faces of 7 classes (7 training, 7 validation)" \
         in printed
-    assert read_sidecar(out)["usage"] is None  # read again the same way: Training rows
+    sidecar = read_sidecar(out)
+    assert sidecar["usage"] is None  # read again the same way: Training rows
+    # The sidecar names the faces trained on by their identity (as the shipped models'
+    # name FER2013's train.csv.gz): the Training rows', not the whole file's.
+    assert sidecar["data_identity"] == faces_identity(load_training_faces(fer2013["path"]))
+    assert sidecar["data_identity"] != faces_identity(load_faces(fer2013["path"]))
 
 
 def test_scorers_refuse_a_file_of_several_splits_without_usage(fer2013, tmp_path, capsys):
