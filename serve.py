@@ -82,17 +82,21 @@ def main(argv=None):
               f"use the page and the API")
 
     import uvicorn
-    from ferkit.inference import Cascade, load_stage1
+    from ferkit.inference import load_stage1, runtime_line
+    from ferkit.recognizer import Recognizer
     from ferkit.server import FaceReader, Limits, create_app
 
-    cascade = Cascade.from_args(args)
+    recognizer = Recognizer(args.stage1, args.stage2 if args.cascade else None,
+                            cascade=args.cascade, runtime=args.runtime, tta=args.tta,
+                            handoff_below=args.handoff_below)
+    print(runtime_line(recognizer.runtime, recognizer.runtime_reason))
     # Grad-CAM needs stage 1 as a Keras model, whatever runs the cascade.
     explain_model = load_stage1(args.stage1)[0] if args.explain else None
-    reader = FaceReader(cascade, explain_model,
+    reader = FaceReader(recognizer, explain_model,
                         None if args.detector == "auto" else args.detector)
     app = create_app(reader, Limits(round(args.max_upload_mb * 1_000_000), args.max_pixels),
-                     {"runtime": cascade.runtime, "cascade": cascade.stage2 is not None,
-                      "tta": cascade.tta})
+                     {"runtime": recognizer.runtime, "cascade": recognizer.stage2 is not None,
+                      "tta": recognizer.tta})
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"serving on http://{shown}:{port}/ (the page; the API's documentation at /docs); "

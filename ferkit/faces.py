@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ferkit import InputError
+from ferkit.errors import ParameterError
 from ferkit.data import IMAGE_SIZE
 
 # The frontal-face cascade the 4.x wheels ship (cv2.data.haarcascades; 5.0 dropped them).
@@ -59,17 +59,18 @@ class FaceSettings:
 
     def check(self) -> None:
         if self.detector not in DETECTORS:
-            raise InputError(f"--detector: expected one of {', '.join(DETECTORS)}, found "
-                             f"{self.detector!r}")
+            raise ParameterError("detector", f"expected one of {', '.join(DETECTORS)}, "
+                                             f"found {self.detector!r}")
         if self.min_face < HAAR_WINDOW:
-            raise InputError(f"--min-face: expected at least {HAAR_WINDOW} pixels (the "
-                             f"detector's window), found {self.min_face}")
+            raise ParameterError("min_face", f"expected at least {HAAR_WINDOW} pixels (the "
+                                             f"detector's window), found {self.min_face}")
         if self.min_neighbors < 0:
-            raise InputError(f"--min-neighbors: expected a count >= 0, found "
-                             f"{self.min_neighbors}")
+            raise ParameterError("min_neighbors", f"expected a count >= 0, found "
+                                                  f"{self.min_neighbors}")
         if not -0.25 <= self.crop_margin <= 1:
-            raise InputError(f"--margin: expected a share of the box side from -0.25 "
-                             f"(a crop half the box's side) to 1, found {self.crop_margin}")
+            raise ParameterError("margin", f"expected a share of the box side from -0.25 "
+                                           f"(a crop half the box's side) to 1, found "
+                                           f"{self.crop_margin}")
 
 
 # The detector and smallest face (its resolution) for each kind of picture, measured with
@@ -88,8 +89,8 @@ def source_settings(source: str, detector: str | None = None, min_face: int | No
     detector and smallest face SOURCE_DETECTORS gives it, unless ``detector`` or
     ``min_face`` say otherwise."""
     if source not in SOURCE_DETECTORS:
-        raise InputError(f"source: expected one of {', '.join(SOURCE_DETECTORS)}, found "
-                         f"{source!r}")
+        raise ParameterError("source", f"expected one of {', '.join(SOURCE_DETECTORS)}, "
+                                       f"found {source!r}")
     chosen, smallest = SOURCE_DETECTORS[source]
     settings = FaceSettings(min_face or smallest, min_neighbors, margin, detector or chosen)
     settings.check()
@@ -244,5 +245,6 @@ def one_box_per_face(boxes, scores, most_shared: float = 0.5) -> np.ndarray:
 def load_face_detector(name: str = DEFAULT_DETECTOR):
     """The detector find_faces runs: "haar" (OpenCV's cascade) or "mtcnn"."""
     if name not in DETECTORS:
-        raise InputError(f"--detector: expected one of {', '.join(DETECTORS)}, found {name!r}")
+        raise ParameterError("detector", f"expected one of {', '.join(DETECTORS)}, found "
+                                         f"{name!r}")
     return MtcnnDetector() if name == "mtcnn" else load_detector()

@@ -17,7 +17,7 @@ import numpy as np
 
 from ferkit import paths
 from ferkit.errors import DataError, ParameterError
-from ferkit.faces import FaceSettings, find_faces, load_detector
+from ferkit.faces import FaceSettings, find_faces, load_face_detector
 from ferkit.inference import (DEFAULT_STAGE1, DEFAULT_STAGE2, MAKE_STAGE1, MAKE_STAGE2,
                               Cascade, Prediction)
 from ferkit.labels import EMOTIONS
@@ -38,7 +38,9 @@ class Recognizer:
     mirror image's. ``handoff_below``: hand a face to the specialist when stage 1 is at
     most this sure (default: the threshold tuned into the specialist's sidecar).
     ``face_settings``: how detect finds and frames faces (ferkit.faces.FaceSettings, as
-    annotate.py's --min-face, --min-neighbors, --margin).
+    annotate.py's --detector, --min-face, --min-neighbors, --margin; default: OpenCV's Haar
+    cascade, which needs no TensorFlow; annotate.py's choice for photos, MTCNN, finds more
+    faces: ``face_settings=ferkit.faces.source_settings("photo")``).
     """
 
     def __init__(self, stage1=None, stage2=None, *, cascade: bool = True,
@@ -99,11 +101,11 @@ class Recognizer:
         the label (Prediction.probabilities). ``image``: a uint8 array (H, W, 3), or (H, W, 4)
         with alpha, in ``color`` order ("rgb", as PIL, matplotlib and scikit-image give it, or "bgr", as
         cv2.imread does and the fer package takes), or grey (H, W); a PIL image; or a
-        path to a photo. Faces are found and framed as annotate.py does (OpenCV's Haar
-        cascade, ``face_settings``)."""
+        path to a photo. Faces are found and framed as ``face_settings`` say (as
+        annotate.py's options do)."""
         picture = bgr_picture(image, color)
         if self._detector is None:
-            self._detector = load_detector()
+            self._detector = load_face_detector(self.face_settings.detector)
         boxes, _, crops = find_faces(picture, self._detector, self.face_settings)
         found = self.predict(crops)
         return [{"box": tuple(int(v) for v in box),

@@ -77,13 +77,13 @@ def face_json(box, score, label, probs, stage1_probs, specialist) -> dict:
 class FaceReader:
     """The face detectors, the cascade and (for Grad-CAM) stage 1's Keras model, each
     loaded once; one picture at a time (a lock) through the toolkit's face finder
-    (ferkit.faces) and cascade (ferkit.inference.Cascade). The package's public recognizer
-    replaces the bodies of ``faces`` and ``predict``, nothing else."""
+    (ferkit.faces) and the package's public recognizer (ferkit.Recognizer: the cascade
+    predict.py runs)."""
 
-    def __init__(self, cascade, explain_model=None, detector: str | None = None):
+    def __init__(self, recognizer, explain_model=None, detector: str | None = None):
         """``detector``: the one every picture goes through (None: each source's own,
         SOURCE_DETECTORS; both are loaded)."""
-        self.cascade = cascade
+        self.recognizer = recognizer
         self.explain_model = explain_model
         self.detector = detector
         self.detectors = {name: load_face_detector(name)
@@ -106,7 +106,7 @@ class FaceReader:
                                     "--no-explain)")
         with self._lock:
             boxes, scores, crops = find_faces(image, self.detectors[settings.detector], settings)
-            said = self.cascade.predict_all(crops)
+            said = self.recognizer.predict(crops)
             heat = None
             if explain and len(crops):
                 from ferkit.explain import gradcam  # TensorFlow: loaded with explain_model
@@ -121,7 +121,7 @@ class FaceReader:
     def predict(self, crops: np.ndarray) -> list[dict]:
         """face_json (no box, no score) of each uint8 (N, 48, 48) face."""
         with self._lock:
-            said = self.cascade.predict_all(crops)
+            said = self.recognizer.predict(crops)
         return [face_json(None, None, *face) for face in zip(*said_columns(said))]
 
 
@@ -287,8 +287,8 @@ def create_app(reader: FaceReader, limits: Limits | None = None, about: dict | N
                                                              "(a PNG data URL)")):
         """The picture (a JPEG, PNG, WebP or BMP, as the raw body or a multipart form's
         file) -> its size and, per face, the box (x, y, w, h), the detector's score, the
-        cascade's label and name, stage 1's seven probabilities by name (faces.csv's
-        columns), and the milliseconds the server took."""
+        cascade's label and name, the label's seven probabilities and stage 1's by name
+        (faces.csv's columns), and the milliseconds the server took."""
         started = time.perf_counter()
         image = decode_image(await image_bytes(request, limits), limits)
         found, used = await run_in_threadpool(reader.faces, image, source, detector, explain)

@@ -16,7 +16,8 @@ from ferkit import cli
 from ferkit.annotation import LABEL_PROBABILITY_FIELDS
 from ferkit.composites import ASTRONAUT_FACE, ASTRONAUT_HEAD, astronaut_head, astronaut_path, scene
 from ferkit.faces import SOURCE_DETECTORS, one_box_per_face, source_settings
-from ferkit.inference import DEFAULT_STAGE1, DEFAULT_STAGE2, Cascade, load_stage1
+from ferkit.inference import DEFAULT_STAGE1, load_stage1
+from ferkit.recognizer import Recognizer
 from ferkit.server import FaceReader, Limits, RequestError, create_app, read_body
 from test_annotate import overlap, read_rows, run_annotate
 
@@ -26,8 +27,7 @@ MAX_PIXELS = 600 * 600  # the test server's pixel limit
 
 @pytest.fixture(scope="module")
 def reader():
-    cascade = Cascade.load(DEFAULT_STAGE1, DEFAULT_STAGE2)
-    return FaceReader(cascade, load_stage1(DEFAULT_STAGE1)[0])
+    return FaceReader(Recognizer(), load_stage1(DEFAULT_STAGE1)[0])
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_48x48_faces_go_straight_to_the_models(client, reader):
     answer = client.post("/api/predict", json=payload)
     assert answer.status_code == 200
     got = answer.json()["faces"]
-    said = reader.cascade.predict_all(faces.astype(np.uint8))
+    said = reader.recognizer.predict(faces.astype(np.uint8))
     assert [face["label"] for face in got] == said.labels.tolist()
     assert np.allclose([[face[name] for name in LABEL_PROBABILITY_FIELDS] for face in got],
                        said.probabilities,
