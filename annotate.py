@@ -35,7 +35,7 @@ from ferkit.inference import Cascade, load_stage1
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(description=cli.summary(__doc__),
                                      epilog="\n".join(__doc__.split("\n\n")[2:]),
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("inputs", nargs="*", metavar="INPUT",

@@ -40,7 +40,7 @@ MODEL_KEYS = ("architecture", "classes", "class_names", "build", "input_shape",
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(description=cli.summary(__doc__),
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("models", nargs="+",
                         help="trained models (.h5 with sidecars) of one architecture, classes "

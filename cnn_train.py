@@ -25,7 +25,7 @@ DEFAULT_OUT = MODELS / "cnn.h5"
 
 
 def parse_args(argv=None):
-    parser = cli.training_parser(__doc__.splitlines()[0], DEFAULT_OUT, Stage1Recipe)
+    parser = cli.training_parser(cli.summary(__doc__), DEFAULT_OUT, Stage1Recipe)
     parser.add_argument("--init-from", default=None,
                         help="start from this trained 7-class CNN's weights, all of them, "
                              "with a fresh optimizer and schedule: a warm restart that trains "

@@ -30,7 +30,7 @@ from ferkit.recipes import SPECIALIST_FROM_SCRATCH, SpecialistRecipe
 
 
 def parse_args(argv=None):
-    parser = cli.training_parser(__doc__.splitlines()[0], None, SpecialistRecipe)
+    parser = cli.training_parser(cli.summary(__doc__), None, SpecialistRecipe)
     parser.add_argument("--specific", default=DEFAULT_SPECIFIC,
                         help="classes to specialize in: digits 0-6 joined by '_' "
                              "(0 Angry, 1 Disgust, 2 Fear, 3 Happy, 4 Sad, 5 Surprise, 6 Neutral)")

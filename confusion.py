@@ -25,7 +25,7 @@ TOP_PAIRS = 5
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(description=cli.summary(__doc__),
                                      formatter_class=cli.HelpFormatter)
     cli.add_cascade_options(parser)
     parser.add_argument("--model", default=None,

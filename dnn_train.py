@@ -18,7 +18,7 @@ DEFAULT_OUT = MODELS / "dnn.h5"
 
 
 def parse_args(argv=None):
-    parser = cli.training_parser(__doc__.splitlines()[0], DEFAULT_OUT, DnnRecipe)
+    parser = cli.training_parser(cli.summary(__doc__), DEFAULT_OUT, DnnRecipe)
     parser.add_argument("--dense-dropout", type=float,
                         help="dropout after each hidden dense layer")
     return cli.parse_training_args(parser, argv)

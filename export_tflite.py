@@ -23,7 +23,7 @@ from ferkit.litert import CALIBRATION_FACES
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(description=cli.summary(__doc__),
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("models", nargs="+", help="trained models (.h5 with their sidecars)")
     parser.add_argument("--force", action="store_true",

@@ -30,7 +30,7 @@ from ferkit.progress import progress_bar
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(description=cli.summary(__doc__),
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("--model", default=str(DEFAULT_STAGE1), help="model to look into")
     parser.add_argument("--layer", action="append", default=None,

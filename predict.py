@@ -29,7 +29,7 @@ from ferkit.inference import Cascade
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(description=cli.summary(__doc__),
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("test", help="faces to label, already cropped: CSV 'id,feature' (or "
                                      "'label,feature', fer2013.csv with --usage, class folders "

@@ -37,7 +37,7 @@ KEEP = 0.25
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(description=cli.summary(__doc__),
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("--model", default=str(DEFAULT_STAGE1), help="model to explain")
     cli.add_data_options(parser, "faces to pick from instead of the model's recorded validation "

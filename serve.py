@@ -31,7 +31,7 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(description=cli.summary(__doc__),
                                      epilog="\n".join(__doc__.split("\n\n")[2:]),
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("--host", default="127.0.0.1",

@@ -43,7 +43,7 @@ RESULT_TAG = "result: "  # a worker's last line: its figures as JSON
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(description=cli.summary(__doc__),
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("--faces", type=int, default=6, help="faces in the picture")
     parser.add_argument("--frames", type=int, default=150, help="frames of the video")

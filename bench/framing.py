@@ -35,7 +35,7 @@ MARGIN_GRID = "-0.1,-0.05,-0.025,0,0.025,0.05,0.075,0.1,0.15,0.2,0.3"
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(description=cli.summary(__doc__),
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("--split", choices=("validation", "test"), default="validation",
                         help="validation: stage 1's recorded validation split (choose the "

@@ -24,7 +24,7 @@ TOLERANCE = 1e-4  # the issue's bound on the probability difference
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(description=cli.summary(__doc__),
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("--data", default=str(DEFAULT_TEST),
                         help="faces: 'id,feature' (labels from --labels) or a labelled file")

@@ -29,7 +29,7 @@ from ferkit.litert import CALIBRATION_FACES
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(description=cli.summary(__doc__),
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("--model", default=str(DEFAULT_STAGE1),
                         help="trained model (.h5 with its sidecar, whose recorded training "

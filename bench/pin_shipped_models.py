@@ -34,7 +34,7 @@ ASTRONAUT_SQUARE = (177, 70, 100)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(description=cli.summary(__doc__),
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("--check", action="store_true",
                         help=f"compare the models with {FIXTURE.relative_to(ROOT)} instead of "

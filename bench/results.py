@@ -18,7 +18,7 @@ from ferkit.data import USAGES
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(description=cli.summary(__doc__),
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("--data", default=str(ROOT / "data" / "test.csv"),
                         help="faces to score: 'id,feature' (with --labels) or a labelled file")

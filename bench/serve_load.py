@@ -39,7 +39,7 @@ SERVER_START_S = 300
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(description=cli.summary(__doc__),
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("--url", default=None,
                         help="a running server (default: start serve.py on a free port)")

@@ -281,6 +281,11 @@ def add_cnn_options(parser: argparse.ArgumentParser) -> None:
                              "the plain training faces (with dropout off) at the end")
 
 
+def summary(doc: str) -> str:
+    """A script's --help description: its docstring's first paragraph, on one line."""
+    return " ".join(doc.strip().split("\n\n")[0].split())
+
+
 def flag(parameter: str) -> str:
     """The option that sets a library parameter: ``val_split`` -> ``--val-split``."""
     return "--" + parameter.replace("_", "-")
