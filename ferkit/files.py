@@ -3,6 +3,7 @@ never sees half a file), staged output folders, and the JSON sidecar beside each
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -17,8 +18,13 @@ def sidecar_path(model_path) -> Path:
     return Path(model_path).with_suffix(".json")
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+@functools.cache
+def process_umask() -> int:
+    """The process's umask (read by setting it, so once, at the first write, not at
+    import)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def write_atomically(path, write) -> None:
@@ -30,7 +36,7 @@ def write_atomically(path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would make outputs private
+        os.chmod(tmp, 0o666 & ~process_umask())  # mkstemp's 0600 would make outputs private
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

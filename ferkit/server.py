@@ -17,6 +17,7 @@ Nothing a client sends names a file on the server.
 from __future__ import annotations
 
 import base64
+import json
 import dataclasses
 import io
 import threading
@@ -239,13 +240,9 @@ def parse_faces(payload) -> np.ndarray:
 
 # --- the app -------------------------------------------------------------------------------
 
-def create_app(reader: FaceReader, limits: Limits | None = None, about: dict | None = None):
-    """The FastAPI app: the page at /, the API under /api, FastAPI's OpenAPI page at /docs.
-    ``about``: what /api/health reports beside the limits (runtime, cascade, TTA)."""
-    limits = limits or Limits()
-    app = FastAPIOffline(redoc_url=None, title="ferkit", version="1",
-                  description="Facial expressions of the faces in a picture (FER2013's seven "
-                              "classes), by the toolkit's two-stage cascade.")
+def answer_errors_in_one_line(app) -> None:
+    """Every refusal as ``{"error": one line}`` with its status: the server's own
+    (RequestError), the toolkit's (InputError: 400), FastAPI's and its validation's."""
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": " ".join(str(message).split())}, status_code=status)
@@ -267,6 +264,16 @@ def create_app(reader: FaceReader, limits: Limits | None = None, about: dict | N
         first = err.errors()[0]
         where = ".".join(str(part) for part in first.get("loc", ()))
         return error(422, f"{where}: {first.get('msg', 'invalid')}")
+
+
+def create_app(reader: FaceReader, limits: Limits | None = None, about: dict | None = None):
+    """The FastAPI app: the page at /, the API under /api, FastAPI's OpenAPI page at /docs.
+    ``about``: what /api/health reports beside the limits (runtime, cascade, TTA)."""
+    limits = limits or Limits()
+    app = FastAPIOffline(redoc_url=None, title="ferkit", version="1",
+                         description="Facial expressions of the faces in a picture (FER2013's "
+                                     "seven classes), by the toolkit's two-stage cascade.")
+    answer_errors_in_one_line(app)
 
     image_body = {"requestBody": {"required": True, "content": {
         **{mime: {"schema": {"type": "string", "format": "binary"}}
@@ -300,10 +307,8 @@ def create_app(reader: FaceReader, limits: Limits | None = None, about: dict | N
                   "application/json": {"example": {"faces": ["0 12 255 ... (2304 values)"]}}}}})
     async def predict(request: Request):
         """{"faces": [face, ...]}, each face 48x48 grey levels (2304 numbers as a list, 48
-        lists of 48, or FER2013's space-separated string) -> each face's label, name and
-        stage 1's probabilities by name."""
-        import json
-
+        lists of 48, or FER2013's space-separated string) -> each face's label, name, the
+        label's probabilities and stage 1's by name (faces.csv's columns)."""
         started = time.perf_counter()
         body = await read_body(request, limits)
         try:
