@@ -5,23 +5,23 @@ Usage:
     python3 annotate.py photos/ clip.mp4 --out runs/annotated/ --every 5 --tta
     python3 annotate.py --camera 0 --out runs/annotated/ --max-frames 300
 
-Each face is found by MTCNN (--detector haar: OpenCV's Haar cascade), cropped as a square
-around the detector's box with --margin of its side added on each side (FER2013's framing),
-made grey 48x48 and labelled by the same two-stage cascade as predict.py (stage 1, and the
-specialist where stage 1 hands the face over). Writes OUT/faces.csv, one row per face:
-file,frame,x,y,w,h, score (the input as given or as found in a folder, the frame, 0 for a
-photo, the box in the input's pixels, the detector's score: Haar's number of windows merged
-into the box, MTCNN's confidence 0-1), label,label_name (the cascade's, 0-6 and its name),
-specialist (1 where the specialist decided), p_angry..p_neutral (the probabilities that go
-with the label: stage 1's, or where the specialist decided, stage 1's share of the
-specialist's classes split as the specialist says), stage1_p_angry..stage1_p_neutral (stage
-1's own; all averaged with the mirror image's under --tta). Beside it:
-NAME_annotated.SUFFIX per photo and video, each face boxed, with its label and the label's
-probability ('*': the specialist chose the label) and beside the box a bar chart of the
-label's probabilities (a photo with no room for it beside the face gets a strip on its
-right; a video frame keeps its size). A photo without a face gets a line saying so, and no
-row and no copy. Outputs are staged in a folder beside OUT and moved into place only when
-everything succeeded.
+Each face is found by MTCNN in a photo and by OpenCV's Haar cascade in a video frame
+(--detector), cropped as a square around the detector's box with --margin of its side added
+on each side (FER2013's framing), made grey 48x48 and labelled by the same two-stage
+cascade as predict.py (stage 1, and the specialist where stage 1 hands the face over).
+Writes OUT/faces.csv, one row per face: file,frame,x,y,w,h, score (the input as given or as
+found in a folder, the frame, 0 for a photo, the box in the input's pixels, the detector's
+score: Haar's number of windows merged into the box, MTCNN's confidence 0-1),
+label,label_name (the cascade's, 0-6 and its name), specialist (1 where the specialist
+decided), p_angry..p_neutral (the probabilities that go with the label: stage 1's, or where
+the specialist decided, stage 1's share of the specialist's classes split as the specialist
+says), stage1_p_angry..stage1_p_neutral (stage 1's own; all averaged with the mirror
+image's under --tta). Beside it: NAME_annotated.SUFFIX per photo and video, each face
+boxed, with its label and the label's probability ('*': the specialist chose the label) and
+beside the box a bar chart of the label's probabilities (a photo with no room for it beside
+the face gets a strip on its right; a video frame keeps its size). A photo without a face
+gets a line saying so, and no row and no copy. Outputs are staged in a folder beside OUT
+and moved into place only when everything succeeded.
 """
 import argparse
 import sys

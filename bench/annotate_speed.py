@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 from ferkit import cli
-from ferkit.faces import DEFAULT_MIN_FACE
+from ferkit.faces import DEFAULT_MIN_FACE, DETECTORS
 
 VIDEO_SIZE = (640, 480)
 VIDEO_FPS = 30
@@ -52,6 +52,10 @@ def parse_args(argv=None):
     parser.add_argument("--min-face", type=int, default=DEFAULT_MIN_FACE,
                         help="annotate.py's --min-face: the detector's smallest face, pixels "
                              "(its cost falls with it: a webcam's face is rarely under 80)")
+    parser.add_argument("--detector", choices=("auto",) + DETECTORS, default="auto",
+                        help="face detector (auto: annotate.py's for video frames, "
+                             "ferkit.faces.SOURCE_DETECTORS; MTCNN imports TensorFlow on "
+                             "either runtime, Haar does not)")
     cli.add_prediction_options(parser)
     parser.add_argument("--runtimes", default="litert,keras",
                         help="runtimes to compare, each in its own process (unless --runtime "
@@ -99,11 +103,11 @@ def write_video(path, frames: int) -> None:
 def measure(args) -> dict:
     """The figures of one runtime (--runtime), printed as they come; returned for the table."""
     from ferkit.annotation import Annotator, Source, annotate_video
-    from ferkit.faces import FaceSettings, find_faces
+    from ferkit.faces import find_faces, source_settings
     from ferkit.inference import Cascade
 
-    settings = FaceSettings(min_face=args.min_face)
-    settings.check()
+    settings = source_settings("live", None if args.detector == "auto" else args.detector,
+                               args.min_face)
     cascade = Cascade.from_args(args)
     print(cascade.runtime_line)
     annotator = Annotator(cascade, settings)
@@ -123,7 +127,7 @@ def measure(args) -> dict:
     print(f"picture {picture.shape[1]}x{picture.shape[0]} with {args.faces} faces: found "
           f"{len(found)}; {len(found) / look:.1f} faces/s ({1000 * look:.0f} ms per picture: "
           f"detection and crops {1000 * detect:.0f} ms, cascade {1000 * (look - detect):.0f} "
-          f"ms; min face {args.min_face} px; {'cascade' if args.cascade else 'stage 1 alone'}"
+          f"ms; {settings.detector}, min face {args.min_face} px; {'cascade' if args.cascade else 'stage 1 alone'}"
           f"{' + TTA' if args.tta else ''})")
 
     with tempfile.TemporaryDirectory() as folder:

@@ -73,13 +73,13 @@ class FaceSettings:
                                            f"{self.crop_margin}")
 
 
-# The detector and smallest face (its resolution) for each kind of picture, measured with
-# bench/framing.py (RESULTS.md): a photo gets the detector that finds and labels right the
-# most faces, a live frame (webcam, video) the one that keeps the frame rate. MTCNN is both:
-# at 48 px it found 88% of the composites' faces against Haar's 73%, in 101-115 ms a
-# picture against Haar's 124-132 ms. At 24 px (full size) it found no more and boxed a
-# patch on the astronaut's suit (confidence 0.986).
-SOURCE_DETECTORS = {"photo": ("mtcnn", DEFAULT_MIN_FACE), "live": ("mtcnn", DEFAULT_MIN_FACE)}
+# The detector and smallest face (its resolution) for each kind of picture (RESULTS.md): a
+# photo gets the detector that finds and labels right the most faces, a live frame (webcam,
+# video) the one that keeps the frame rate. Photos: MTCNN at 48 px found 88% of the
+# composites' faces against Haar's 73% (bench/framing.py; at 24 px it found no more and
+# boxed a patch on the astronaut's suit). Live frames: on a 640x480 video with one face
+# (bench/annotate_speed.py) Haar ran at 45 frames/s, MTCNN at 11, under the 15 a webcam needs.
+SOURCE_DETECTORS = {"photo": ("mtcnn", DEFAULT_MIN_FACE), "live": ("haar", DEFAULT_MIN_FACE)}
 
 
 def source_settings(source: str, detector: str | None = None, min_face: int | None = None,

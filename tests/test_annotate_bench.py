@@ -8,7 +8,7 @@ def test_speed_benchmark_compares_both_runtimes_in_one_run(capfd):
     """LiteRT and Keras, each in its own process, side by side in one table; the LiteRT
     process never imports TensorFlow (a progress bar that did cost it 24 ms a frame)."""
     code = cli.run(annotate_speed.main, ["--faces", "2", "--frames", "3", "--repeats", "1",
-                                         "--no-cascade"])
+                                         "--detector", "haar", "--no-cascade"])
     out = capfd.readouterr().out
     assert code == 0
     assert out.count("with 2 faces: found 2;") == 2 and "faces/s" in out

@@ -86,8 +86,12 @@ def browser(tmp_path_factory):
 
 
 def labels_shown(driver, selector):
-    """The label texts of the face boxes under ``selector``, once there is one."""
-    texts = [e.text for e in driver.find_elements(By.CSS_SELECTOR, f"{selector} .face-label")]
+    """The label texts of the face boxes under ``selector``, once there is one. Read in one
+    script call: the live view redraws its boxes every frame, so an element found in one
+    call can be gone by the next."""
+    texts = driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]), e => e.innerText)",
+        f"{selector} .face-label")
     return texts if texts and all(texts) else False
 
 
