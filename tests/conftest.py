@@ -49,6 +49,21 @@ def write_csv(path, header, rows):
     return path
 
 
+
+def astronaut_test_files(folder, copies: int):
+    """(faces file 'id,feature', answers 'id,label') of the astronaut's face and its mirror,
+    ``copies`` times each, all labelled Happy: a labelled test set without FER2013, drawn
+    by bench/pin_shipped_models.py."""
+    from bench.pin_shipped_models import pinned_faces
+
+    names, faces = pinned_faces()
+    faces = faces[[names.index("astronaut"), names.index("astronaut mirrored")] * copies]
+    data = write_csv(Path(folder) / "faces.csv", "id,feature",
+                     ((f"f{i}", face) for i, face in enumerate(faces)))
+    answers = Path(folder) / "answers.csv"
+    answers.write_text("id,label\n" + "".join(f"f{i},3\n" for i in range(len(faces))))
+    return data, answers
+
 @pytest.fixture(autouse=True)
 def imports_left_as_found():
     """No test changes, for the tests after it, where modules are imported from or which

@@ -186,15 +186,9 @@ def fake_fer_wheel(path):
 
 def test_fer_package_comparison_runs_on_a_tiny_size(tmp_path, capsys):
     from bench import compare_fer_package
-    from bench.pin_shipped_models import pinned_faces
-    from conftest import write_csv
+    from conftest import astronaut_test_files
 
-    names, faces = pinned_faces()
-    faces = faces[[names.index("astronaut"), names.index("astronaut mirrored")] * 2]
-    data = write_csv(tmp_path / "faces.csv", "id,feature",
-                     ((f"f{i}", face) for i, face in enumerate(faces)))
-    answers = tmp_path / "answers.csv"
-    answers.write_text("id,label\n" + "".join(f"f{i},3\n" for i in range(len(faces))))
+    data, answers = astronaut_test_files(tmp_path, 2)
     assert cli.run(compare_fer_package.main, [
         str(fake_fer_wheel(tmp_path / "fer.whl")), "--pictures", "1", "--test-data", str(data),
         "--test-labels", str(answers), "--no-cascade"]) == 0

@@ -5,9 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import make_faces, write_csv
+from conftest import astronaut_test_files, make_faces
 from bench import framing
-from bench.pin_shipped_models import pinned_faces
 from ferkit import cli
 from ferkit.composites import make_composites, match_boxes, textured_background
 from ferkit.faces import face_crops
@@ -81,12 +80,7 @@ def test_crops_with_a_margin_are_the_squares_computed_by_hand(margin, box):
 def test_framing_benchmark_runs_on_a_few_drawn_faces(tmp_path, capsys):
     """On the astronaut's face and its mirror (no FER2013): every face found, a row per
     margin and the framing offsets."""
-    names, faces = pinned_faces()
-    faces = faces[[names.index("astronaut"), names.index("astronaut mirrored")] * 3]
-    data = write_csv(tmp_path / "faces.csv", "id,feature",
-                     ((f"f{i}", face) for i, face in enumerate(faces)))
-    answers = tmp_path / "answers.csv"
-    answers.write_text("id,label\n" + "".join(f"f{i},3\n" for i in range(len(faces))))
+    data, answers = astronaut_test_files(tmp_path, 3)
     code = cli.run(framing.main, ["--split", "test", "--test-data", str(data),
                                   "--test-labels", str(answers), "--margins", "0,0.1",
                                   "--no-cascade"])
