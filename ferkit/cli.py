@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-
 from pathlib import Path
 
 from ferkit import ROOT, backend, paths
@@ -32,6 +31,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 # Where the analysis scripts write their figures by default: git ignores runs/, so a
 # default run never replaces the committed figures README shows (made with --out figures).
 FIGURES_OUT = ROOT / "runs" / "figures"
+
 
 def training_parser(description: str, default_out, recipe) -> argparse.ArgumentParser:
     """Options every trainer shares, with the defaults of its recipe class (ferkit.recipes:
