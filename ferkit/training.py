@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from ferkit import figures, recorded_path
 from ferkit.averaging import recalibrate_batchnorm
 from ferkit.backend import keras
 from ferkit.data import IMAGE_SIZE
-from ferkit.errors import ParameterError
+from ferkit.errors import Interrupted, ParameterError
 from ferkit.files import read_sidecar, write_atomically
 from ferkit.inference import predict_probs
 from ferkit.litert import export_tflite
@@ -215,8 +214,8 @@ def fit_on_schedule(state: RunState, model, faces: TrainingData, average: list |
             if verbose:
                 print(f"{line}; {format_duration(run.left())} left", flush=True)
     except KeyboardInterrupt:
-        report_interrupt(state, verbose)
-        raise
+        progress.clear()
+        raise interrupted(state) from None
     return average
 
 
@@ -305,24 +304,20 @@ def average_accuracy(sidecar: dict, average: list, faces: TrainingData) -> float
     return accuracy(model, faces.val_images, faces.val_labels)
 
 
-def report_interrupt(state: RunState, verbose: bool) -> None:
-    """After Ctrl-C: a run with no epoch done leaves nothing behind; with ``verbose``, one
-    line says what was kept and how to continue."""
+def interrupted(state: RunState) -> Interrupted:
+    """After Ctrl-C: a run with no epoch done leaves nothing behind (no folder it made);
+    the one line to show says what was kept and how to continue."""
     done = state.epochs_done
     if done == 0:
-        state.discard()
-    if not verbose:
-        return
-    if done == 0:
-        print("\ninterrupted before the first epoch finished: nothing written", file=sys.stderr)
-        return
+        state.abandon()
+        return Interrupted("interrupted before the first epoch finished: nothing written")
     best, out, command = state.info["best"], state.info["out"], state.info["command"]
     how = (" ".join([*command.split(" ")[:2], "--resume", "--out", out]) if command
            else f"ferkit.training.resume({out!r})")
-    print(f"\ninterrupted after epoch {done} of {state.schedule.total}: nothing written to "
-          f"{out}; the best epoch so far ({best['epoch']}, validation "
-          f"{best['val_accuracy']:.4f}) is {state.folder / 'best.h5'}; continue with: {how}",
-          file=sys.stderr)
+    return Interrupted(f"interrupted after epoch {done} of {state.schedule.total}: nothing "
+                       f"written to {out}; the best epoch so far ({best['epoch']}, validation "
+                       f"{best['val_accuracy']:.4f}) is {state.folder / 'best.h5'}; continue "
+                       f"with: {how}")
 
 
 # --- the end ---------------------------------------------------------------------------------
@@ -521,7 +516,7 @@ def float32_copy(weights, sidecar: dict):
 def save_weights(state: RunState, model, name: str) -> Path:
     """A plain float32 copy of the model's weights in the run folder (best epoch, cycle
     ends), loadable with ferkit.models.load_model and averageable with average_weights.py."""
-    path = state.folder / name
+    path = state.path(name)
     save_model(float32_copy(model.get_weights(), state.info["sidecar"]), path,
                state.info["sidecar"])
     return path
