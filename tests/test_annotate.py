@@ -15,7 +15,8 @@ from ferkit import cli
 from ferkit.annotation import (CSV_COLUMNS, LABEL_PROBABILITY_FIELDS,
                                STAGE1_PROBABILITY_FIELDS)
 from ferkit.labels import CLASS_NAMES
-from ferkit.faces import DEFAULT_MARGIN, FaceSettings, face_crops, find_faces, load_detector
+from ferkit.faces import (DEFAULT_MARGIN, FaceSettings, face_crops, find_faces, haar_score,
+                          load_detector)
 
 STAGE1 = ROOT / "models" / "cnn.h5"
 SPOTS = [(20, 30), (280, 40), (150, 270)]  # where the three heads go (top-left corners)
@@ -64,7 +65,7 @@ def test_astronaut_gives_one_face_in_the_right_place(tmp_path, capsys):
     row = rows.iloc[0]
     assert row["file"] == str(astronaut_path()) and row["frame"] == 0
     assert overlap((row.x, row.y, row.w, row.h), ASTRONAUT_FACE) > 0.5
-    assert row["label"] in range(7) and row["score"] > 0
+    assert row["label"] in range(7) and 0.9 <= row["score"] <= 1  # MTCNN's confidence
     assert row["label_name"] == CLASS_NAMES[row["label"]]
     for fields in (LABEL_PROBABILITY_FIELDS, STAGE1_PROBABILITY_FIELDS):
         assert abs(row[list(fields)].sum() - 1) < 2e-3
@@ -88,6 +89,8 @@ def test_three_faces_give_three_rows_whose_crops_match_the_original(tmp_path, ca
                         capsys)[0] == 0
     rows = read_rows(out)
     assert len(rows) == 3
+    # Haar's score on MTCNN's 0-1 scale: 0.5 at the windows a box needs, more above.
+    assert rows["score"].between(0.5, 1, inclusive="left").all(), rows["score"]
     # The face as found in the astronaut photo itself, and where it lies in her head.
     head = astronaut_head()
     boxes, _, originals = find_faces(head, load_detector(), FaceSettings())
@@ -111,6 +114,12 @@ def write_video(path, picture, frames, codec):
     for i in range(frames):
         writer.write(np.roll(picture, 2 * i, axis=1))  # the heads drift right
     writer.release()
+
+
+def test_haar_scores_its_windows_on_mtcnns_scale():
+    # 5 windows (the default --min-neighbors, the fewest a box is kept with) and 26.
+    assert haar_score([5, 26], 5).tolist() == [0.5, 26 / 31]
+    assert haar_score([3], 0).tolist() == [0.75]  # every box kept: scored as if 1 needed
 
 
 def test_videos_give_rows_per_sampled_frame_and_a_video_opencv_reads_back(
