@@ -10,7 +10,7 @@ import sys
 from conftest import ROOT, make_faces, write_csv
 
 PACKAGE = ROOT / "ferkit"
-COMMAND_LINE = "ferkit.cli"
+COMMAND_LINE = "ferkit.app.cli"
 
 
 def module_name(path) -> str:
@@ -84,7 +84,7 @@ def test_importing_the_library_changes_nothing_in_the_callers_process():
         "import cv2, keras, matplotlib, tensorflow as tf\n"
         "environ, backend = dict(os.environ), dict.__getitem__(matplotlib.rcParams, 'backend')\n"
         "level = tf.get_logger().level\n"
-        "import ferkit.annotation, ferkit.faces, ferkit.figures, ferkit.inference, ferkit.models\n"
+        "import ferkit.app.annotation, ferkit.faces, ferkit.figures, ferkit.inference, ferkit.models\n"
         "from ferkit.backend import keras\n"
         "print(json.dumps({'heavy': heavy, 'environ': dict(os.environ) == environ,\n"
         "    'backend': dict.__getitem__(matplotlib.rcParams, 'backend') == backend,\n"
@@ -128,7 +128,7 @@ def test_a_package_named_fer_earlier_on_the_path_changes_nothing(tmp_path):
 
 def test_a_script_on_keras_imports_tensorflow_quietly(tmp_path):
     """The quiet import the library no longer does at import, the scripts still ask for
-    (ferkit.cli.run): TensorFlow's start-up lines never reach a user of predict.py."""
+    (ferkit.app.cli.run): TensorFlow's start-up lines never reach a user of predict.py."""
     faces = write_csv(tmp_path / "faces.csv", "id,feature", enumerate(make_faces(5)[0]))
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
     done = subprocess.run([sys.executable, str(ROOT / "predict.py"), str(faces),

@@ -12,7 +12,8 @@ import pytest
 from conftest import ROOT, make_faces, op_determinism, write_csv
 import export_tflite
 import predict
-from ferkit import MODELS, cli
+from ferkit import MODELS
+from ferkit.app import cli
 from ferkit.inference import Cascade, load_predictor, predict_probs
 from ferkit.litert import LiteRTModel, staleness, tflite_path
 

@@ -9,7 +9,8 @@ from conftest import ROOT, make_faces, write_csv
 import annotate
 import confusion
 import predict
-from ferkit import cli, paths
+from ferkit import paths
+from ferkit.app import cli
 from ferkit.errors import InputError
 from ferkit.inference import Cascade
 

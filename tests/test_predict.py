@@ -7,7 +7,7 @@ import pytest
 
 from conftest import ROOT, make_faces, write_csv
 import predict
-from ferkit import cli
+from ferkit.app import cli
 from ferkit.models import build_dnn, save_model
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from conftest import make_faces
 import predict
-from ferkit import cli
+from ferkit.app import cli
 
 
 @pytest.mark.parametrize("name", ["photo.jpg", "holiday.PNG", "clip.mp4", "photos/", "videos/"])

@@ -93,7 +93,7 @@ TRAIN_TWICE = r"""
 import contextlib, sys
 import dnn_train
 import ferkit.training
-from ferkit import cli
+from ferkit.app import cli
 ferkit.training.export_tflite = lambda out: None
 data, folder = sys.argv[1], sys.argv[2]
 argv = ["--data", data, "--epochs", "2", "--batch-size", "8", "--precision", "float32"]

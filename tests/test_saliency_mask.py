@@ -5,7 +5,8 @@ import pytest
 
 from conftest import ROOT, make_faces, write_csv
 import saliency
-from ferkit import cli, figures
+from ferkit import figures
+from ferkit.app import cli
 from ferkit.errors import ParameterError
 from ferkit.explain import most_important
 

@@ -9,7 +9,7 @@ from conftest import make_faces, pixels, write_csv
 import average_weights
 import dnn_train
 import predict
-from ferkit import cli
+from ferkit.app import cli
 from ferkit.data import (DataError, faces_identity, labelled_file, load_faces,
                       load_training_faces)
 

@@ -12,7 +12,7 @@ from conftest import ROOT, make_faces, write_csv
 import annotate
 import confusion
 import predict
-from ferkit import cli
+from ferkit.app import cli
 from ferkit.files import read_sidecar, write_sidecar
 from ferkit.inference import stale_handoff
 

@@ -14,7 +14,8 @@ from conftest import ROOT, make_faces, write_csv
 import cnn_train
 import cnn_train_mod
 import dnn_train
-from ferkit import MODELS, cli, recorded_path
+from ferkit import MODELS, recorded_path
+from ferkit.app import cli
 from ferkit.averaging import batchnorm_statistics
 from ferkit.backend import keras, tf
 from ferkit.data import load_faces, select_classes, stratified_split, train_val_rows

@@ -18,7 +18,7 @@ faces), run only with --runtime litert-int8.
 import argparse
 import sys
 
-from ferkit import cli
+from ferkit.app import cli
 from ferkit.litert import CALIBRATION_FACES
 
 

@@ -18,7 +18,8 @@ beside it; the run's state, best epoch and cycle ends in OUT.run/.
 """
 import sys
 
-from ferkit import MODELS, cli
+from ferkit import MODELS
+from ferkit.app import cli
 from ferkit.recipes import Stage1Recipe
 
 DEFAULT_OUT = MODELS / "cnn.h5"
@@ -40,7 +41,7 @@ def main(argv=None):
     config = cli.training_recipe(Stage1Recipe, args)
     cli.check_training_paths(args)
     # TensorFlow loads only now, after the input checks: --help and input errors stay fast.
-    cli.run_training(config, args, __file__, argv)
+    cli.run_training(config, args, "cnn_train.py", argv)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit import cli, figures
-from ferkit.cli import UsageError
+from ferkit import figures
+from ferkit.app import cli
+from ferkit.app.cli import UsageError
 from ferkit.evaluation import faces_for
 from ferkit.inference import DEFAULT_STAGE1, MAKE_STAGE1
 from ferkit.labels import CLASS_NAMES

@@ -11,7 +11,8 @@ add over a network of about the same size that ignores image structure.
 """
 import sys
 
-from ferkit import MODELS, cli
+from ferkit import MODELS
+from ferkit.app import cli
 from ferkit.recipes import DnnRecipe
 
 DEFAULT_OUT = MODELS / "dnn.h5"
@@ -29,7 +30,7 @@ def main(argv=None):
     config = cli.training_recipe(DnnRecipe, args)
     cli.check_training_paths(args)
     # TensorFlow loads only now, after the input checks: --help and input errors stay fast.
-    cli.run_training(config, args, __file__, argv)
+    cli.run_training(config, args, "dnn_train.py", argv)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,10 @@ import argparse
 import socket
 import sys
 
-from ferkit import cli
+from ferkit.app import cli
 from ferkit.errors import ParameterError
 from ferkit.faces import DETECTORS
-from ferkit.server import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_MB
+from ferkit.app.server import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_MB
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -84,7 +84,7 @@ def main(argv=None):
     import uvicorn
     from ferkit.inference import load_stage1, runtime_line
     from ferkit.recognizer import Recognizer
-    from ferkit.server import FaceReader, Limits, create_app
+    from ferkit.app.server import FaceReader, Limits, create_app
 
     recognizer = Recognizer(args.stage1, args.stage2 if args.cascade else None,
                             cascade=args.cascade, runtime=args.runtime, tta=args.tta,

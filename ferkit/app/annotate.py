@@ -28,7 +28,8 @@ import sys
 import time
 from pathlib import Path
 
-from ferkit import annotation, cli, paths
+from ferkit import paths
+from ferkit.app import annotation, cli
 from ferkit.faces import DEFAULT_MIN_NEIGHBORS, DETECTORS, SOURCE_DETECTORS, source_settings
 from ferkit.files import staged_folder
 from ferkit.inference import Cascade, load_stage1

@@ -22,7 +22,8 @@ tuned against (`stage1`, and `stage1_sha256`, the SHA-256 of its .h5).
 import sys
 from pathlib import Path
 
-from ferkit import MODELS, cli, recorded_path
+from ferkit import MODELS, recorded_path
+from ferkit.app import cli
 from ferkit.files import read_sidecar, write_sidecar
 from ferkit.labels import DEFAULT_SPECIFIC, parse_specific, specific_name
 from ferkit.litert import file_sha256
@@ -77,7 +78,7 @@ def main(argv=None):
         return
     if stage1 is not None:
         load_stage1(stage1)  # a bad stage 1 fails now, not after the training
-    out, sidecar = cli.run_training(config, args, __file__, argv)
+    out, sidecar = cli.run_training(config, args, "cnn_train_mod.py", argv)
     if stage1 is not None:
         record_handoff(stage1, out, sidecar)
 

@@ -21,8 +21,9 @@ import time
 
 import numpy as np
 
-from ferkit import DataError, cli, paths
-from ferkit.annotation import annotate_command
+from ferkit import DataError, paths
+from ferkit.app import cli
+from ferkit.app.annotation import annotate_command
 from ferkit.data import USAGES, check_data_path, labelled_file
 from ferkit.files import write_atomically
 from ferkit.inference import Cascade

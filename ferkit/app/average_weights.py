@@ -19,8 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-from ferkit import DataError, cli, recorded_path
-from ferkit.cli import UsageError
+from ferkit import DataError, recorded_path
+from ferkit.app import cli
+from ferkit.app.cli import UsageError
 
 # Keys of a source's sidecar that describe its training run, kept per source.
 RUN_KEYS = ("command", "prior_epochs", "epochs_run", "best_epoch", "val_accuracy",

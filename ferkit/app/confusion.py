@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ferkit import cli
+from ferkit.app import cli
 
 TOP_PAIRS = 5
 
