@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT
-import annotate
+from ferkit.app import annotate
 from ferkit.composites import ASTRONAUT_FACE, astronaut_head, astronaut_path, scene
 from ferkit.app import cli
 from ferkit.app.annotation import (CSV_COLUMNS, LABEL_PROBABILITY_FIELDS,

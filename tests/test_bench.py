@@ -114,7 +114,7 @@ def test_results_table_lists_an_average_after_the_runs_it_averages(tmp_path, cap
 
 
 def test_benchmark_defaults_are_cnn_train_s_taken_from_the_toolkit():
-    import cnn_train
+    from ferkit.app import cnn_train
     from bench import throughput
     from ferkit.app import cli
     from ferkit.recipes import Stage1Recipe

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, make_faces, op_determinism, write_csv
-import export_tflite
-import predict
+from ferkit.app import export_tflite
+from ferkit.app import predict
 from ferkit import MODELS
 from ferkit.app import cli
 from ferkit.inference import Cascade, load_predictor, predict_probs

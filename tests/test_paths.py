@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import ROOT, write_csv, make_faces
-import predict
+from ferkit.app import predict
 from ferkit import DataError, InputError, paths
 from ferkit.app import cli
 from ferkit.app.cli import UsageError

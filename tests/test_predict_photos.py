@@ -3,7 +3,7 @@ one error line sends the user to annotate.py with the command to run."""
 import pytest
 
 from conftest import make_faces
-import predict
+from ferkit.app import predict
 from ferkit.app import cli
 
 

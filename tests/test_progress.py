@@ -91,7 +91,7 @@ def test_epoch_progress_in_a_log_is_the_estimate_alone():
 # Python (its LiteRT export skipped: seconds, and tested elsewhere).
 TRAIN_TWICE = r"""
 import contextlib, sys
-import dnn_train
+from ferkit.app import dnn_train
 import ferkit.training
 from ferkit.app import cli
 ferkit.training.export_tflite = lambda out: None

@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from conftest import ROOT
-import cnn_train
-import cnn_train_mod
-import dnn_train
+from ferkit.app import cnn_train
+from ferkit.app import cnn_train_mod
+from ferkit.app import dnn_train
 from ferkit.app import cli
 from ferkit.errors import ParameterError
 from ferkit.recipes import (DnnRecipe, SpecialistRecipe, Stage1Recipe, recipe_from_record,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, make_faces, write_csv
-import saliency
+from ferkit.app import saliency
 from ferkit import figures
 from ferkit.app import cli
 from ferkit.errors import ParameterError

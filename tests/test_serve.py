@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-import serve
+from ferkit.app import serve
 from ferkit.app import cli
 from ferkit.app.annotation import LABEL_PROBABILITY_FIELDS
 from ferkit.composites import ASTRONAUT_FACE, ASTRONAUT_HEAD, astronaut_head, astronaut_path, scene

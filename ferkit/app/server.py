@@ -1,5 +1,5 @@
 """The web page and JSON API that serve.py runs: photos and webcam frames in, every face's
-box, label and seven probabilities out (FastAPI; the page is ferkit/web/static, served by
+box, label and seven probabilities out (FastAPI; the page is ferkit/app/web/static, served by
 the app itself, nothing fetched from elsewhere; the OpenAPI page at /docs gets its scripts
 from the fastapi-offline wheel, not a CDN).
 
