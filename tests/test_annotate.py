@@ -76,7 +76,7 @@ def test_astronaut_gives_one_face_in_the_right_place(tmp_path, capsys):
     assert b"\r" not in (out / "faces.csv").read_bytes()
     drawn = cv2.imread(str(out / "astronaut_annotated.png"))
     assert drawn.shape == cv2.imread(str(astronaut_path())).shape
-    assert "1 faces from 1 photo(s)" in stdout
+    assert "1 face from 1 photo and 0 video frames" in stdout
     assert no_staging_left(tmp_path)
 
 
@@ -116,6 +116,14 @@ def write_video(path, picture, frames, codec):
     writer.release()
 
 
+def test_help_says_each_default_once(capsys):
+    with pytest.raises(SystemExit):
+        annotate.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: 48)" in text and "48 in photos" not in text
+    assert "auto = mtcnn for photos, haar for videos and the camera" in text
+
+
 def test_haar_scores_its_windows_on_mtcnns_scale():
     # 5 windows (the default --min-neighbors, the fewest a box is kept with) and 26.
     assert haar_score([5, 26], 5).tolist() == [0.5, 26 / 31]
@@ -142,7 +150,7 @@ def test_videos_give_rows_per_sampled_frame_and_a_video_opencv_reads_back(
         while capture.read()[0]:
             read += 1
         assert read == count, name
-    assert "15 faces from 0 photo(s) and 9 video frame(s)" in stdout
+    assert "15 faces from 0 photos and 9 video frames" in stdout
 
 
 def test_a_picture_without_a_face_gives_no_row_and_says_so(tmp_path, capsys):
