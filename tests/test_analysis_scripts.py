@@ -222,9 +222,11 @@ def test_analysis_scripts_write_into_an_ignored_folder_by_default():
 
     for script in (confusion, saliency, filter_vis):
         assert script.parse_args([]).out == str(FIGURES_OUT)
-    outputs = ["runs/figures/cnn_saliency.png", "out.csv", "models/cnn.run/state.json",
-               "models/cnn.int8.tflite"]
-    committed = ["figures/cnn_gradcam.png", "models/cnn.h5", "data/README.md"]
+    # pip's leftovers too: its metadata, build folder and wheels.
+    outputs = ["runs/figures/cnn_saliency_val.png", "out.csv", "models/cnn.run/state.json",
+               "models/cnn.int8.tflite", "build/lib/ferkit/__init__.py",
+               "ferkit.egg-info/PKG-INFO", "dist/ferkit-0.1-py3-none-any.whl"]
+    committed = ["figures/cnn_gradcam_test.png", "models/cnn.h5", "data/README.md"]
     check = subprocess.run(["git", "check-ignore", *outputs, *committed], cwd=ROOT,
                            capture_output=True, text=True)
     if check.returncode == 128:
