@@ -42,6 +42,7 @@ from ferkit.faces import DEFAULT_MIN_NEIGHBORS, DETECTORS, SOURCE_DETECTORS, sou
 from ferkit.files import staged_folder
 from ferkit.tracking import DEFAULT_SMOOTH, MIN_TRACK_FRAMES, SMOOTH_RANGE
 from ferkit.inference import Cascade, load_stage1
+from ferkit.words import counted
 
 
 def parse_args(argv=None):
@@ -65,13 +66,11 @@ def parse_args(argv=None):
                         help="read at most N frames of each video and of the camera")
     parser.add_argument("--detector", choices=("auto",) + DETECTORS, default="auto",
                         help="face detector: mtcnn = MTCNN (finds the most faces; loads "
-                             "TensorFlow), haar = OpenCV's Haar cascade; auto = %s for photos, "
-                             "%s for videos and the camera" % (
-                                 SOURCE_DETECTORS["photo"][0], SOURCE_DETECTORS["live"][0]))
+                             "TensorFlow), haar = OpenCV's Haar cascade; auto = "
+                             f"{per_source(0)}")
     parser.add_argument("--min-face", type=int, default=None, metavar="PIXELS",
                         help="smallest face the detector looks for, in the input's pixels "
-                             "(default: %d in photos, %d in videos and the camera)" % (
-                                 SOURCE_DETECTORS["photo"][1], SOURCE_DETECTORS["live"][1]))
+                             f"(default: {per_source(1)})")
     parser.add_argument("--min-neighbors", type=int, default=DEFAULT_MIN_NEIGHBORS,
                         help="overlapping detector windows a face needs (more: fewer false "
                              "faces, fewer faces found)")
@@ -101,6 +100,13 @@ def parse_args(argv=None):
     if args.explain and not args.draw:
         parser.error("--explain draws beside each face: it cannot go with --no-draw")
     return args
+
+
+def per_source(field: int) -> str:
+    """A default that SOURCE_DETECTORS sets per kind of input, said once where both kinds
+    share it: 'mtcnn for photos, haar for videos and the camera', or '48'."""
+    photo, live = SOURCE_DETECTORS["photo"][field], SOURCE_DETECTORS["live"][field]
+    return f"{photo}" if photo == live else f"{photo} for photos, {live} for videos and the camera"
 
 
 def check_paths(args) -> None:
@@ -162,8 +168,9 @@ def main(argv=None):
             frames += read
             write_video_report(stage, names[i], sources[i].name, found)
         annotation.write_faces_csv(stage / annotation.CSV_NAME, rows)
-    print(f"wrote {Path(args.out) / annotation.CSV_NAME}: {len(rows)} faces from {len(photos)} "
-          f"photo(s) and {frames} video frame(s){'' if args.draw else ', nothing drawn'}; "
+    print(f"wrote {Path(args.out) / annotation.CSV_NAME}: {counted(len(rows), 'face')} from "
+          f"{counted(len(photos), 'photo')} and {counted(frames, 'video frame')}"
+          f"{'' if args.draw else ', nothing drawn'}; "
           f"{time.perf_counter() - started:.1f} s")
     return 0
 

@@ -135,7 +135,7 @@ def main(argv=None):
         for layer in layers:
             maps = explain.activation_maps(model, layer, face[None])[0]   # (h, w, C)
             shown = np.moveaxis(maps[..., :args.filters], -1, 0)           # (F, h, w)
-            path = out / f"{stem}_activations_{layer}_{safe_id}.png"
+            path = out / f"{stem}_activations_{layer}_{cli.scored_faces(args)}_{safe_id}.png"
             figures.grid_figure(
                 shown, [f"filter {i}\nmean {m.mean():.2f}" for i, m in enumerate(shown)],
                 f"{stem}: {layer} feature maps ({len(shown)} of {maps.shape[-1]}, "
