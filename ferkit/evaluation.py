@@ -241,3 +241,81 @@ def most_confused(counts, top: int = 5) -> list[tuple[int, int, int, float]]:
              if t != p and counts[t, p] > 0]
     cells.sort(key=lambda cell: (-shares[cell], -counts[cell]))
     return [(t, p, int(counts[t, p]), float(shares[t, p])) for t, p in cells[:top]]
+
+
+# --- calibration ----------------------------------------------------------------------------
+
+def calibration_entry(probabilities, truth, seed: int, faces: dict) -> dict:
+    """A sidecar's calibration entry: {"plain": ..., "tta": ..., "faces": ``faces``}, each
+    mode's ferkit.calibration.choose_calibration record (the method kept, its values, the
+    richer method's comparison, ECE, NLL and Brier before and after) fitted on
+    ``probabilities(tta)`` -> (N, K) against ``truth`` (N,) positions 0..K-1."""
+    from ferkit.calibration import choose_calibration
+
+    entry = {key: choose_calibration(probabilities(tta), truth, seed)[1]
+             for tta, key in ((False, "plain"), (True, "tta"))}
+    entry["faces"] = faces
+    return entry
+
+
+def split_record(sidecar: dict, count: int, what: str = "validation split") -> dict:
+    """Which faces a calibration was fitted on: ``what``, and the data identity, classes,
+    seed and share that rebuild the split (split_rows), with its face count."""
+    return {"split": what, "data_identity": sidecar.get("data_identity"),
+            "classes": list(sidecar["classes"]), "seed": sidecar["seed"],
+            "val_split": sidecar["val_split"], "count": int(count)}
+
+
+def fit_model_calibration(model_path, train_data=None, runtime: str = "keras") -> dict:
+    """A model's calibration entry (calibration_entry), fitted on its own validation split
+    (its classes only), on plain and on flip-TTA probabilities: the sidecar's
+    ``calibration``, which ferkit.inference.model_calibration reads."""
+    from ferkit.inference import load_predictor
+
+    model, sidecar = load_predictor(model_path, runtime)
+    faces = keep_classes(validation_faces(sidecar, model_path, train_data), sidecar["classes"])
+    truth = np.searchsorted(sidecar["classes"], faces.labels)  # positions in its outputs
+    name = Path(model_path).name
+    return calibration_entry(
+        lambda tta: predict_with_progress(model, faces.images, tta,
+                                          name + (" + flip TTA" if tta else "")),
+        truth, sidecar["seed"], split_record(sidecar, len(faces)))
+
+
+def fit_cascade_calibration(stage1_path, specialist_path, train_data=None,
+                            runtime: str = "keras") -> dict:
+    """The cascade's calibration entry, fitted on its raw combined probabilities
+    (ferkit.inference.cascade_probs, with the specialist's tuned hand-off thresholds) over
+    stage 1's validation split less any face the specialist trained on (the faces
+    tune_handoff uses), plain and flip TTA: the specialist's ``cascade_calibration``, tied
+    to the stage 1 it was fitted with by ``stage1_sha256`` (as the hand-off is)."""
+    from ferkit.files import read_sidecar
+    from ferkit.inference import Cascade
+    from ferkit.litert import file_sha256
+
+    info1, info2 = read_sidecar(stage1_path), read_sidecar(specialist_path)
+    faces = validation_faces(info1, stage1_path, train_data)
+    faces = subset(faces, np.flatnonzero(~seen_in_training(faces, info1, info2,
+                                                           specialist_path, train_data)))
+
+    def probabilities(tta):
+        cascade = Cascade.load(stage1_path, specialist_path, tta=tta, runtime=runtime,
+                               calibrated=False)
+        print(f"cascade{' + flip TTA' if tta else ''}: {len(faces)} faces, hand-off below "
+              f"{cascade.handoff_below:g}")
+        return cascade.predict_all(faces.images).probabilities
+
+    entry = calibration_entry(probabilities, faces.labels, info1["seed"], split_record(
+        info1, len(faces), "validation split of stage 1, less the specialist's training faces"))
+    entry["stage1_sha256"] = file_sha256(stage1_path)
+    return entry
+
+
+def record_calibration(model_path, entry: dict, key: str = "calibration") -> None:
+    """Write a calibration ``entry`` into the sidecar of ``model_path`` under ``key``
+    ("calibration", or the specialist's "cascade_calibration"); the weights are untouched."""
+    from ferkit.files import read_sidecar, write_sidecar
+
+    sidecar = read_sidecar(model_path)
+    sidecar[key] = entry
+    write_sidecar(model_path, sidecar)

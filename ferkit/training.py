@@ -31,6 +31,7 @@ from ferkit.averaging import recalibrate_batchnorm
 from ferkit.backend import keras
 from ferkit.data import IMAGE_SIZE
 from ferkit.errors import ParameterError
+from ferkit.evaluation import calibration_entry, split_record
 from ferkit.files import read_sidecar, write_atomically
 from ferkit.inference import predict_probs
 from ferkit.litert import export_tflite
@@ -321,6 +322,10 @@ def finish(state: RunState, model, faces: TrainingData, average: list | None,
         final, val_accuracy = recalibrated(final, faces, val_accuracy, sidecar,
                                            keep_only_if_better=not schedule.cycles, say=say)
     history = state.info["history"]
+    # A new model comes calibrated: its temperatures fitted on its validation faces.
+    sidecar["calibration"] = calibration_entry(
+        lambda tta: predict_probs(final, faces.val_images, tta=tta), faces.val_labels,
+        sidecar["seed"], split_record(sidecar, len(faces.val_labels)))
     sidecar.update(
         schedule=schedule.record(), final_weights=how, epochs_run=state.epochs_done,
         best_epoch=state.info["best"]["epoch"],
@@ -338,8 +343,12 @@ def finish(state: RunState, model, faces: TrainingData, average: list | None,
     kept = (f"best epoch, cycle ends and last state kept in {state.folder} (resuming with "
             f"more --cycles or the other --average changes the run)" if schedule.cycles else
             "a run without warm restarts keeps no state")
+    ece = {key: sidecar["calibration"][key] for key in ("plain", "tta")}
     say(f"wrote {out} ({describe_final(how)}): validation accuracy {val_accuracy:.4f} "
-        f"({sidecar['val_accuracy_tta']:.4f} with flip TTA); sidecar "
+        f"({sidecar['val_accuracy_tta']:.4f} with flip TTA), ECE "
+        f"{ece['plain']['before']['ece']:.2%} -> {ece['plain']['after']['ece']:.2%} calibrated "
+        f"({ece['tta']['before']['ece']:.2%} -> {ece['tta']['after']['ece']:.2%} with TTA); "
+        f"sidecar "
         f"{out.with_suffix('.json')}, history and curves beside it; {kept}")
     return out, sidecar
 
