@@ -75,6 +75,7 @@ def parse_args(argv=None):
                         help="draw beside each face its Grad-CAM (ferkit.explain) over the crop: "
                              "where stage 1 looked for the label given")
     cli.add_prediction_options(parser)
+    cli.add_calibration_option(parser)
     args = parser.parse_args(argv)
     if not args.inputs and args.camera is None:
         parser.error("expected at least one INPUT or --camera N")

@@ -120,3 +120,72 @@ def test_the_cascade_calibrates_after_the_models_and_keeps_its_labels(tiny_model
     np.testing.assert_allclose(found.probabilities.sum(axis=1), 1, atol=1e-5)
     alone = Cascade(stage1, stage1_calibration=on_stage1).predict_all(faces)
     np.testing.assert_allclose(alone.probabilities, found.stage1_probabilities, atol=1e-6)
+
+
+def shipped_copy(folder, *names, drop=()):
+    """Copies of shipped models (.h5, .tflite, sidecar) in ``folder``, the sidecar keys
+    ``drop`` removed (a model made before calibration); the paths of the .h5 files."""
+    import json
+    import shutil
+
+    from ferkit import MODELS
+
+    copies = []
+    for name in names:
+        for suffix in (".h5", ".tflite"):
+            shutil.copy(MODELS / (name + suffix), folder / (name + suffix))
+        sidecar = json.loads((MODELS / (name + ".json")).read_text())
+        for key in drop:
+            sidecar.pop(key, None)
+        (folder / (name + ".json")).write_text(json.dumps(sidecar))
+        copies.append(folder / (name + ".h5"))
+    return copies
+
+
+def test_an_old_sidecar_runs_uncalibrated_with_one_line_naming_the_command(tmp_path, caplog):
+    import logging
+
+    from conftest import make_faces
+    from ferkit.inference import predict_probs
+
+    stage1, specialist = shipped_copy(tmp_path, "cnn", "cnn_specific_0_2_4_6",
+                                      drop=("calibration", "cascade_calibration"))
+    faces = make_faces(16)[0]
+    with caplog.at_level(logging.WARNING, logger="ferkit.inference"):
+        alone = Cascade.load(stage1, runtime="litert")
+    assert len(caplog.records) == 1
+    line = caplog.records[0].getMessage()
+    assert "\n" not in line and line == alone.calibration_notice
+    assert f"{stage1} (no calibration in its sidecar)" in line
+    assert line.endswith(f"calibrate with: python3 calibrate.py --stage1 {stage1}")
+    np.testing.assert_allclose(alone.predict_all(faces).probabilities,
+                               predict_probs(alone.stage1, faces), atol=1e-6)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ferkit.inference"):
+        both = Cascade.load(stage1, specialist, runtime="litert")
+    assert len(caplog.records) == 1 and "the cascade with" in both.calibration_notice
+    assert both.calibration_notice.endswith(f"--stage1 {stage1} --stage2 {specialist}")
+
+
+def test_a_cascade_calibration_fitted_with_another_stage1_is_not_used(tmp_path):
+    stage1, specialist = shipped_copy(tmp_path, "cnn", "cnn_specific_0_2_4_6")
+    assert Cascade.load(stage1, specialist, runtime="litert").calibration_notice is None
+    with open(stage1, "ab") as weights:  # another stage 1: its SHA-256 differs
+        weights.write(b"\0")
+    found = Cascade.load(stage1, specialist, runtime="keras")
+    assert found.cascade_calibration is None and found.stage1_calibration is not None
+    assert "no cascade_calibration for this stage 1" in found.calibration_notice
+
+
+def test_the_recognizer_is_calibrated_by_default_and_raw_on_request():
+    from conftest import make_faces
+    from ferkit import Recognizer
+
+    faces = make_faces(16)[0]
+    calibrated, raw = Recognizer(runtime="litert"), Recognizer(runtime="litert",
+                                                               calibrated=False)
+    assert calibrated.calibrated and not raw.calibrated and raw.calibration_notice is None
+    said, said_raw = calibrated.predict(faces), raw.predict(faces)
+    np.testing.assert_array_equal(said.labels, said_raw.labels)
+    assert np.abs(said.probabilities - said_raw.probabilities).max() > 1e-3
+    np.testing.assert_allclose(said.probabilities.sum(axis=1), 1, atol=1e-5)
