@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 
-from ferkit import cli
+from ferkit.app import cli
 from ferkit.inference import DEFAULT_STAGE1
 from ferkit.litert import CALIBRATION_FACES
 
@@ -95,7 +95,7 @@ def main(argv=None):
     from ferkit.inference import predict_probs
     from ferkit.litert import LiteRTModel, convert_to_tflite
     from ferkit.models import load_model
-    from export_tflite import calibration_faces
+    from ferkit.app.export_tflite import calibration_faces
 
     model, sidecar = load_model(args.model)
     faces = recorded_data(sidecar, args.model)

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, make_faces, op_determinism, write_csv
-import export_tflite
-import predict
-from ferkit import MODELS, cli
+from ferkit.app import export_tflite
+from ferkit.app import predict
+from ferkit import MODELS
+from ferkit.app import cli
 from ferkit.inference import Cascade, load_predictor, predict_probs
 from ferkit.litert import LiteRTModel, staleness, tflite_path
 

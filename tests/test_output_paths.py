@@ -6,10 +6,11 @@ import errno
 import pytest
 
 from conftest import ROOT, make_faces, write_csv
-import annotate
-import confusion
-import predict
-from ferkit import cli, paths
+from ferkit.app import annotate
+from ferkit.app import confusion
+from ferkit.app import predict
+from ferkit import paths
+from ferkit.app import cli
 from ferkit.errors import InputError
 from ferkit.inference import Cascade
 

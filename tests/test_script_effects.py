@@ -9,12 +9,12 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from conftest import ROOT
 from test_framing import hand_crop
-import annotate
-import confusion
-import saliency
+from ferkit.app import annotate
+from ferkit.app import confusion
+from ferkit.app import saliency
 import ferkit.explain
-from ferkit import cli
-from ferkit.annotation import LABEL_PROBABILITY_FIELDS
+from ferkit.app import cli
+from ferkit.app.annotation import LABEL_PROBABILITY_FIELDS
 from ferkit.composites import astronaut_head, astronaut_path, scene
 from ferkit.data import labelled_file
 from ferkit.inference import Cascade, predict_probs

@@ -1,5 +1,5 @@
 """The web page and JSON API that serve.py runs: photos and webcam frames in, every face's
-box, label and seven probabilities out (FastAPI; the page is ferkit/web/static, served by
+box, label and seven probabilities out (FastAPI; the page is ferkit/app/web/static, served by
 the app itself, nothing fetched from elsewhere; the OpenAPI page at /docs gets its scripts
 from the fastapi-offline wheel, not a CDN).
 
@@ -35,7 +35,7 @@ from fastapi_offline import FastAPIOffline  # the OpenAPI page's scripts from it
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from ferkit.annotation import CLASS_KEYS, FACE_FIELDS, _heat_tile, face_values
+from ferkit.app.annotation import CLASS_KEYS, FACE_FIELDS, _heat_tile, face_values
 from ferkit.data import IMAGE_SIZE
 from ferkit.errors import InputError
 from ferkit.faces import (DETECTORS, SOURCE_DETECTORS, find_faces, load_face_detector,
@@ -64,7 +64,7 @@ class RequestError(Exception):
 
 def face_json(box, score, label, probs, stage1_probs, specialist) -> dict:
     """One face as the API answers it, under faces.csv's column names (x y w h score, then
-    ferkit.annotation.FACE_FIELDS: the label, its name, whether the specialist chose it, the
+    ferkit.app.annotation.FACE_FIELDS: the label, its name, whether the specialist chose it, the
     label's probabilities p_* and stage 1's stage1_p_*), ``specialist`` as a JSON boolean."""
     face = {} if box is None else dict(zip(("x", "y", "w", "h"), map(int, box)))
     if score is not None:  # Haar's: a count of windows; MTCNN's: a confidence 0-1
