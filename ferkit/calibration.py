@@ -250,6 +250,8 @@ def richer_gain(probs, truth, seed: int = 0, rounds: int = BOOTSTRAP_ROUNDS) -> 
     (single - per-class) bootstrapped ``rounds`` times. {"gain": mean, "low", "high": its
     95% interval, "faces"}."""
     probs, truth = check_scored(probs, truth)
+    if len(probs) < 4:  # no two halves to fit and score on: no evidence of a win
+        return {"gain": 0.0, "low": 0.0, "high": 0.0, "faces": int(len(probs))}
     rng = np.random.default_rng(seed)
     half = rng.permutation(len(probs)) % 2 == 0
     gain = np.zeros(len(probs))

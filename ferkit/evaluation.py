@@ -284,31 +284,63 @@ def fit_model_calibration(model_path, train_data=None, runtime: str = "keras") -
 
 def fit_cascade_calibration(stage1_path, specialist_path, train_data=None,
                             runtime: str = "keras") -> dict:
-    """The cascade's calibration entry, fitted on its raw combined probabilities
-    (ferkit.inference.cascade_probs, with the specialist's tuned hand-off thresholds) over
-    stage 1's validation split less any face the specialist trained on (the faces
-    tune_handoff uses), plain and flip TTA: the specialist's ``cascade_calibration``, tied
-    to the stage 1 it was fitted with by ``stage1_sha256`` (as the hand-off is)."""
+    """The cascade's calibration entry: the specialist's probabilities on the faces the
+    cascade hands it (with its tuned thresholds), calibrated on those of stage 1's
+    validation split, less any face the specialist trained on (the faces tune_handoff
+    uses), whose truth is one of its classes (only those move the cascade's NLL), plain and
+    flip TTA. ``before`` and ``after`` are the whole cascade's ECE, NLL and Brier on all
+    those faces, raw against calibrated (stage 1 by its sidecar's calibration, the faces it
+    hands over by this one: ferkit.inference.Cascade.predict_all); ``handed_before`` and
+    ``handed_after`` the specialist's on the faces fitted. The specialist's sidecar keeps
+    it as ``cascade_calibration``, tied to this stage 1 by ``stage1_sha256`` (as the
+    hand-off is)."""
+    from ferkit.calibration import Calibration, choose_calibration
     from ferkit.files import read_sidecar
-    from ferkit.inference import Cascade
+    from ferkit.inference import (Cascade, calibrate, cascade_probs, handoff_mask,
+                                  model_calibration)
     from ferkit.litert import file_sha256
 
     info1, info2 = read_sidecar(stage1_path), read_sidecar(specialist_path)
     faces = validation_faces(info1, stage1_path, train_data)
     faces = subset(faces, np.flatnonzero(~seen_in_training(faces, info1, info2,
                                                            specialist_path, train_data)))
-
-    def probabilities(tta):
+    classes = info2["classes"]
+    entry = {}
+    for tta, key in ((False, "plain"), (True, "tta")):
         cascade = Cascade.load(stage1_path, specialist_path, tta=tta, runtime=runtime,
                                calibrated=False)
-        print(f"cascade{' + flip TTA' if tta else ''}: {len(faces)} faces, hand-off below "
-              f"{cascade.handoff_below:g}")
-        return cascade.predict_all(faces.images).probabilities
-
-    entry = calibration_entry(probabilities, faces.labels, info1["seed"], split_record(
-        info1, len(faces), "validation split of stage 1, less the specialist's training faces"))
+        suffix = " + flip TTA" if tta else ""
+        probs1 = predict_with_progress(cascade.stage1, faces.images, tta,
+                                       Path(stage1_path).name + suffix)
+        handoff = handoff_mask(probs1, classes, cascade.handoff_below)
+        handed = predict_with_progress(cascade.stage2, faces.images[handoff], tta,
+                                       f"{Path(specialist_path).name}{suffix} (handed off)")
+        truth = faces.labels[handoff]
+        inside = np.isin(truth, classes)
+        if inside.any():
+            kept, record = choose_calibration(handed[inside],
+                                              np.searchsorted(classes, truth[inside]),
+                                              info1["seed"])
+        else:  # nothing to fit on: the specialist's softmax stands
+            kept, record = Calibration(1.0), Calibration(1.0).to_dict()
+        shown1 = calibrate(model_calibration(info1, tta), probs1)
+        entry[key] = {
+            **record, "handoff_below": cascade.handoff_below, "handed_faces": int(inside.sum()),
+            "handed_before": record.get("before"), "handed_after": record.get("after"),
+            "before": _rounded_scores(cascade_probs(probs1, handed, classes, handoff),
+                                      faces.labels),
+            "after": _rounded_scores(cascade_probs(shown1, kept.apply(handed), classes,
+                                                   handoff), faces.labels)}
+    entry["faces"] = split_record(info1, len(faces), "validation split of stage 1, less the "
+                                                     "specialist's training faces")
     entry["stage1_sha256"] = file_sha256(stage1_path)
     return entry
+
+
+def _rounded_scores(probs, truth) -> dict:
+    from ferkit.calibration import scores
+
+    return {key: round(value, 6) for key, value in scores(probs, truth).items()}
 
 
 def record_calibration(model_path, entry: dict, key: str = "calibration") -> None:

@@ -292,9 +292,10 @@ def model_calibration(sidecar: dict, tta: bool = False) -> Calibration | None:
 
 def cascade_calibration(specialist_sidecar: dict, stage1_path, tta: bool = False
                         ) -> Calibration | None:
-    """The calibration of the cascade's combined probabilities in the specialist's sidecar
-    (``cascade_calibration``), when it was fitted with this stage 1 (its SHA-256 is the
-    entry's ``stage1_sha256``, as the hand-off threshold is tied to it); else None."""
+    """The calibration of the specialist's probabilities on the faces the cascade hands it,
+    in its sidecar's ``cascade_calibration`` (ferkit.evaluation.fit_cascade_calibration),
+    when it was fitted with this stage 1 (its SHA-256 is the entry's ``stage1_sha256``, as
+    the hand-off threshold is tied to it); else None."""
     entry = specialist_sidecar.get("cascade_calibration")
     if entry is None or entry.get("stage1_sha256") != file_sha256(stage1_path):
         return None
@@ -331,8 +332,7 @@ class Prediction:
     """What the cascade says of N faces. ``labels`` int (N,): its classes 0-6;
     ``probabilities`` float32 (N, 7): the distribution that goes with each label (stage
     1's where stage 1 decided, the cascade's where the specialist did: cascade_probs),
-    calibrated (the cascade's calibration; stage 1's alone) unless the Cascade was loaded
-    with calibrated=False; ``stage1_probabilities`` (N, 7): stage 1's for every face
+    calibrated (Cascade) unless the Cascade was loaded with calibrated=False; ``stage1_probabilities`` (N, 7): stage 1's for every face
     (calibrated by its own calibration likewise); ``handed_over`` bool (N,): which faces
     the specialist decided; ``names``: each label's name."""
 
@@ -359,9 +359,12 @@ class Cascade:
     softmax). predict.py, annotate.py, ferkit.Recognizer and the benchmark all predict
     through it.
 
-    Calibration is applied after the models, here, so it is the same on every runtime; the
-    hand-off and the labels come from the raw softmax, on which the threshold was tuned,
-    so calibrated or not the cascade gives the same labels."""
+    Calibration is applied after the models, here, so it is the same on every runtime:
+    stage 1's probabilities by its own calibration, the specialist's on the faces handed to
+    it by the cascade's (fitted on such faces, with this stage 1), and the two combined by
+    cascade_probs, so the cascade's probabilities are still stage 1's where it decided. The
+    hand-off and the labels come from the raw softmax, on which the threshold was tuned, so
+    calibrated or not the cascade gives the same labels."""
 
     stage1: object
     stage2: object | None = None
@@ -432,9 +435,8 @@ class Cascade:
             handoff = handoff_mask(probs1, self.classes, self.handoff_below)
         handed = predict_probs(self.stage2, images[handoff], tta=self.tta)
         return Prediction(_hand_over(probs1, handed, self.classes, handoff),
-                          calibrate(self.cascade_calibration,
-                                    cascade_probs(probs1, handed, self.classes, handoff)),
-                          shown1, handoff)
+                          cascade_probs(shown1, calibrate(self.cascade_calibration, handed),
+                                        self.classes, handoff), shown1, handoff)
 
     def predict(self, images, handoff=None):
         """predict_all's (labels (N,), stage 1's probabilities (N, 7), handoff (N,) bool:

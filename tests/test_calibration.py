@@ -102,21 +102,30 @@ def tiny_models():
 
 def test_the_cascade_calibrates_after_the_models_and_keeps_its_labels(tiny_models):
     from conftest import make_faces
+    from ferkit.inference import cascade_probs, predict_probs
 
     faces = make_faces(64)[0]
     stage1, specialist = tiny_models
     raw = Cascade(stage1, specialist, [0, 2, 4, 6], 0.5).predict_all(faces)
-    assert raw.handed_over.any() and not raw.handed_over.all()
-    on_stage1, on_cascade = Calibration(0.5), Calibration(1.0, "class_temperatures",
-                                                           (0.3, 0.5, 1, 2, 3, 4, 9))
+    handed = raw.handed_over
+    assert handed.any() and not handed.all()
+    on_stage1 = Calibration(1.0, "class_temperatures", (0.3, 0.5, 1, 2, 3, 4, 9))
+    on_handed = Calibration(0.4)
     found = Cascade(stage1, specialist, [0, 2, 4, 6], 0.5, stage1_calibration=on_stage1,
-                    cascade_calibration=on_cascade).predict_all(faces)
+                    cascade_calibration=on_handed).predict_all(faces)
     np.testing.assert_array_equal(found.labels, raw.labels)
-    np.testing.assert_array_equal(found.handed_over, raw.handed_over)
-    np.testing.assert_allclose(found.probabilities, on_cascade.apply(raw.probabilities),
-                               atol=1e-6)
+    np.testing.assert_array_equal(found.handed_over, handed)
     np.testing.assert_allclose(found.stage1_probabilities,
                                on_stage1.apply(raw.stage1_probabilities), atol=1e-6)
+    # Stage 1's calibrated probabilities where it decided; where the specialist did, its
+    # calibrated share of stage 1's calibrated mass over its classes.
+    np.testing.assert_allclose(found.probabilities[~handed],
+                               found.stage1_probabilities[~handed], atol=1e-6)
+    expected = cascade_probs(found.stage1_probabilities,
+                             on_handed.apply(predict_probs(specialist, faces[handed])),
+                             [0, 2, 4, 6], handed)
+    np.testing.assert_allclose(found.probabilities, expected, atol=1e-6)
+    assert np.abs(found.probabilities[handed] - raw.probabilities[handed]).max() > 1e-3
     np.testing.assert_allclose(found.probabilities.sum(axis=1), 1, atol=1e-5)
     alone = Cascade(stage1, stage1_calibration=on_stage1).predict_all(faces)
     np.testing.assert_allclose(alone.probabilities, found.stage1_probabilities, atol=1e-6)

@@ -10,11 +10,13 @@ Each model's softmax, plain and with flip TTA, gets a temperature fitted by mini
 negative log-likelihood on the validation split its sidecar records (rebuilt from
 --train-data, else the file it records; never a test face), written as the sidecar's
 `calibration`; one temperature per predicted class replaces it only where it wins on
-validation beyond noise (ferkit.calibration.choose_calibration). The cascade's combined
-probabilities get theirs the same way, on stage 1's validation split, written into the
-specialist's sidecar as `cascade_calibration` with the SHA-256 of the stage 1 it was
-fitted with (as the hand-off threshold is). Calibration keeps every label. Prints the
-validation ECE before and after; trainers calibrate a new model themselves.
+validation beyond noise (ferkit.calibration.choose_calibration). In the cascade, stage 1's
+probabilities keep its own calibration and the specialist's, on the faces handed to it,
+get one fitted on the validation faces the cascade hands it (stage 1's split), written
+into the specialist's sidecar as `cascade_calibration` with the SHA-256 of the stage 1 it
+was fitted with (as the hand-off threshold is). Calibration keeps every label. Prints the
+validation ECE, NLL and Brier before and after (the cascade's over all its faces);
+trainers calibrate a new model themselves.
 """
 import argparse
 import sys
@@ -57,6 +59,9 @@ def show(what: str, entry: dict) -> None:
         before, after = fitted["before"], fitted["after"]
         method = ("one temperature per predicted class" if fitted["method"] ==
                   "class_temperatures" else "temperature")
+        if "handed_faces" in fitted:
+            method = (f"the specialist's {method}, fitted on the {fitted['handed_faces']} "
+                      f"faces of its classes it was handed")
         print(f"  {what}{suffix}: {method} (T = {fitted['temperature']:.3f}); validation ECE "
               f"{before['ece']:.2%} -> {after['ece']:.2%}, NLL {before['nll']:.4f} -> "
               f"{after['nll']:.4f}, Brier {before['brier']:.4f} -> {after['brier']:.4f} "

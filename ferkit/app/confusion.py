@@ -131,10 +131,13 @@ def main(argv=None):
         cascaded, _ = run_cascade(probs, faces.images, stage2, cascade.classes,
                                   cascade.handoff_below, lambda model, x: handed, handoff)
         panels.append(report("cascade", faces.labels, cascaded, classes, names))
-        combined = cascade_probs(probs, handed, cascade.classes, handoff)
+        # Calibrated as Cascade.predict_all calibrates: stage 1's probabilities by its own
+        # calibration, the specialist's on the faces handed to it by the cascade's.
         reliability_panels.append(calibration_report(
-            "cascade", combined, None if cascade.cascade_calibration is None
-            else calibrate(cascade.cascade_calibration, combined), truth))
+            "cascade", cascade_probs(probs, handed, cascade.classes, handoff),
+            None if cascade.cascade_calibration is None else cascade_probs(
+                calibrate(calibration, probs), calibrate(cascade.cascade_calibration, handed),
+                cascade.classes, handoff), truth))
         changed = cascaded != predicted
         print(f"\nthe cascade changed {changed.sum()} of {len(faces)} predictions: "
               f"{np.sum(changed & (cascaded == faces.labels))} of those changes right, "
