@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 from ferkit import ROOT
@@ -149,15 +150,18 @@ def grid_figure(images, captions, title, path, cmap="gray", vmin=0, vmax=255,
 def training_curves(history: list[dict], path) -> None:
     """Loss and accuracy by epoch of a training history (ferkit.training), training and
     validation; the averages' validation accuracy at each cycle end; dotted lines
-    where warm restarts begin."""
+    where warm restarts begin. Every epoch is a marker, so that a run of one or a few
+    epochs shows its points (a line alone draws nothing through one point); whole epochs
+    on the axis."""
     epochs = [h["epoch"] for h in history]
+    points = {"marker": "o", "markersize": 5 if len(epochs) <= 20 else 2}
     restarts = [h["epoch"] - 0.5 for prev, h in zip(history, history[1:])
                 if h["cycle"] != prev["cycle"]]
     fig = Figure(figsize=(10, 3.6))
     axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("loss", "accuracy")):
-        ax.plot(epochs, [h[metric] for h in history], label="training")
-        ax.plot(epochs, [h[f"val_{metric}"] for h in history], label="validation")
+        ax.plot(epochs, [h[metric] for h in history], label="training", **points)
+        ax.plot(epochs, [h[f"val_{metric}"] for h in history], label="validation", **points)
         if metric == "accuracy":
             for key, label in (("average_val_accuracy", "average of cycle ends"),
                                ("ema_val_accuracy", "Adam's moving average")):
@@ -168,6 +172,11 @@ def training_curves(history: list[dict], path) -> None:
         for x in restarts:
             ax.axvline(x, color="grey", linestyle=":", linewidth=0.8)
         ax.set_xlabel("epoch")
+        if len(epochs) <= 20:  # each epoch its tick, a half epoch of room either side
+            ax.set_xticks(epochs)
+            ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(metric)
         ax.grid(alpha=0.3)
         ax.legend()

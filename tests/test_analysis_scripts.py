@@ -103,6 +103,27 @@ def test_filter_vis_draws_a_grid_per_default_layer(models, tmp_path):
                          "cnn_filters_conv3_3.png"]
 
 
+def test_filter_vis_draws_the_first_layer_as_its_kernels_the_others_by_ascent(
+        models, tmp_path, monkeypatch):
+    from ferkit import explain, figures
+    from ferkit.models import load_model
+
+    grids, ascents = {}, []
+    monkeypatch.setattr(figures, "grid_figure",
+                        lambda images, captions, title, path, **kw: grids.update(
+                            {Path(path).name: np.asarray(images)}))
+    ascent = explain.filter_ascent
+    monkeypatch.setattr(explain, "filter_ascent", lambda model, layer, *a, **kw: (
+        ascents.append(layer), ascent(model, layer, *a, **kw))[1])
+    assert filter_vis.main(["--model", models["stage1"], "--layer", "conv1_1", "--layer",
+                            "conv2_1", "--filters", "3", "--steps", "2", "--out",
+                            str(tmp_path)]) == 0
+    kernel = load_model(models["stage1"])[0].get_layer("conv1_1").get_weights()[0]
+    np.testing.assert_array_equal(grids["cnn_filters_conv1_1.png"],
+                                  np.moveaxis(kernel[:, :, 0, :3], -1, 0))
+    assert ascents == ["conv2_1"] and grids["cnn_filters_conv2_1.png"].shape == (3, 48, 48)
+
+
 def test_filter_vis_class_images_and_activation_maps(models, tmp_path):
     out = tmp_path / "figures"
     # Layer 5 is conv1_2 (pixels, rescale, conv1_1, bn1_1, relu1_1, conv1_2, ...).
