@@ -1,8 +1,8 @@
-"""Annotating photos and videos: which inputs, every face in them (ferkit.faces), its
-expression (ferkit.inference.Cascade), the drawing beside each face, faces.csv.
+"""Annotating photos and videos: which inputs, every face in them and its expression (the
+recognizer's FaceResults: ferkit.Recognizer.look), the drawing beside each face, faces.csv.
 
 Everything up to reading the inputs runs without TensorFlow, so bad input fails fast; the
-Annotator is handed a loaded Cascade.
+Annotator is handed a loaded Recognizer.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ferkit import DataError, paths
-from ferkit.faces import FaceSettings, find_faces, load_face_detector
+from ferkit.inference import RESULT_FIELDS, FaceResult
 from ferkit.labels import CLASS_NAMES
 from ferkit.progress import progress_bar
 
@@ -24,17 +24,10 @@ VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG"}  # suffix -> the annotated video
 CAMERA_SUFFIX = ".avi"    # MJPG: every OpenCV build writes it
 CAMERA_FPS = 30.0         # a camera that does not say its frame rate
 CSV_NAME = "faces.csv"
-# What is said of each face, by name: here faces.csv's columns after the face's place, and
-# the names any other output of faces should use. label (0-6) and label_name are the
-# cascade's; p_angry..p_neutral the probabilities that go with that label (stage 1's, or
-# where the specialist decided, stage 1's share of the specialist's classes split as the
-# specialist says: ferkit.inference.cascade_probs); stage1_p_angry.. stage 1's own.
-CLASS_KEYS = tuple(name.lower() for name in CLASS_NAMES)
-LABEL_PROBABILITY_FIELDS = tuple(f"p_{key}" for key in CLASS_KEYS)
-STAGE1_PROBABILITY_FIELDS = tuple(f"stage1_p_{key}" for key in CLASS_KEYS)
-FACE_FIELDS = ("label", "label_name", "specialist") + LABEL_PROBABILITY_FIELDS \
-    + STAGE1_PROBABILITY_FIELDS
-CSV_COLUMNS = ("file", "frame", "x", "y", "w", "h", "score") + FACE_FIELDS
+# faces.csv: the input and frame, then each face's result as FaceResult.record() names it
+# (the box x y w h, the detector's score, the label, its name, handed_over as 1/0, the
+# label's probabilities p_angry..p_neutral, stage 1's stage1_p_angry..).
+CSV_COLUMNS = ("file", "frame") + RESULT_FIELDS
 
 # One colour per class (BGR), for the box, the label and the class's bar.
 CLASS_COLOURS = ((60, 60, 230), (40, 160, 40), (200, 90, 170), (0, 210, 255),
@@ -179,62 +172,52 @@ def output_names(sources) -> dict[int, str]:
 
 @dataclasses.dataclass
 class Found:
-    """The faces of one picture: boxes (N, 4) x y w h, detector scores (N,), grey crops
-    (N, 48, 48), the cascade's labels (N,) and the probabilities that go with them (N, 7),
-    stage 1's own probabilities (N, 7), which faces the specialist decided (N,), and
-    Grad-CAM maps (N, 48, 48) in 0-1 with --explain."""
+    """The faces of one picture: the recognizer's ``results`` (one FaceResult a face), their
+    grey crops (N, 48, 48) and, with --explain, their Grad-CAM maps (N, 48, 48) in 0-1."""
 
-    boxes: np.ndarray
-    scores: np.ndarray
+    results: tuple[FaceResult, ...]
     crops: np.ndarray
-    labels: np.ndarray
-    probs: np.ndarray
-    stage1_probs: np.ndarray
-    handoff: np.ndarray
     heat: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.boxes)
+        return len(self.results)
 
 
 class Annotator:
-    """Finds the faces of a picture and reads their expressions: the detector, the framing
-    settings, the cascade and (for --explain) the Keras stage-1 model Grad-CAM explains."""
+    """Finds the faces of a picture and reads their expressions through the recognizer
+    (ferkit.Recognizer.look, as serve.py does), for one kind of ``source`` ("photo", or
+    "live" for video frames and the camera: each its own detector and smallest face); for
+    --explain, ``explain_model`` is the Keras stage-1 model Grad-CAM explains."""
 
-    def __init__(self, cascade, settings: FaceSettings | None = None, explain_model=None):
-        self.cascade = cascade
-        self.settings = settings or FaceSettings()
+    def __init__(self, recognizer, source: str = "photo", explain_model=None):
+        self.recognizer = recognizer
+        self.source = source
         self.explain_model = explain_model
-        self.detector = load_face_detector(self.settings.detector)
+        recognizer.face_detector(self.settings.detector)  # loaded now, not on the first frame
+
+    @property
+    def settings(self):
+        """How this source's faces are found and framed (ferkit.faces.FaceSettings)."""
+        return self.recognizer.face_settings[self.source]
 
     def look(self, image: np.ndarray) -> Found:
-        boxes, scores, crops = find_faces(image, self.detector, self.settings)
-        if len(boxes) == 0:
-            empty, no_probs = np.zeros(0, dtype=np.int64), np.zeros((0, len(CLASS_NAMES)))
-            return Found(boxes, scores, crops, empty, no_probs, no_probs, empty.astype(bool))
-        said = self.cascade.predict_all(crops)
-        labels = said.labels
+        results, crops = self.recognizer.look(image, self.source)
         heat = None
-        if self.explain_model is not None:
+        if self.explain_model is not None and results:
             from ferkit.explain import gradcam  # TensorFlow: only with --explain
             from ferkit.figures import normalized  # matplotlib: only with --explain
 
             # Grad-CAM of stage 1's logit for the label the cascade gave.
-            heat = normalized(gradcam(self.explain_model, crops, labels))
-        return Found(boxes, scores, crops, labels, said.probabilities, said.stage1_probabilities, said.handed_over,
-                     heat)
-
-
-def face_values(label, probs, stage1_probs, handoff) -> list:
-    """FACE_FIELDS' values for one face, in their order (probabilities to 4 decimals)."""
-    return [int(label), CLASS_NAMES[int(label)], int(bool(handoff)),
-            *(round(float(p), 4) for p in probs), *(round(float(p), 4) for p in stage1_probs)]
+            heat = normalized(gradcam(self.explain_model, crops,
+                                      np.array([face.label for face in results])))
+        return Found(results, crops, heat)
 
 
 def csv_rows(name: str, frame: int, found: Found) -> list[list]:
-    return [[name, frame, *map(int, box), f"{score:.4g}", *face_values(*said)]
-            for box, score, *said in zip(found.boxes, found.scores, found.labels, found.probs,
-                                         found.stage1_probs, found.handoff)]
+    """faces.csv's rows of one picture: the input's name, the frame, then each face's
+    FaceResult.record() (handed_over as 1 or 0)."""
+    return [[name, frame, *(int(value) if isinstance(value, bool) else value
+                            for value in face.record().values())] for face in found.results]
 
 
 def write_faces_csv(path, rows) -> None:
@@ -266,14 +249,13 @@ def draw_found(image: np.ndarray, found: Found, widen: bool = False) -> np.ndarr
     and such panels go there, level with their faces; without (video frames, whose size
     is fixed) the panel goes where it covers the least. Returns the drawn picture:
     ``image`` itself, drawn in place, or its widened copy."""
-    labels = [(f"{CLASS_NAMES[label]}{'*' if handed else ''} {probs[label]:.0%}", box)
-              for box, label, probs, handed in zip(found.boxes, found.labels, found.probs,
-                                                   found.handoff)]
+    labels = [(f"{face.label_name}{'*' if face.handed_over else ''} {face.confidence:.0%}",
+               face.box) for face in found.results]
     taken = [_label_and_box(image, text, box, draw=False) for text, box in labels]
     smallest = READABLE_ROW if widen else CHART_ROW[0]
     homeless = []
     for i in range(len(found)):
-        largest = max(smallest, _chart_row(found.boxes[i][3]))
+        largest = max(smallest, _chart_row(found.results[i].box[3]))
         for row in range(largest, smallest - 1, -1):
             panel = _panel(found, i, row)
             spot = _free_spot(image.shape, panel.shape, taken[i], taken)
@@ -283,16 +265,16 @@ def draw_found(image: np.ndarray, found: Found, widen: bool = False) -> np.ndarr
         else:
             homeless.append(i)
     if homeless and widen:
-        image = _strip(image, [(found.boxes[i], _panel(found, i, max(
-            smallest, _chart_row(found.boxes[i][3])))) for i in homeless])
+        image = _strip(image, [(found.results[i].box, _panel(found, i, max(
+            smallest, _chart_row(found.results[i].box[3])))) for i in homeless])
     else:
         for i in homeless:
             panel = _panel(found, i, CHART_ROW[0])
             spot = _least_covering_spot(image.shape, panel.shape, taken[i], taken)
             if spot is not None:
                 _place(image, panel, spot, taken)
-    for (text, box), label in zip(labels, found.labels):
-        _label_and_box(image, text, box, CLASS_COLOURS[int(label)])
+    for (text, box), face in zip(labels, found.results):
+        _label_and_box(image, text, box, CLASS_COLOURS[face.label])
     return image
 
 
@@ -303,7 +285,8 @@ def _chart_row(face_height) -> int:
 
 
 def _panel(found: Found, i: int, row: int) -> np.ndarray:
-    return face_panel(found.probs[i], int(found.labels[i]), row,
+    face = found.results[i]
+    return face_panel(face.probabilities, face.label, row,
                       None if found.heat is None else found.heat[i], found.crops[i])
 
 
@@ -343,7 +326,7 @@ def _strip(image, boxed_panels) -> np.ndarray:
 
 def _label_and_box(image, text, box, colour=None, draw=True):
     """Draw the box and 'Label NN%' above it (inside its top where the picture ends): NN
-    is the label's probability (Found.probs), '*' marks a label the specialist chose. Returns
+    is the label's probability (FaceResult.confidence), '*' marks a label the specialist chose. Returns
     the rectangle (x0, y0, x1, y1) the two cover; ``draw`` False only measures it."""
     x, y, w, h = (int(v) for v in box)
     scale = float(np.clip(w / 160, 0.4, 1.2))

@@ -6,7 +6,15 @@ flags."""
 
 class InputError(ValueError):
     """Input the caller can fix: a bad value, file or path. Anything else the library raises
-    is a bug and keeps its traceback."""
+    is a bug and keeps its traceback.
+
+    ``parameters``: the library parameters the message names by their Python names (``pass
+    train_data FILE``); the command line shows each as the flag that sets it (ferkit's
+    cli.error_line: ``pass --train-data FILE``)."""
+
+    def __init__(self, *args, parameters: tuple[str, ...] = ()):
+        super().__init__(*args)
+        self.parameters = tuple(parameters)
 
 
 class DataError(InputError):
@@ -22,5 +30,5 @@ class ParameterError(InputError):
 
     def __init__(self, parameter: str, message: str, value=None):
         named = parameter if value is None else f"{parameter} {value}"
-        super().__init__(f"{named}: {message}")
+        super().__init__(f"{named}: {message}", parameters=(parameter,))
         self.parameter, self.message, self.value = parameter, message, value

@@ -32,7 +32,7 @@ def recorded_config(recipe: Recipe, data, out, usage=None) -> dict:
     of the machine it trained on)."""
     config = recipe_record(recipe)
     config.update(data=data, usage=usage, out=out)
-    for key in ("data", "out", "init_from"):
+    for key in ("data", "out", "init_from", "stage1"):
         if config.get(key):
             config[key] = recorded_path(config[key])
     return config
