@@ -52,10 +52,10 @@ def recorded_data(sidecar: dict, model_path, train_data=None,
 def _no_training_data(model_path, recorded, identity, train_data, parameter, tried) -> str:
     """The one line saying why no file rebuilds a model's split, and what to pass (naming
     ``parameter``, which the command line shows as its flag)."""
-    advice = (f"pass {parameter} FILE, the file it was trained on, to rebuild its validation "
-              f"split")
+    advice = (f"pass {{{parameter}}} FILE, the file it was trained on, to rebuild its "
+              f"validation split")
     if train_data is not None:
-        return (f"{parameter} {train_data}: holds other faces than {model_path} was trained "
+        return (f"{{{parameter}}} {train_data}: holds other faces than {model_path} was trained "
                 f"on (not the data_identity in its sidecar); {advice}")
     reasons = []
     if recorded is None:

@@ -110,8 +110,9 @@ def resume(out, *, cycles: int | None = None, average: str | None = None,
     state.change(cycles, average)
     if state.finished:
         raise ParameterError("resume", f"the run in {state.folder} has finished; give "
-                                       f"--cycles N (more than its {state.schedule.cycles}) "
-                                       f"to add warm restarts to it, or the other --average")
+                                       f"{{cycles}} N (more than its {state.schedule.cycles}) "
+                                       f"to add warm restarts to it, or the other {{average}}",
+                             others=("cycles", "average"))
     say(f"resuming {state.folder} after epoch {state.epochs_done} with the options it started "
         f"with: {state.info['command']}")
     configure_threads()

@@ -43,7 +43,7 @@ def test_trainers_read_only_the_training_rows_and_say_so(fer2013, capsys):
 
 @pytest.mark.usefixtures("no_tflite_export")
 def test_a_trainer_trains_and_validates_on_the_training_rows_only(fer2013, tmp_path, capsys):
-    from ferkit.files import read_sidecar
+    from ferkit.record import read_record
 
     out = tmp_path / "dnn.h5"
     dnn_train.main(["--data", str(fer2013["path"]), "--out", str(out), "--epochs", "1",
@@ -53,7 +53,7 @@ def test_a_trainer_trains_and_validates_on_the_training_rows_only(fer2013, tmp_p
     assert "14 Training rows of 28 (--usage to pick another split)" in printed
     assert f"data: {fer2013['path']}: 14 faces of 7 classes (7 training, 7 validation)" \
         in printed
-    sidecar = read_sidecar(out)
+    sidecar = read_record(out)
     assert sidecar["usage"] is None  # read again the same way: Training rows
     # The sidecar names the faces trained on by their identity (as the shipped models'
     # name FER2013's train.csv.gz): the Training rows', not the whole file's.
@@ -64,7 +64,8 @@ def test_a_trainer_trains_and_validates_on_the_training_rows_only(fer2013, tmp_p
 def test_scorers_refuse_a_file_of_several_splits_without_usage(fer2013, tmp_path, capsys):
     message = (f"{fer2013['path']}: holds 3 splits (Training 14, PublicTest 7, PrivateTest 7); "
                f"pass --usage to pick the one to use")
-    with pytest.raises(DataError, match=re.escape(message)):
+    # The library names its parameter; the command line shows it as the flag.
+    with pytest.raises(DataError, match=re.escape(message.replace("--usage", "usage"))):
         labelled_file(fer2013["path"])
     public = labelled_file(fer2013["path"], usage="PublicTest")
     assert len(public) == 7

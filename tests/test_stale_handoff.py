@@ -13,7 +13,7 @@ import annotate
 import confusion
 import predict
 from ferkit import cli
-from ferkit.files import read_sidecar, write_sidecar
+from ferkit.record import read_record, write_record
 from ferkit.inference import stale_handoff
 
 MODELS = ROOT / "models"
@@ -22,7 +22,7 @@ OTHER_STAGE1 = MODELS / "dnn.h5"  # a 7-class model too, with its own .tflite
 
 
 def test_the_shipped_specialist_records_the_shipped_stage1():
-    recorded = read_sidecar(STAGE2)["stage1_sha256"]
+    recorded = read_record(STAGE2)["stage1_sha256"]
     assert recorded == hashlib.sha256(STAGE1.read_bytes()).hexdigest()
     assert stale_handoff(STAGE1, STAGE2) is None
 
@@ -39,9 +39,7 @@ def test_another_stage1_gets_one_line_naming_the_retune_command():
 def test_a_sidecar_without_the_record_gives_no_warning(tmp_path):
     specialist = tmp_path / "specialist.h5"
     shutil.copy(STAGE2, specialist)
-    sidecar = read_sidecar(STAGE2)
-    del sidecar["stage1_sha256"]
-    write_sidecar(specialist, sidecar)
+    write_record(specialist, read_record(STAGE2).replace(stage1_sha256=None))
     assert stale_handoff(OTHER_STAGE1, specialist) is None
 
 
