@@ -14,7 +14,7 @@ import confusion
 import saliency
 import ferkit.explain
 from ferkit import cli
-from ferkit.annotation import LABEL_PROBABILITY_FIELDS
+from ferkit.inference import LABEL_PROBABILITY_FIELDS
 from ferkit.composites import astronaut_head, astronaut_path, scene
 from ferkit.data import labelled_file
 from ferkit.inference import Cascade, predict_probs
