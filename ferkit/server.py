@@ -68,9 +68,9 @@ def _face_fields() -> dict:
     """FaceAnswer's fields: FaceResult.record()'s keys (faces.csv's columns), described."""
     fields = {name: (int | None, Field(None, description=f"the face's box: {what}, pixels"))
               for name, what in zip(BOX_FIELDS, ("left", "top", "width", "height"))}
-    fields["score"] = (float | None, Field(None, description="the detector's score: Haar's "
-                                                             "windows merged into the box, "
-                                                             "MTCNN's confidence 0-1"))
+    fields["score"] = (int | float | None, Field(
+        None, description="the detector's score: Haar's windows merged into the box, MTCNN's "
+                          "confidence 0-1"))
     fields["label"] = (int, Field(description="the cascade's class, 0-6"))
     fields["label_name"] = (str, Field(description="its name (Angry .. Neutral)"))
     fields["handed_over"] = (bool, Field(description="whether the specialist chose the label"))
