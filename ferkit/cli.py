@@ -312,7 +312,7 @@ def run(main, argv=None) -> int:
     except InputError as err:
         print(f"error: {error_line(err)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:  # an Interrupted says what was kept
         sys.stdout.flush()
-        print("interrupted", file=sys.stderr)
+        print(str(err) or "interrupted", file=sys.stderr)
         return 130

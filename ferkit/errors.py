@@ -41,3 +41,8 @@ class ParameterError(InputError):
         named = "{" + parameter + "}" + ("" if value is None else f" {value}")
         super().__init__(f"{named}: {message}", (parameter, *others))
         self.parameter, self.message, self.value = parameter, message, value
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during long work, with one line saying what was kept (the command line prints
+    it in place of a bare 'interrupted')."""

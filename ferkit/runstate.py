@@ -76,14 +76,25 @@ class RunState:
     def __init__(self, out, info: dict):
         self.folder = run_folder(out)
         self.info = info
+        self.made = None  # the highest folder this run makes (the run folder or one above)
 
     @classmethod
     def start(cls, out, info: dict) -> RunState:
+        """A new run's state. Its folder (and any missing folder above it) is made by the
+        first file written in it, so a run stopped before that leaves no folder behind."""
         folder = run_folder(out)
         if folder.exists():  # overwrite: the old run's state goes, its model stays until the end
             shutil.rmtree(folder)
-        folder.mkdir(parents=True)
-        return cls(out, {"version": STATE_VERSION, **info})
+        state = cls(out, {"version": STATE_VERSION, **info})
+        state.made = folder.absolute()
+        while not state.made.parent.exists():
+            state.made = state.made.parent
+        return state
+
+    def path(self, name: str) -> Path:
+        """``name`` in the run folder, the folder made first if missing."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return self.folder / name
 
     @classmethod
     def open(cls, out) -> RunState:
@@ -120,7 +131,7 @@ class RunState:
             arrays[f"average/{i}"] = w
         name = f"state-{self.epochs_done:04d}.npz"
         # (the temporary file's name ends in .npz, so savez writes to it as named)
-        write_atomically(self.folder / name, lambda tmp: np.savez(tmp, **arrays))
+        write_atomically(self.path(name), lambda tmp: np.savez(tmp, **arrays))
         previous = self.info.get("arrays")
         self.info["arrays"] = name
         self.write_info()
@@ -129,11 +140,26 @@ class RunState:
 
     def write_info(self) -> None:
         text = json.dumps(self.info, indent=1, default=str)
-        write_atomically(self.folder / "state.json", lambda tmp: Path(tmp).write_text(text))
+        write_atomically(self.path("state.json"), lambda tmp: Path(tmp).write_text(text))
 
     def discard(self) -> None:
-        """Remove the run's folder (a run interrupted before its first epoch ended)."""
+        """Remove the run's folder (a finished run without warm restarts)."""
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def abandon(self) -> None:
+        """Remove all the run wrote and every folder it made (a run interrupted before its
+        first epoch ended): empty folders only, from the model's up to the highest the run
+        made."""
+        self.discard()
+        if self.made is None or self.made == self.folder.absolute():
+            return
+        folder = self.folder.absolute().parent
+        while folder.is_relative_to(self.made):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty: something else is in it
+                return
+            folder = folder.parent
 
     def mark_finished(self) -> None:
         """A finished run with warm restarts keeps its last state: resuming with more

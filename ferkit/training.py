@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -30,16 +29,16 @@ from ferkit import figures, recorded_path
 from ferkit.averaging import recalibrate_batchnorm
 from ferkit.backend import keras
 from ferkit.data import IMAGE_SIZE
-from ferkit.errors import ParameterError
+from ferkit.errors import Interrupted, ParameterError
 from ferkit.files import write_atomically
-from ferkit.record import read_record
 from ferkit.inference import check_stage1, predict_probs
+from ferkit.record import read_record
 from ferkit.litert import export_tflite
 from ferkit.machine import (configure_threads, default_strategy, dtype_policy,
                             library_versions, machine_description, resolve_precision)
 from ferkit.models import NORMALIZATION, build_model, class_names, load_model, save_model
 from ferkit.pipeline import TrainingData, make_dataset, prepare_data
-from ferkit.progress import EpochProgress, format_duration
+from ferkit.progress import EpochProgress, RunClock, RunWork, format_duration
 from ferkit.recipes import Recipe, recipe_record
 from ferkit.runstate import RunState, check_fresh_start, recorded_config
 from ferkit.schedule import Schedule
@@ -131,8 +130,28 @@ def resume(out, *, cycles: int | None = None, average: str | None = None,
 
 
 def run_to_end(state: RunState, model, faces: TrainingData, average, verbose: bool):
-    average = fit_on_schedule(state, model, faces, average, verbose)
-    return finish(state, model, faces, average, verbose)
+    run = RunClock(work_left(state, model, faces))
+    average = fit_on_schedule(state, model, faces, average, run, verbose)
+    return finish(state, model, faces, average, run, verbose)
+
+
+def work_left(state: RunState, model, faces: TrainingData) -> RunWork:
+    """What the run has left from where ``state`` stands, for its time estimate: the
+    epochs' batches and validations, each cycle end's forward passes (BatchNorm statistics
+    of AVERAGE_CHECK_FACES and validation, for each average scored), and the end's (the
+    final model's validation, BatchNorm re-estimation over the training faces and its
+    validation, flip TTA's two passes)."""
+    schedule, config = state.schedule, state.recipe
+    train, val = len(faces.train_images), len(faces.val_images)
+    norms = has_batchnorm(model)
+    check = (min(AVERAGE_CHECK_FACES, train) if norms else 0) + val
+    cycle_end = check * (2 if config.average == "swa" else 1)
+    cycle_ends = sum(schedule.ends_cycle(e) for e in range(state.epochs_done, schedule.total))
+    recalibration = train + val if getattr(config, "recalibrate_bn", False) and norms else 0
+    return RunWork(epochs=schedule.total - state.epochs_done,
+                   steps=math.ceil(train / config.batch_size), batch_size=config.batch_size,
+                   val_faces=val, cycle_end_faces=(cycle_end,) * cycle_ends,
+                   finish_faces=val + recalibration + 2 * val)
 
 
 def build_run_model(config: Recipe, schedule: Schedule, say):
@@ -182,31 +201,43 @@ def new_run_info(config: Recipe, schedule: Schedule, faces: TrainingData, model,
 # --- the loop --------------------------------------------------------------------------------
 
 def fit_on_schedule(state: RunState, model, faces: TrainingData, average: list | None,
-                    verbose: bool) -> list | None:
+                    run: RunClock, verbose: bool) -> list | None:
     """Train epoch by epoch from where ``state`` stands to the end of the schedule, saving
     the state after each epoch, the best epoch's weights, and each cycle end's weights and
     running average; returns the running average of the cycle ends (None without).
-    Ctrl-C: says what was kept and how to continue, then re-raises."""
+    ``run`` times the epochs; with ``verbose`` each epoch's line ends with the command's
+    time left. Ctrl-C: says what was kept and how to continue, then re-raises."""
     schedule, config = state.schedule, state.recipe
     val_data = make_dataset(faces.val_images, faces.val_labels, 2 * config.batch_size,
                             len(faces.classes))
-    steps = math.ceil(len(faces.train_images) / config.batch_size)
-    progress = EpochProgress(steps, schedule.total - state.epochs_done) if verbose else None
-    started_at, began = state.epochs_done, time.time()
+    progress = EpochProgress(run, terminal=None if verbose else False,
+                             stream=None if verbose else _Silent())
     try:
         for epoch in range(state.epochs_done, schedule.total):
             average, line = run_epoch(state, model, faces, val_data, average, epoch, progress)
-            left = (time.time() - began) / (epoch + 1 - started_at) * (schedule.total - epoch - 1)
             if verbose:
-                print(f"{line}; run ETA {format_duration(left)}", flush=True)
+                print(f"{line}; {format_duration(run.left())} left", flush=True)
     except KeyboardInterrupt:
-        report_interrupt(state, verbose)
-        raise
+        progress.clear()
+        raise interrupted(state) from None
     return average
 
 
+class _Silent:
+    """A stream that keeps nothing: the clock still times a quiet run's epochs."""
+
+    def write(self, text: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
 def run_epoch(state: RunState, model, faces: TrainingData, val_data, average, epoch: int,
-              progress: EpochProgress | None):
+              progress: EpochProgress):
     """One epoch of the schedule, its row in the history and the state saved after it.
     Returns (the running average, the epoch's line)."""
     schedule, config = state.schedule, state.recipe
@@ -216,13 +247,12 @@ def run_epoch(state: RunState, model, faces: TrainingData, val_data, average, ep
     train_data = make_dataset(faces.train_images, faces.train_labels, config.batch_size,
                               len(faces.classes), augment=config.augment, seed=config.seed,
                               epoch=state.info["sidecar"]["prior_epochs"] + epoch)
-    callbacks = []
-    if progress is not None:
-        progress.epoch_begin(schedule.describe(epoch))
-        callbacks.append(keras.callbacks.LambdaCallback(on_train_batch_end=progress.batch_end,
-                                                        on_epoch_end=progress.epoch_end))
+    progress.epoch_begin(schedule.describe(epoch))
+    callback = keras.callbacks.LambdaCallback(
+        on_train_batch_end=progress.batch_end, on_epoch_end=progress.epoch_end,
+        on_test_begin=progress.test_begin, on_test_end=progress.test_end)
     logs = model.fit(train_data, validation_data=val_data, epochs=1, shuffle=False, verbose=0,
-                     callbacks=callbacks).history
+                     callbacks=[callback]).history
     row = {"epoch": epoch + 1, "cycle": schedule.position(epoch)[0], "learning_rate": lr,
            **{k: float(v[-1]) for k, v in logs.items()}}
     note = ""
@@ -235,6 +265,7 @@ def run_epoch(state: RunState, model, faces: TrainingData, val_data, average, ep
                                       schedule.position(epoch)[0])
         note += note_end
     row["seconds"] = round(time.time() - tick, 1)
+    progress.epoch_timed(time.time() - tick, schedule.ends_cycle(epoch))
     state.info["history"].append(row)
     state.info["epochs_done"] = epoch + 1
     state.info["wall_time_s"] = round(state.info["wall_time_s"] + row["seconds"], 1)
@@ -277,24 +308,20 @@ def average_accuracy(sidecar: dict, average: list, faces: TrainingData) -> float
     return accuracy(model, faces.val_images, faces.val_labels)
 
 
-def report_interrupt(state: RunState, verbose: bool) -> None:
-    """After Ctrl-C: a run with no epoch done leaves nothing behind; with ``verbose``, one
-    line says what was kept and how to continue."""
+def interrupted(state: RunState) -> Interrupted:
+    """After Ctrl-C: a run with no epoch done leaves nothing behind (no folder it made);
+    the one line to show says what was kept and how to continue."""
     done = state.epochs_done
     if done == 0:
-        state.discard()
-    if not verbose:
-        return
-    if done == 0:
-        print("\ninterrupted before the first epoch finished: nothing written", file=sys.stderr)
-        return
+        state.abandon()
+        return Interrupted("interrupted before the first epoch finished: nothing written")
     best, out, command = state.info["best"], state.info["out"], state.info["command"]
     how = (" ".join([*command.split(" ")[:2], "--resume", "--out", out]) if command
            else f"ferkit.training.resume({out!r})")
-    print(f"\ninterrupted after epoch {done} of {state.schedule.total}: nothing written to "
-          f"{out}; the best epoch so far ({best['epoch']}, validation "
-          f"{best['val_accuracy']:.4f}) is {state.folder / 'best.h5'}; continue with: {how}",
-          file=sys.stderr)
+    return Interrupted(f"interrupted after epoch {done} of {state.schedule.total}: nothing "
+                       f"written to {out}; the best epoch so far ({best['epoch']}, validation "
+                       f"{best['val_accuracy']:.4f}) is {state.folder / 'best.h5'}; continue "
+                       f"with: {how}")
 
 
 # --- the end ---------------------------------------------------------------------------------
@@ -312,11 +339,14 @@ def final_weights(state: RunState, model, average: list | None):
             {"kind": "best epoch", "epoch": state.info["best"]["epoch"]})
 
 
-def finish(state: RunState, model, faces: TrainingData, average: list | None,
+def finish(state: RunState, model, faces: TrainingData, average: list | None, run: RunClock,
            verbose: bool) -> tuple[Path, dict]:
     """The final weights, their BatchNorm statistics re-estimated, scored on validation, and
-    written with sidecar, history and curves."""
+    written with sidecar, history and curves. ``run``'s time left is said first, the
+    command's time (and its first estimate) last."""
     say = print if verbose else _quiet
+    say(f"the final model: validation, BatchNorm re-estimation, flip TTA, saving and the "
+        f"LiteRT export, about {format_duration(run.left())} left")
     sidecar, schedule = dict(state.info["sidecar"]), state.schedule
     weights, how = final_weights(state, model, average)
     final = float32_copy(weights, sidecar)
@@ -350,6 +380,9 @@ def finish(state: RunState, model, faces: TrainingData, average: list | None,
     say(f"wrote {out} ({describe_final(how)}): validation accuracy {val_accuracy:.4f} "
         f"({sidecar['val_accuracy_tta']:.4f} with flip TTA); sidecar "
         f"{out.with_suffix('.json')}, history and curves beside it; {kept}")
+    estimated = ("" if run.first_estimate is None else
+                 f" (first estimate: {format_duration(run.first_estimate)})")
+    say(f"done: the command took {format_duration(run.spent())}{estimated}")
     return out, sidecar
 
 
@@ -492,7 +525,7 @@ def float32_copy(weights, sidecar: dict):
 def save_weights(state: RunState, model, name: str) -> Path:
     """A plain float32 copy of the model's weights in the run folder (best epoch, cycle
     ends), loadable with ferkit.models.load_model and averageable with average_weights.py."""
-    path = state.folder / name
+    path = state.path(name)
     save_model(float32_copy(model.get_weights(), state.info["sidecar"]), path,
                state.info["sidecar"])
     return path

@@ -9,17 +9,37 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-FER2013 = ROOT.parent / "shared" / "data" / "fer2013"
+# Where the real FER2013 is looked for: data/, where README tells users to put it (each
+# file plain or gzipped), then beside the checkout, where CI has it.
+FER2013_FOLDERS = [ROOT / "data", ROOT.parent / "shared" / "data" / "fer2013"]
+
+
+def fer2013_file(name):
+    """The real FER2013's file ``name`` ("test.csv.gz"), plain or gzipped, from the first
+    of FER2013_FOLDERS that holds it; None when none does."""
+    plain = name[:-3] if name.endswith(".gz") else name
+    for folder in FER2013_FOLDERS:
+        for candidate in (folder / name, folder / plain, folder / (plain + ".gz")):
+            if candidate.is_file():
+                return candidate
+    return None
 
 
 def fer2013_files(*names):
-    """The paths of the named files of the real FER2013 beside the checkout; when any is
-    absent, the test is skipped with a reason naming every one missing."""
-    paths = [FER2013 / name for name in names]
-    missing = [str(path) for path in paths if not path.is_file()]
+    """The paths of the named files of the real FER2013 (fer2013_file); when any is
+    absent, the test is skipped with a reason naming every one missing and where it was
+    looked for."""
+    paths = [fer2013_file(name) for name in names]
+    missing = [name for name, path in zip(names, paths) if path is None]
     if missing:
-        pytest.skip(f"real FER2013 not here: {', '.join(missing)} not found")
+        folders = " or ".join(str(folder) for folder in FER2013_FOLDERS)
+        pytest.skip(f"real FER2013 not here: {', '.join(missing)} not found in {folders}")
     return paths
+
+
+def open_text(path):
+    """A text file, gzipped or not (the real data may be either)."""
+    return gzip.open(path, "rt") if str(path).endswith(".gz") else open(path)
 
 
 def make_faces(n: int, seed: int = 0, classes=range(7)):

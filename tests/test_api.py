@@ -1,7 +1,6 @@
 """The Python API (ferkit.Recognizer, ferkit.load_faces, ferkit.check_faces): the installed
 package, used from outside the checkout, labels faces as predict.py does and finds the
 faces of a photo; arrays are checked where they enter; README's example runs."""
-import gzip
 import json
 import re
 import subprocess
@@ -11,13 +10,13 @@ import numpy as np
 import pytest
 
 import ferkit
-from conftest import FER2013, ROOT, make_faces
+from conftest import ROOT, fer2013_file, make_faces, open_text
 from ferkit.arrays import check_faces
 from ferkit.errors import ParameterError
 from ferkit.inference import cascade_probs, hand_over
 from ferkit.labels import EMOTIONS
 
-PUBLIC_TEST = FER2013 / "test.csv.gz"
+PUBLIC_TEST = fer2013_file("test.csv.gz")
 README = (ROOT / "README.md").read_text()
 
 
@@ -37,12 +36,12 @@ TENSORFLOW_LOG = re.compile(r"[IWE]\d{4} |WARNING: All log messages before absl|
 
 
 def test_the_installed_package_labels_faces_as_predict_py_and_finds_the_astronaut(tmp_path):
-    if not PUBLIC_TEST.exists():
-        pytest.skip(f"{PUBLIC_TEST} not found")
+    if PUBLIC_TEST is None:
+        pytest.skip("real FER2013's test.csv.gz not found")
     if installed_ferkit() != str(ROOT / "ferkit" / "__init__.py"):
         pytest.skip(f"the installed ferkit is {installed_ferkit()}, not this checkout's "
                     f"(python3 -m pip install -e .)")
-    with gzip.open(PUBLIC_TEST, "rt") as f:
+    with open_text(PUBLIC_TEST) as f:
         lines = [next(f) for _ in range(11)]  # header + 10 faces
     faces = tmp_path / "faces.csv"
     faces.write_text("".join(lines))

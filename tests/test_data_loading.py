@@ -121,13 +121,21 @@ def test_id_label_answers(tmp_path):
 def test_tests_on_the_real_data_skip_naming_each_file_missing(tmp_path, monkeypatch):
     import conftest
 
-    monkeypatch.setattr(conftest, "FER2013", tmp_path)
-    (tmp_path / "test.csv.gz").write_bytes(b"")
+    folders = [tmp_path / "data", tmp_path / "shared"]
+    for folder in folders:
+        folder.mkdir()
+    monkeypatch.setattr(conftest, "FER2013_FOLDERS", folders)
+    (tmp_path / "shared" / "test.csv.gz").write_bytes(b"")
     with pytest.raises(pytest.skip.Exception) as skipped:
         fer2013_files("train.csv.gz", "test.csv.gz", "test_labels.csv")
-    assert str(skipped.value) == (f"real FER2013 not here: {tmp_path / 'train.csv.gz'}, "
-                                  f"{tmp_path / 'test_labels.csv'} not found")
-    assert fer2013_files("test.csv.gz") == [tmp_path / "test.csv.gz"]
+    assert str(skipped.value) == (f"real FER2013 not here: train.csv.gz, test_labels.csv not "
+                                  f"found in {folders[0]} or {folders[1]}")
+    assert fer2013_files("test.csv.gz") == [tmp_path / "shared" / "test.csv.gz"]
+    # data/, where README tells users to put it, comes first, its files plain or gzipped.
+    (tmp_path / "data" / "test.csv").write_text("")
+    (tmp_path / "data" / "test_labels.csv").write_text("")
+    assert fer2013_files("test.csv.gz", "test_labels.csv") == [
+        tmp_path / "data" / "test.csv", tmp_path / "data" / "test_labels.csv"]
 
 
 def test_op_determinism_is_on_inside_its_block_only():

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 
 import cv2
 import numpy as np
@@ -78,6 +79,7 @@ def browser(tmp_path_factory):
                      "--use-fake-device-for-media-stream",
                      f"--use-file-for-fake-video-capture={video}"):
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console, read back
     driver = webdriver.Chrome(options=options,
                               service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
     driver.set_page_load_timeout(60)
@@ -127,3 +129,30 @@ def test_the_webcam_mode_shows_labels_over_the_live_video(server, browser):
     assert len(texts) == 1 and LABEL.match(texts[0].replace("*", "")), texts
     WebDriverWait(browser, 10).until(
         lambda d: "frames/s" in d.find_element(By.ID, "fps").text)
+
+
+def contrast(foreground, background) -> float:
+    """WCAG's contrast ratio of two CSS 'rgb(r, g, b)' colours (4.5 or more: readable)."""
+    def luminance(colour):
+        channels = [int(c) / 255 for c in re.findall(r"\d+", colour)[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    light, dark = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_the_page_has_readable_links_a_favicon_and_no_console_errors(server, browser):
+    """Last in this file: the console's errors are those of every test above too."""
+    browser.get(server)
+    link = WebDriverWait(browser, 60).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "footer a"))[0]
+    time.sleep(1)  # the favicon's request (/favicon.ico without the page's own) answered
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not errors, errors
+    colour, background = browser.execute_script(
+        "return [getComputedStyle(arguments[0]).color,"
+        " getComputedStyle(document.body).backgroundColor]", link)
+    assert contrast(colour, background) >= 4.5, (colour, background)
+    icon = browser.find_element(By.CSS_SELECTOR, "link[rel=icon]").get_attribute("href")
+    with urllib.request.urlopen(icon, timeout=30) as answer:
+        assert answer.status == 200 and answer.headers["content-type"] == "image/svg+xml"

@@ -256,6 +256,18 @@ def test_resume_with_the_other_average_ends_as_a_run_started_with_it(data, tmp_p
     assert swa_sidecar["resumed_with"] == [{"after_epoch": 3, "average": "ema"}]
 
 
+def test_a_first_epoch_interrupted_leaves_no_folder_it_made_and_says_so_in_one_line(
+        data, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "new" / "deeper" / "dnn.h5"
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, 0)
+        assert cli.run(dnn_train.main, ["--data", str(data), "--out", str(out), "--epochs",
+                                        "2", *FAST]) == 130
+    assert capsys.readouterr().err == ("interrupted before the first epoch finished: nothing "
+                                       "written\n")
+    assert list(tmp_path.iterdir()) == []  # the folders it made are gone with the run's state
+
+
 def test_an_existing_model_is_never_touched_by_a_run_that_did_not_make_it(data, tmp_path,
                                                                         monkeypatch, capsys):
     out = tmp_path / "dnn.h5"
