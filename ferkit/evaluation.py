@@ -105,6 +105,21 @@ def training_ids(sidecar: dict, model_path, train_data=None) -> np.ndarray:
     return face_ids(faces)[split_rows(sidecar, faces)[0]]
 
 
+def calibration_faces(sidecar: dict, model_path, count: int, seed: int = 0,
+                      train_data=None) -> np.ndarray:
+    """``count`` training faces (uint8 (N, 48, 48)) of the model's own classes, drawn with
+    ``seed`` from its recorded training split (recorded_data: the file its data_identity
+    names, or ``train_data`` when it holds those faces; never its validation faces, nor
+    another split of Kaggle's fer2013.csv than the one it trained on): the int8 copy's
+    calibration faces (ferkit.litert.export_tflite)."""
+    faces = recorded_data(sidecar, model_path, train_data)
+    train_rows = split_rows(sidecar, faces)[0]
+    train_rows = train_rows[np.isin(faces.labels[train_rows], sidecar["classes"])]
+    rows = np.random.default_rng(seed).choice(train_rows, min(count, len(train_rows)),
+                                              replace=False)
+    return faces.images[rows]
+
+
 def same_training_data(sidecar: dict, other: dict) -> bool:
     """Whether two models were trained on the same faces: by their data identities when
     both sidecars record one (the same faces in two formats are the same data), else by

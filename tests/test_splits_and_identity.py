@@ -117,3 +117,24 @@ def test_averaging_compares_the_sources_data_by_identity():
             {**common, "data": "data/train.csv"},
             {**common, "data": "data/train.csv", "data_identity": "xyz"}])
 
+
+
+def test_int8_calibration_faces_are_training_faces_of_the_recorded_split_only(fer2013,
+                                                                             tmp_path):
+    """export_tflite --int8's calibration faces come through the data-identity path every
+    tool uses (evaluation.recorded_data): the model's training split of its Training rows,
+    never a validation, PublicTest or PrivateTest face; another file is refused."""
+    from ferkit.evaluation import calibration_faces, split_rows
+
+    faces = load_training_faces(fer2013["path"])
+    sidecar = {"classes": list(range(7)), "seed": 42, "val_split": 0.5, "usage": None,
+               "data": str(fer2013["path"]), "data_identity": faces_identity(faces)}
+    drawn = calibration_faces(sidecar, tmp_path / "m.h5", 100, seed=1)
+    train_rows, val_rows = split_rows(sidecar, faces)
+    assert len(drawn) == len(train_rows) < 14  # every training face, no other
+    as_bytes = {face.tobytes() for face in faces.images[train_rows]}
+    assert {face.tobytes() for face in drawn} == as_bytes
+    assert len(calibration_faces(sidecar, tmp_path / "m.h5", 3, seed=1)) == 3
+    other = write_csv(tmp_path / "other.csv", "label,feature", zip(*make_faces(14, 9)[::-1]))
+    with pytest.raises(DataError, match="holds other faces"):
+        calibration_faces(sidecar, tmp_path / "m.h5", 3, train_data=other)
