@@ -12,7 +12,7 @@ cascade as predict.py (stage 1, and the specialist where stage 1 hands the face 
 Writes OUT/faces.csv, one row per face: file,frame,x,y,w,h, score (the input as given or as
 found in a folder, the frame, 0 for a photo, the box in the input's pixels, the detector's
 score: Haar's number of windows merged into the box, MTCNN's confidence 0-1),
-label,label_name (the cascade's, 0-6 and its name), specialist (1 where the specialist
+label,label_name (the cascade's, 0-6 and its name), handed_over (1 where the specialist
 decided), p_angry..p_neutral (the probabilities that go with the label: stage 1's, or where
 the specialist decided, stage 1's share of the specialist's classes split as the specialist
 says), stage1_p_angry..stage1_p_neutral (stage 1's own; all averaged with the mirror
@@ -31,7 +31,7 @@ from pathlib import Path
 from ferkit import annotation, cli, paths
 from ferkit.faces import DEFAULT_MIN_NEIGHBORS, DETECTORS, SOURCE_DETECTORS, source_settings
 from ferkit.files import staged_folder
-from ferkit.inference import Cascade, load_stage1
+from ferkit.inference import load_stage1
 
 
 def parse_args(argv=None):
@@ -97,21 +97,24 @@ def check_paths(args) -> None:
 def main(argv=None):
     started = time.perf_counter()
     args = parse_args(argv)
-    # Photos get the detector that finds the most faces, videos the one that keeps up.
-    settings = {kind: source_settings(kind, None if args.detector == "auto" else args.detector,
-                                      args.min_face, args.min_neighbors, args.margin)
-                for kind in SOURCE_DETECTORS}
+    # Photos get the detector that finds the most faces, videos the one that keeps up
+    # (ferkit.Recognizer's per-source settings, checked here before any model loads).
+    face_options = {"detector": None if args.detector == "auto" else args.detector,
+                    "min_face": args.min_face, "min_neighbors": args.min_neighbors,
+                    "margin": args.margin}
+    for kind in SOURCE_DETECTORS:
+        source_settings(kind, **face_options)
     sources = annotation.find_sources(args.inputs, args.camera)
     check_paths(args)
     names = annotation.output_names(sources)
     photos = [i for i, source in enumerate(sources) if source.kind == "photo"]
     videos = [i for i, source in enumerate(sources) if source.kind != "photo"]
     frames = 0
-    cascade = Cascade.from_args(args)
-    cli.announce_cascade(cascade, args.stage1, args.stage2, args.handoff_below)
+    recognizer = cli.recognizer(args, **face_options)
+    cli.announce_cascade(recognizer.cascade, args.stage1, args.stage2, args.handoff_below)
     # Grad-CAM needs stage 1 as a Keras model, whatever runs the cascade.
     explain_model = load_stage1(args.stage1)[0] if args.explain else None
-    annotators = {kind: annotation.Annotator(cascade, settings[kind], explain_model)
+    annotators = {kind: annotation.Annotator(recognizer, kind, explain_model)
                   for kind, used in (("photo", photos), ("live", videos)) if used}
     # A failure to write (a full disk) is one line naming the folder, not a traceback.
     with paths.writing(args.out, "annotated files"), staged_folder(args.out) as stage:

@@ -46,7 +46,7 @@ def report(title, truth, predicted, classes, names):
     from ferkit.evaluation import class_metrics, confusion_counts, most_confused
 
     counts = confusion_counts(truth, predicted, classes)
-    metrics = class_metrics(counts)
+    metrics = class_metrics(truth, predicted, classes)
     print(f"\n{title}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}")
     print(f"  {'class':<9} {'precision':>9} {'recall':>7} {'F1':>6} {'faces':>6}")
     for i, name in enumerate(names):
@@ -66,11 +66,10 @@ def main(argv=None):
                              else [(args.stage1, MAKE_STAGE1), (args.stage2, MAKE_STAGE2)])
     import numpy as np
     from ferkit import figures
-    from ferkit.evaluation import (faces_for, keep_classes, predict_with_progress,
-                                seen_in_training)
-    from ferkit.files import read_sidecar
-    from ferkit.inference import (Cascade, choose_runtime, load_predictor, run_cascade,
+    from ferkit.evaluation import keep_classes, seen_in_training
+    from ferkit.inference import (Cascade, choose_runtime, load_predictor, predict_probs,
                                   runtime_line)
+    from ferkit.record import read_record
     from ferkit.models import class_names
 
     # Load (and so check) every model and the faces before the slow predictions; Keras or
@@ -84,26 +83,27 @@ def main(argv=None):
         cascade = Cascade.load(args.stage1, args.stage2, args.handoff_below, args.tta,
                                args.runtime)
         cli.announce_cascade(cascade, args.stage1, args.stage2, args.handoff_below)
-        model, stage2 = cascade.stage1, cascade.stage2
-        info, info2 = read_sidecar(args.stage1), read_sidecar(args.stage2)
+        info, info2 = read_record(args.stage1), read_record(args.stage2)
         first_path = args.stage1
     classes = info["classes"]
-    faces = keep_classes(faces_for(args, first_path, info), classes)
+    faces = keep_classes(cli.analysis_faces(args, first_path, info), classes)
     names = class_names(classes)
     source = (figures.shown_path(args.data) if args.data
               else f"validation split of {figures.shown_path(first_path)}")
     print(f"scoring {len(faces)} faces: {source}")
 
-    probs = predict_with_progress(model, faces.images, args.tta, Path(first_path).name)
+    if args.model is None:  # stage 1 on every face, the specialist on those handed to it
+        said = cascade.predict(faces.images, progress=(Path(first_path).name,
+                                                       f"{Path(args.stage2).name} (handed off)"))
+        probs = said.stage1_probabilities
+    else:
+        probs = predict_probs(model, faces.images, args.tta, progress=Path(first_path).name)
     predicted = np.asarray(classes)[probs.argmax(axis=1)]
     panels = [report(Path(first_path).name + (" alone" if args.model is None else ""),
                      faces.labels, predicted, classes, names)]
     if args.model is None:
         print(f"hand-off threshold {cascade.handoff_below:g}")
-        cascaded, _ = run_cascade(
-            probs, faces.images, stage2, cascade.classes, cascade.handoff_below,
-            lambda model, x: predict_with_progress(model, x, args.tta,
-                                                   f"{Path(args.stage2).name} (handed off)"))
+        cascaded = said.labels
         panels.append(report("cascade", faces.labels, cascaded, classes, names))
         changed = cascaded != predicted
         print(f"\nthe cascade changed {changed.sum()} of {len(faces)} predictions: "

@@ -22,7 +22,7 @@ import numpy as np
 
 from ferkit import cli, figures
 from ferkit.cli import UsageError
-from ferkit.evaluation import faces_for, predict_with_progress
+from ferkit.inference import predict_probs
 from ferkit.inference import DEFAULT_STAGE1, MAKE_STAGE1
 from ferkit.labels import CLASS_NAMES
 from ferkit.progress import progress_bar
@@ -113,8 +113,8 @@ def main(argv=None):
         else:
             print(f"{args.model}: no convolutional layer, so no Grad-CAM")
             methods.remove("gradcam")
-    faces = faces_for(args, args.model, info, require_labels=False)
-    probs = predict_with_progress(model, faces.images, what=Path(args.model).name)
+    faces = cli.analysis_faces(args, args.model, info, require_labels=False)
+    probs = predict_probs(model, faces.images, progress=Path(args.model).name)
     rows = pick_faces(faces, probs, classes, args.ids)
 
     images = faces.images[rows]

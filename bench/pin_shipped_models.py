@@ -88,8 +88,8 @@ def behaviour(runtime: str = "keras", models=MODELS) -> dict:
     """The models' answers on pinned_faces(): for each model its classes and, without and
     with TTA, its probabilities and labels; the cascade's labels, hand-offs and
     thresholds."""
-    from ferkit.files import read_sidecar
     from ferkit.inference import Cascade, handoff_threshold, load_predictor, predict_probs
+    from ferkit.record import read_record
     from ferkit.litert import file_sha256
 
     names, faces = pinned_faces()
@@ -97,18 +97,19 @@ def behaviour(runtime: str = "keras", models=MODELS) -> dict:
               for name in (STAGE1, SPECIALIST, DNN)}
     found = {"command": COMMAND, "faces": names, "models": {}, "cascade": {}}
     for name, model in loaded.items():
-        classes = read_sidecar(models / name)["classes"]
+        classes = read_record(models / name)["classes"]
         entry = found["models"][name] = {"classes": classes,
                                          "sha256": file_sha256(models / name)}
         for tta, key in ((False, ""), (True, "_tta")):
             probs = predict_probs(model, faces, tta=tta)
             entry["probs" + key] = np.round(probs.astype(float), 6).tolist()
             entry["labels" + key] = np.asarray(classes)[probs.argmax(axis=1)].tolist()
-    specialist = read_sidecar(models / SPECIALIST)
+    specialist = read_record(models / SPECIALIST)
     for tta, key in ((False, ""), (True, "_tta")):
         threshold = handoff_threshold(None, specialist, tta)
-        labels, _, handoff = Cascade(loaded[STAGE1], loaded[SPECIALIST], specialist["classes"],
-                                     threshold, tta, runtime).predict(faces)
+        said = Cascade(loaded[STAGE1], loaded[SPECIALIST], specialist["classes"], threshold,
+                       tta, runtime).predict(faces)
+        labels, handoff = said.labels, said.handed_over
         found["cascade"].update({"handoff_below" + key: threshold,
                                  "labels" + key: labels.tolist(),
                                  "handoff" + key: handoff.tolist()})

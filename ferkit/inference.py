@@ -185,18 +185,17 @@ def handoff_threshold(given, specialist_sidecar: dict, tta: bool = False) -> flo
 def stale_handoff(stage1_path, specialist_path, handoff_below=None) -> str | None:
     """One line of warning when the specialist's tuned hand-off threshold is used with
     another stage 1 than it was tuned against (its sidecar's ``stage1_sha256``, the SHA-256
-    of that stage-1 .h5, differs from ``stage1_path``'s), saying how to retune it; None
-    when it was tuned against this one, when its sidecar does not say, or when a threshold
-    is given (``handoff_below``: the tuned one is not used)."""
+    of that stage-1 .h5, differs from ``stage1_path``'s); None when it was tuned against
+    this one, when its sidecar does not say, or when a threshold is given
+    (``handoff_below``: the tuned one is not used). Retune it with
+    ferkit.evaluation.record_handoff."""
     if handoff_below is not None:
         return None
     recorded = read_record(specialist_path, MAKE_STAGE2).get("stage1_sha256")
     if recorded is None or file_sha256(stage1_path) == recorded:
         return None
     return (f"{specialist_path}: its hand-off threshold was tuned for another stage 1 than "
-            f"{stage1_path} (SHA-256 differs from its sidecar's stage1_sha256); retune it "
-            f"with: python3 cnn_train_mod.py --tune-only --stage1 {stage1_path} "
-            f"--out {specialist_path}")
+            f"{stage1_path} (SHA-256 differs from its sidecar's stage1_sha256)")
 
 
 def choose_runtime(requested: str, model_paths) -> tuple[str, str]:

@@ -321,3 +321,24 @@ def test_docs_show_every_answers_schema_from_the_response_models(client):
         | {"gradcam"}
     assert models["PictureAnswer"]["properties"]["faces"]["items"]["$ref"].endswith(
         "/FaceAnswer")
+
+
+def test_python_annotate_and_serve_give_a_photo_the_same_faces(client, astronaut_jpeg,
+                                                               tmp_path, capsys):
+    """One path finds faces and runs the cascade: ferkit.Recognizer.faces, annotate.py and
+    /api/faces, each with its defaults, give the same photo the same FaceResult (box,
+    detector score, label, probabilities, handed_over), in faces.csv's and JSON's spelling."""
+    import ferkit
+
+    photo = tmp_path / "astronaut.jpg"
+    photo.write_bytes(astronaut_jpeg)
+    recognizer = ferkit.Recognizer()
+    [face] = recognizer.faces(photo)
+    expected = face.record()
+    [answered] = post_image(client, astronaut_jpeg).json()["faces"]
+    assert answered == expected
+    assert run_annotate([photo, "--out", tmp_path / "out", "--no-draw"], capsys)[0] == 0
+    row = read_rows(tmp_path / "out").iloc[0]
+    written = {name: row[name] for name in expected}
+    assert written == {**expected, "handed_over": int(expected["handed_over"])}
+    assert recognizer.detect(photo) == [face.as_fer()]  # the fer package's spelling

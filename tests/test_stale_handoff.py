@@ -30,9 +30,10 @@ def test_the_shipped_specialist_records_the_shipped_stage1():
 def test_another_stage1_gets_one_line_naming_the_retune_command():
     warning = stale_handoff(OTHER_STAGE1, STAGE2)
     assert warning == (f"{STAGE2}: its hand-off threshold was tuned for another stage 1 than "
-                       f"{OTHER_STAGE1} (SHA-256 differs from its sidecar's stage1_sha256); "
-                       f"retune it with: python3 cnn_train_mod.py --tune-only --stage1 "
-                       f"{OTHER_STAGE1} --out {STAGE2}")
+                       f"{OTHER_STAGE1} (SHA-256 differs from its sidecar's stage1_sha256)")
+    # The command line adds the command that retunes it (the library names no script).
+    assert cli.retune_command(OTHER_STAGE1, STAGE2) == (
+        f"python3 cnn_train_mod.py --tune-only --stage1 {OTHER_STAGE1} --out {STAGE2}")
     assert stale_handoff(OTHER_STAGE1, STAGE2, handoff_below=0.4) is None  # not the tuned one
 
 
@@ -65,4 +66,5 @@ def test_scripts_warn_in_one_line_for_another_stage1(tmp_path, inputs, capsys, s
     argv = [a.format(faces=faces, photo=photo, tmp=tmp_path) for a in argv]
     assert cli.run(script.main, argv + ["--stage1", str(stage1)]) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning")]
-    assert lines == ([f"warning: {stale_handoff(stage1, STAGE2)}"] if warned else [])
+    assert lines == ([f"warning: {stale_handoff(stage1, STAGE2)}; retune it with: "
+                      f"{cli.retune_command(stage1, STAGE2)}"] if warned else [])
