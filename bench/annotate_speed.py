@@ -33,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from ferkit import cli
+from ferkit.app import cli
 from ferkit.faces import DEFAULT_MIN_FACE, DETECTORS
 
 VIDEO_SIZE = (640, 480)
@@ -102,7 +102,7 @@ def write_video(path, frames: int) -> None:
 
 def measure(args) -> dict:
     """The figures of one runtime (--runtime), printed as they come; returned for the table."""
-    from ferkit.annotation import Annotator, Source, annotate_video
+    from ferkit.app.annotation import Annotator, Source, annotate_video
     from ferkit.faces import find_faces
 
     recognizer = cli.recognizer(args, detector=None if args.detector == "auto"

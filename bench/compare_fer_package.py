@@ -32,7 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from ferkit import cli
+from ferkit.app import cli
 
 FER2013 = ROOT.parent / "shared" / "data" / "fer2013"
 WHEEL_CASCADE = "fer/data/haarcascade_frontalface_default.xml"
@@ -137,7 +137,7 @@ def main(argv=None):
     import cv2
     import numpy as np
     from ferkit.composites import astronaut_path, make_composites, match_boxes
-    from ferkit.annotation import Annotator
+    from ferkit.app.annotation import Annotator
     from ferkit.data import labelled_file
     from ferkit.evaluation import subset
     from ferkit.labels import CLASS_NAMES

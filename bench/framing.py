@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from ferkit import cli
+from ferkit.app import cli
 from ferkit.faces import (DEFAULT_DETECTOR, DEFAULT_MIN_FACE, DEFAULT_MIN_NEIGHBORS, DETECTORS,
                           MARGINS)
 

@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 
 
-from ferkit import MODELS, cli
+from ferkit import MODELS
+from ferkit.app import cli
 from ferkit.data import DEFAULT_TEST
 from ferkit.inference import DEFAULT_STAGE1, DEFAULT_STAGE2
 

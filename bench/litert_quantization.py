@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 
-from ferkit import cli
+from ferkit.app import cli
 from ferkit.inference import DEFAULT_STAGE1
 from ferkit.litert import CALIBRATION_FACES
 

@@ -21,7 +21,8 @@ import sys
 import cv2
 import numpy as np
 
-from ferkit import MODELS, ROOT, cli
+from ferkit import MODELS, ROOT
+from ferkit.app import cli
 
 FIXTURE = ROOT / "tests" / "fixtures" / "shipped_models.json"
 COMMAND = "python3 bench/pin_shipped_models.py"

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 
-from ferkit import MODELS, ROOT, cli
+from ferkit import MODELS, ROOT
+from ferkit.app import cli
 from ferkit.data import USAGES
 
 

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from ferkit import cli
+from ferkit.app import cli
 
 SPOTS = ((60, 120), (370, 140))   # the two heads' top-left corners in the 640x480 photo
 SERVER_START_S = 300

@@ -3,7 +3,7 @@
 Importing this module imports nothing heavy and changes nothing; the first access to ``tf``
 or ``keras`` imports them (PEP 562). A library user gets TensorFlow as TensorFlow behaves
 in their process. The command line asks for quiet (quiet_tensorflow, called by
-ferkit.cli.run before a script's main): TensorFlow's native code writes "Could not find
+ferkit.app.cli.run before a script's main): TensorFlow's native code writes "Could not find
 cuda drivers..." and absl notices straight to file descriptor 2 at import and when it first
 looks for devices, which no environment variable fully silences; they would bury the
 one-line error messages the scripts promise. Only then is fd 2 pointed at /dev/null for

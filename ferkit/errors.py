@@ -1,6 +1,6 @@
 """The errors the library raises on input a caller can fix: all ValueErrors, each message
 one line saying what was expected and what was found. The command-line layer
-(ferkit.cli.run) prints them as one line and exits with status 2; nothing here knows about
+(ferkit.app.cli.run) prints them as one line and exits with status 2; nothing here knows about
 flags."""
 
 

@@ -143,8 +143,8 @@ def analysis_models(tmp_path_factory):
     their sidecars are the real thing) on the same 140 faces, the splits ferkit.data drew
     for each, and a labelled 'id,feature' file of 21 other faces with its answers; trained
     once for the analysis scripts' tests."""
-    import cnn_train
-    import cnn_train_mod
+    from ferkit.app import cnn_train
+    from ferkit.app import cnn_train_mod
     import ferkit.data
     import ferkit.training
 

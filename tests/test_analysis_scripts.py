@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from conftest import ROOT, make_faces, write_csv
 
-import confusion
-import filter_vis
-import saliency
+from ferkit.app import confusion
+from ferkit.app import filter_vis
+from ferkit.app import saliency
 import ferkit.data
-from ferkit import cli
+from ferkit.app import cli
 from ferkit.data import load_faces
 from ferkit.evaluation import split_rows
 
@@ -207,7 +207,7 @@ def test_a_sidecar_without_data_identity_never_guesses_readmes_location(models, 
 
 
 def test_analysis_scripts_write_into_an_ignored_folder_by_default():
-    from ferkit.cli import FIGURES_OUT
+    from ferkit.app.cli import FIGURES_OUT
 
     for script in (confusion, saliency, filter_vis):
         assert script.parse_args([]).out == str(FIGURES_OUT)
@@ -222,7 +222,7 @@ def test_analysis_scripts_write_into_an_ignored_folder_by_default():
 
 
 def test_help_is_fast_without_tensorflow():
-    code = ("import sys, confusion, saliency, filter_vis\n"
+    code = ("import sys\nfrom ferkit.app import confusion, saliency, filter_vis\n"
             "for script in (confusion, saliency, filter_vis):\n"
             "    try:\n"
             "        script.parse_args(['--help'])\n"

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT
-import annotate
+from ferkit.app import annotate
 from ferkit.composites import ASTRONAUT_FACE, astronaut_head, astronaut_path, scene
-from ferkit import cli
-from ferkit.annotation import CSV_COLUMNS
+from ferkit.app import cli
+from ferkit.app.annotation import CSV_COLUMNS
 from ferkit.inference import (LABEL_PROBABILITY_FIELDS,
                                STAGE1_PROBABILITY_FIELDS)
 from ferkit.labels import CLASS_NAMES

@@ -1,7 +1,7 @@
 """annotate.py's speed benchmark runs end to end on a tiny size (no figure is asserted;
 bench/framing.py's test is in test_framing.py)."""
 from bench import annotate_speed
-from ferkit import cli
+from ferkit.app import cli
 
 
 def test_speed_benchmark_compares_both_runtimes_in_one_run(capfd):

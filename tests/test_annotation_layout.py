@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ferkit.annotation import Found, draw_found
+from ferkit.app.annotation import Found, draw_found
 from ferkit.inference import FaceResult
 from ferkit.composites import astronaut_path
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from conftest import make_faces, write_csv
-import average_weights
-import cnn_train
-from ferkit import cli
+from ferkit.app import average_weights
+from ferkit.app import cnn_train
+from ferkit.app import cli
 from ferkit.backend import keras
 from ferkit.averaging import average_weights as mean_weights
 from ferkit.averaging import batchnorm_statistics, recalibrate_batchnorm

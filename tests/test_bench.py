@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ferkit import cli
+from ferkit.app import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -114,9 +114,9 @@ def test_results_table_lists_an_average_after_the_runs_it_averages(tmp_path, cap
 
 
 def test_benchmark_defaults_are_cnn_train_s_taken_from_the_toolkit():
-    import cnn_train
+    from ferkit.app import cnn_train
     from bench import throughput
-    from ferkit import cli
+    from ferkit.app import cli
     from ferkit.recipes import Stage1Recipe
 
     expected = cli.training_recipe(Stage1Recipe, cnn_train.parse_args([]))

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import astronaut_test_files, make_faces
 from bench import framing
-from ferkit import cli
+from ferkit.app import cli
 from ferkit.composites import make_composites, match_boxes, textured_background
 from ferkit.faces import face_crops
 

@@ -1,5 +1,6 @@
-"""The package's imports: the library never imports the command-line module, its modules
-import one another without a cycle, importing it changes nothing in the caller's process,
+"""The package's imports: the library never imports the application layer (ferkit.app: the
+command line, annotation's files and drawings, the server), its modules import one another
+without a cycle, importing it changes nothing in the caller's process,
 and a package named like the PyPI peer `fer` never stands in for it."""
 import ast
 import json
@@ -10,17 +11,19 @@ import sys
 from conftest import ROOT, make_faces, write_csv
 
 PACKAGE = ROOT / "ferkit"
-COMMAND_LINE = "ferkit.cli"
+APPLICATION = "ferkit.app"
 
 
 def module_name(path) -> str:
-    return "ferkit" if path.stem == "__init__" else f"ferkit.{path.stem}"
+    """ferkit/app/cli.py -> ferkit.app.cli; ferkit/app/__init__.py -> ferkit.app."""
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def package_imports() -> dict[str, set[str]]:
     """{module: the package's modules it imports}, anywhere in its code (an import inside a
     function is an import all the same: it only delays a cycle to the first call)."""
-    modules = {module_name(path): path for path in PACKAGE.glob("*.py")}
+    modules = {module_name(path): path for path in PACKAGE.rglob("*.py")}
     graph = {}
     for name, path in modules.items():
         imported = set()
@@ -56,10 +59,21 @@ def find_cycle(graph) -> list[str]:
     return []
 
 
-def test_no_library_module_imports_the_command_line_module():
-    importers = sorted(name for name, imported in package_imports().items()
-                       if COMMAND_LINE in imported)
-    assert importers == [], f"library modules importing {COMMAND_LINE}: {importers}"
+def in_application(module: str) -> bool:
+    return module == APPLICATION or module.startswith(APPLICATION + ".")
+
+
+def test_no_library_module_imports_the_application_layer():
+    importers = sorted(f"{name} -> {sorted(filter(in_application, imported))}"
+                       for name, imported in package_imports().items()
+                       if not in_application(name) and any(map(in_application, imported)))
+    assert importers == [], f"library modules importing {APPLICATION}: {importers}"
+
+
+def test_the_import_graph_sees_the_application_layer():
+    graph = package_imports()
+    assert "ferkit.app.cli" in graph["ferkit.app.predict"]
+    assert "ferkit.inference" in graph["ferkit.app.cli"]
 
 
 def test_the_package_has_no_import_cycle():
@@ -84,7 +98,7 @@ def test_importing_the_library_changes_nothing_in_the_callers_process():
         "import cv2, keras, matplotlib, tensorflow as tf\n"
         "environ, backend = dict(os.environ), dict.__getitem__(matplotlib.rcParams, 'backend')\n"
         "level = tf.get_logger().level\n"
-        "import ferkit.annotation, ferkit.faces, ferkit.figures, ferkit.inference, ferkit.models\n"
+        "import ferkit.app.annotation, ferkit.faces, ferkit.figures, ferkit.inference, ferkit.models\n"
         "from ferkit.backend import keras\n"
         "print(json.dumps({'heavy': heavy, 'environ': dict(os.environ) == environ,\n"
         "    'backend': dict.__getitem__(matplotlib.rcParams, 'backend') == backend,\n"
@@ -128,7 +142,7 @@ def test_a_package_named_fer_earlier_on_the_path_changes_nothing(tmp_path):
 
 def test_a_script_on_keras_imports_tensorflow_quietly(tmp_path):
     """The quiet import the library no longer does at import, the scripts still ask for
-    (ferkit.cli.run): TensorFlow's start-up lines never reach a user of predict.py."""
+    (ferkit.app.cli.run): TensorFlow's start-up lines never reach a user of predict.py."""
     faces = write_csv(tmp_path / "faces.csv", "id,feature", enumerate(make_faces(5)[0]))
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
     done = subprocess.run([sys.executable, str(ROOT / "predict.py"), str(faces),

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, make_faces, op_determinism, write_csv
-import export_tflite
-import predict
-from ferkit import MODELS, cli
+from ferkit.app import export_tflite
+from ferkit.app import predict
+from ferkit import MODELS
+from ferkit.app import cli
 from ferkit.inference import Cascade, load_predictor, predict_probs
 from ferkit.litert import LiteRTModel, staleness, tflite_path
 
@@ -67,8 +68,10 @@ def test_cascade_labels_and_handoff_are_the_same_on_both_runtimes(loaded, faces,
     classes = loaded("specialist", "keras")[1]["classes"]
     # Hand-off at 1.0: the specialist decides every face stage 1 gives one of its classes.
     (labels_k, probs_k, handoff_k), (labels_l, probs_l, handoff_l) = (
-        Cascade(loaded("stage1", runtime)[0], loaded("specialist", runtime)[0], classes, 1.0,
-                tta, runtime).predict(faces) for runtime in ("keras", "litert"))
+        (said.labels, said.stage1_probabilities, said.handed_over)
+        for said in (Cascade(loaded("stage1", runtime)[0], loaded("specialist", runtime)[0],
+                             classes, 1.0, tta, runtime).predict(faces)
+                     for runtime in ("keras", "litert")))
     assert handoff_k.sum() > 10
     np.testing.assert_array_equal(handoff_l, handoff_k)
     np.testing.assert_array_equal(labels_l, labels_k)

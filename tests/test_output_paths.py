@@ -6,10 +6,11 @@ import errno
 import pytest
 
 from conftest import ROOT, make_faces, write_csv
-import annotate
-import confusion
-import predict
-from ferkit import cli, paths
+from ferkit.app import annotate
+from ferkit.app import confusion
+from ferkit.app import predict
+from ferkit import paths
+from ferkit.app import cli
 from ferkit.errors import InputError
 from ferkit.inference import Cascade
 
@@ -19,14 +20,14 @@ STAGE2 = str(ROOT / "models" / "cnn_specific_0_2_4_6.h5")
 
 @pytest.fixture
 def predictions(monkeypatch):
-    """Counts the cascade's predictions (every script predicts through Cascade.predict_all)."""
+    """Counts the cascade's predictions (every script predicts through Cascade.predict)."""
     calls = []
-    original = Cascade.predict_all
+    original = Cascade.predict
 
     def counted(self, *args, **kwargs):
         calls.append(1)
         return original(self, *args, **kwargs)
-    monkeypatch.setattr(Cascade, "predict_all", counted)
+    monkeypatch.setattr(Cascade, "predict", counted)
     return calls
 
 

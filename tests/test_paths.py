@@ -10,9 +10,10 @@ import time
 import pytest
 
 from conftest import ROOT, write_csv, make_faces
-import predict
-from ferkit import DataError, InputError, cli, paths
-from ferkit.cli import UsageError
+from ferkit.app import predict
+from ferkit import DataError, InputError, paths
+from ferkit.app import cli
+from ferkit.app.cli import UsageError
 
 
 def fake_model(path):
@@ -77,7 +78,7 @@ import io, json, sys, contextlib
 import bench.throughput
 bench.throughput.cnn_training_defaults()
 report = {"bench imports a script": "cnn_train" in sys.modules}
-from ferkit import cli
+from ferkit.app import cli
 cases = json.loads(sys.argv[2])
 for name, (module, argv) in cases.items():
     main = __import__(module, fromlist=["main"]).main
@@ -171,7 +172,7 @@ def test_predict_refuses_an_output_folder_before_reading_any_face(tmp_path, test
                             f"for the predictions ('id,label' CSV), found a folder\n")
 
 
-# --- ferkit.cli.run: which exceptions become one line ------------------------------------------
+# --- ferkit.app.cli.run: which exceptions become one line ------------------------------------------
 
 @pytest.mark.parametrize("error", [InputError, UsageError, DataError])
 def test_each_input_error_is_one_line_and_exit_2(error, capsys):

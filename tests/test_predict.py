@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, make_faces, write_csv
-import predict
-from ferkit import cli
+from ferkit.app import predict
+from ferkit.app import cli
 from ferkit.models import build_dnn, save_model
 
 

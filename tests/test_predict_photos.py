@@ -3,8 +3,8 @@ one error line sends the user to annotate.py with the command to run."""
 import pytest
 
 from conftest import make_faces
-import predict
-from ferkit import cli
+from ferkit.app import predict
+from ferkit.app import cli
 
 
 @pytest.mark.parametrize("name", ["photo.jpg", "holiday.PNG", "clip.mp4", "photos/", "videos/"])

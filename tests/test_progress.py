@@ -147,9 +147,9 @@ def test_durations_under_a_minute_and_a_half_are_in_seconds():
 # Python (its LiteRT export skipped: seconds, and tested elsewhere).
 TRAIN_TWICE = r"""
 import contextlib, sys
-import dnn_train
+from ferkit.app import dnn_train
 import ferkit.training
-from ferkit import cli
+from ferkit.app import cli
 ferkit.training.export_tflite = lambda out: None
 data, folder = sys.argv[1], sys.argv[2]
 argv = ["--data", data, "--epochs", "2", "--batch-size", "8", "--precision", "float32"]

@@ -9,10 +9,10 @@ import sys
 import pytest
 
 from conftest import ROOT
-import cnn_train
-import cnn_train_mod
-import dnn_train
-from ferkit import cli
+from ferkit.app import cnn_train
+from ferkit.app import cnn_train_mod
+from ferkit.app import dnn_train
+from ferkit.app import cli
 from ferkit.errors import ParameterError
 from ferkit.recipes import (DnnRecipe, SpecialistRecipe, Stage1Recipe, recipe_from_record,
                             recipe_record)
@@ -82,7 +82,7 @@ def test_recipes_are_frozen_and_recorded_as_json():
 # TensorFlow had been imported by then.
 FAIL_FAST = r"""
 import contextlib, io, json, sys
-from ferkit import cli
+from ferkit.app import cli
 report = {}
 for module, argv in json.loads(sys.argv[1]):
     main = __import__(module).main

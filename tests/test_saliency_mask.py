@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, make_faces, write_csv
-import saliency
-from ferkit import cli, figures
+from ferkit.app import saliency
+from ferkit import figures
+from ferkit.app import cli
 from ferkit.errors import ParameterError
 from ferkit.explain import most_important
 

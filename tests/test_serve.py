@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-import serve
-from ferkit import cli
+from ferkit.app import serve
+from ferkit.app import cli
 from ferkit.inference import LABEL_PROBABILITY_FIELDS
 from ferkit.composites import ASTRONAUT_FACE, ASTRONAUT_HEAD, astronaut_head, astronaut_path, scene
 from ferkit.faces import SOURCE_DETECTORS, one_box_per_face, source_settings
 from ferkit.inference import DEFAULT_STAGE1, FaceResult, load_stage1
 from ferkit.recognizer import Recognizer
-from ferkit.server import FaceReader, Limits, RequestError, create_app, limited_receive
+from ferkit.app.server import FaceReader, Limits, RequestError, create_app, limited_receive
 from test_annotate import overlap, read_rows, run_annotate
 
 MAX_BYTES = 300_000     # the test server's upload limit: the astronaut PNG (~790 kB) is over

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from conftest import make_faces, pixels, write_csv
-import average_weights
-import dnn_train
-import predict
-from ferkit import cli
+from ferkit.app import average_weights
+from ferkit.app import dnn_train
+from ferkit.app import predict
+from ferkit.app import cli
 from ferkit.data import (DataError, faces_identity, labelled_file, load_faces,
                       load_training_faces)
 

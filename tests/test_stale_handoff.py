@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, make_faces, write_csv
-import annotate
-import confusion
-import predict
-from ferkit import cli
+from ferkit.app import annotate
+from ferkit.app import confusion
+from ferkit.app import predict
+from ferkit.app import cli
 from ferkit.record import read_record, write_record
 from ferkit.inference import stale_handoff
 

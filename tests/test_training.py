@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, make_faces, write_csv
-import cnn_train
-import cnn_train_mod
-import dnn_train
-from ferkit import MODELS, cli, recorded_path
+from ferkit.app import cnn_train
+from ferkit.app import cnn_train_mod
+from ferkit.app import dnn_train
+from ferkit import MODELS, recorded_path
+from ferkit.app import cli
 from ferkit.averaging import batchnorm_statistics
 from ferkit.backend import keras, tf
 from ferkit.data import load_faces, select_classes, stratified_split, train_val_rows
@@ -501,7 +502,7 @@ def test_mirrored_strategy_trains_on_two_logical_devices(data, tmp_path):
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-        import dnn_train
+        from ferkit.app import dnn_train
         import ferkit.training
         ferkit.training.default_strategy = lambda: strategy
         ferkit.training.export_tflite = lambda out: None  # (seconds, and tested elsewhere)

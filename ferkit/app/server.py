@@ -1,5 +1,5 @@
 """The web page and JSON API that serve.py runs: photos and webcam frames in, every face's
-box, label and seven probabilities out (FastAPI; the page is ferkit/web/static, served by
+box, label and seven probabilities out (FastAPI; the page is ferkit/app/web/static, served by
 the app itself, nothing fetched from elsewhere; the OpenAPI page at /docs gets its scripts
 from the fastapi-offline wheel, not a CDN).
 
@@ -35,7 +35,7 @@ from pydantic import BaseModel, Field, create_model
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from ferkit.annotation import _heat_tile
+from ferkit.app.annotation import _heat_tile
 from ferkit.data import IMAGE_SIZE
 from ferkit.errors import InputError
 from ferkit.faces import DETECTORS, SOURCE_DETECTORS
