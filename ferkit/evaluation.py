@@ -106,13 +106,14 @@ def training_ids(sidecar: dict, model_path, train_data=None) -> np.ndarray:
 
 
 def calibration_faces(sidecar: dict, model_path, count: int, seed: int = 0,
-                      train_data=None) -> np.ndarray:
+                      train_data=None, parameter: str = "train_data") -> np.ndarray:
     """``count`` training faces (uint8 (N, 48, 48)) of the model's own classes, drawn with
     ``seed`` from its recorded training split (recorded_data: the file its data_identity
     names, or ``train_data`` when it holds those faces; never its validation faces, nor
     another split of Kaggle's fer2013.csv than the one it trained on): the int8 copy's
-    calibration faces (ferkit.litert.export_tflite)."""
-    faces = recorded_data(sidecar, model_path, train_data)
+    calibration faces (ferkit.litert.export_tflite). ``parameter``: the caller's name for
+    ``train_data`` (recorded_data)."""
+    faces = recorded_data(sidecar, model_path, train_data, parameter)
     train_rows = split_rows(sidecar, faces)[0]
     train_rows = train_rows[np.isin(faces.labels[train_rows], sidecar["classes"])]
     rows = np.random.default_rng(seed).choice(train_rows, min(count, len(train_rows)),

@@ -203,6 +203,15 @@ def test_int8_copy_runs_only_when_asked_for(models, tmp_path, capsys):
     assert (f"error: --runtime litert-int8: {tflite_path(dnn, 'int8')} not found; make it "
             f"with: python3 export_tflite.py --int8 {dnn}\n") == capsys.readouterr().err
 
+    # Calibration faces are the model's own training faces: a file of other faces is refused.
+    assert cli.run(export_tflite.main, [str(dnn), "--int8", "--data", str(train)]) == 2
+    assert "--data " + str(train) + ": holds other faces than" in capsys.readouterr().err
+    # The copy, recorded as trained on train.csv, calibrates on its training split.
+    from ferkit.data import faces_identity, load_training_faces
+    from ferkit.record import read_record, write_record
+
+    write_record(dnn, read_record(dnn).replace(
+        data=str(train), data_identity=faces_identity(load_training_faces(train))))
     with op_determinism():  # the calibration's outcome is thresholded below
         assert cli.run(export_tflite.main, [str(dnn), "--int8", "--data", str(train),
                                             "--calibration-faces", "30"]) == 0

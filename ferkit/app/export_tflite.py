@@ -62,7 +62,8 @@ def main(argv=None):
             print(f"{path}: its {variant} copy is up to date")
         else:
             todo.append((path, calibration_faces(sidecar, path, args.calibration_faces,
-                                                 args.seed, args.data) if args.int8 else None))
+                                                 args.seed, args.data, "data")
+                               if args.int8 else None))
     if todo:
         from ferkit.litert import export_tflite
 
