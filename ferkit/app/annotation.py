@@ -18,16 +18,21 @@ from ferkit import DataError, paths
 from ferkit.inference import RESULT_FIELDS, FaceResult
 from ferkit.labels import CLASS_NAMES
 from ferkit.progress import progress_bar
+from ferkit.tracking import DEFAULT_SMOOTH, MIN_TRACK_FRAMES, VideoTracks, frame_time
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG"}  # suffix -> the annotated video's FourCC
 CAMERA_SUFFIX = ".avi"    # MJPG: every OpenCV build writes it
 CAMERA_FPS = 30.0         # a camera that does not say its frame rate
 CSV_NAME = "faces.csv"
-# faces.csv: the input and frame, then each face's result as FaceResult.record() names it
-# (the box x y w h, the detector's score, the label, its name, handed_over as 1/0, the
-# label's probabilities p_angry..p_neutral, stage 1's stage1_p_angry..).
-CSV_COLUMNS = ("file", "frame") + RESULT_FIELDS
+# faces.csv: the input and frame; in a video, its seconds from the start and the face's
+# track (ferkit.tracking); then each face's result as FaceResult.record() names it (the box
+# x y w h, the detector's score, the label, its name, handed_over as 1/0, the label's
+# probabilities p_angry..p_neutral, stage 1's stage1_p_angry..); then the track's smoothed
+# label (--smooth). A photo's face has no time or track, and its smoothed label is its label.
+TRACK_FIELDS = ("time", "track")
+SMOOTH_FIELDS = ("smooth_label", "smooth_label_name")
+CSV_COLUMNS = ("file", "frame", *TRACK_FIELDS) + RESULT_FIELDS + SMOOTH_FIELDS
 
 # One colour per class (BGR), for the box, the label and the class's bar.
 CLASS_COLOURS = ((60, 60, 230), (40, 160, 40), (200, 90, 170), (0, 210, 255),
@@ -178,9 +183,37 @@ class Found:
     results: tuple[FaceResult, ...]
     crops: np.ndarray
     heat: np.ndarray | None = None
+    tracks: np.ndarray | None = None  # a video's track ids (N,)
 
     def __len__(self) -> int:
         return len(self.results)
+
+    @property
+    def boxes(self) -> np.ndarray:
+        """int (N, 4): each face's x, y, w, h."""
+        return np.array([face.box for face in self.results], np.int64).reshape(-1, 4)
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """(N, 7): each face's label's probabilities."""
+        return np.array([face.probabilities for face in self.results]).reshape(-1, 7)
+
+    def select(self, keep) -> Found:
+        """The faces where the mask ``keep`` (N,) is true."""
+        keep = np.asarray(keep, dtype=bool)
+        return Found(tuple(face for face, kept in zip(self.results, keep) if kept),
+                     *(value if value is None else value[keep]
+                       for value in (self.crops, self.heat, self.tracks)))
+
+    def smoothed(self, labels, probabilities, tracks) -> Found:
+        """The faces as a video draws them: each with its track id and its track's smoothed
+        label and probabilities (none marked as the specialist's: the smoothing mixes
+        both stages' labels)."""
+        results = tuple(dataclasses.replace(face, label=int(label),
+                                            probabilities=tuple(map(float, probs)),
+                                            handed_over=False)
+                        for face, label, probs in zip(self.results, labels, probabilities))
+        return Found(results, self.crops, self.heat, np.asarray(tracks))
 
 
 class Annotator:
@@ -213,11 +246,18 @@ class Annotator:
         return Found(results, crops, heat)
 
 
-def csv_rows(name: str, frame: int, found: Found) -> list[list]:
-    """faces.csv's rows of one picture: the input's name, the frame, then each face's
-    FaceResult.record() (handed_over as 1 or 0)."""
-    return [[name, frame, *(int(value) if isinstance(value, bool) else value
-                            for value in face.record().values())] for face in found.results]
+def csv_rows(name: str, frame: int, found: Found, time="", tracks=None,
+             smooth_labels=None) -> list[list]:
+    """faces.csv's rows of one picture or frame: the input's name, the frame, a video's
+    time and the faces' track ids, each face's FaceResult.record() (handed_over as 1 or 0),
+    its smoothed label (a photo's is its label)."""
+    tracks = [""] * len(found) if tracks is None else tracks
+    smooth_labels = ([face.label for face in found.results] if smooth_labels is None
+                     else smooth_labels)
+    return [[name, frame, time, track, *(int(value) if isinstance(value, bool) else value
+                                         for value in face.record().values()),
+             int(smooth), CLASS_NAMES[int(smooth)]]
+            for face, track, smooth in zip(found.results, tracks, smooth_labels)]
 
 
 def write_faces_csv(path, rows) -> None:
@@ -249,8 +289,9 @@ def draw_found(image: np.ndarray, found: Found, widen: bool = False) -> np.ndarr
     and such panels go there, level with their faces; without (video frames, whose size
     is fixed) the panel goes where it covers the least. Returns the drawn picture:
     ``image`` itself, drawn in place, or its widened copy."""
-    labels = [(f"{face.label_name}{'*' if face.handed_over else ''} {face.confidence:.0%}",
-               face.box) for face in found.results]
+    tracks = [""] * len(found) if found.tracks is None else [f"#{t} " for t in found.tracks]
+    labels = [(f"{track}{face.label_name}{'*' if face.handed_over else ''} "
+               f"{face.confidence:.0%}", face.box) for face, track in zip(found.results, tracks)]
     taken = [_label_and_box(image, text, box, draw=False) for text, box in labels]
     smallest = READABLE_ROW if widen else CHART_ROW[0]
     homeless = []
@@ -465,17 +506,22 @@ def _write_image(path, image) -> None:
 
 
 def annotate_video(annotator: Annotator, source: Source, out_path=None, every: int = 1,
-                   max_frames: int | None = None, show_progress: bool = True):
+                   max_frames: int | None = None, show_progress: bool = True,
+                   smooth: float = DEFAULT_SMOOTH, min_track: int = MIN_TRACK_FRAMES):
     """(faces.csv's rows, frames read) of a video file or a camera: the faces of every
     ``every``-th frame (from frame 0), up to ``max_frames`` frames (a camera: until then or
-    Ctrl-C). With ``out_path``, every frame is written to an annotated video, the frames
-    between two sampled ones with the last sampled frame's drawing."""
+    Ctrl-C), each with its track and its label smoothed over ``smooth`` seconds
+    (ferkit.tracking.VideoTracks); the rows of tracks seen in fewer than ``min_track``
+    sampled frames are dropped. With ``out_path``, every frame is written to an annotated
+    video, the frames between two sampled ones with the last sampled frame's drawing: each
+    face of a track seen ``min_track`` times so far, with its track id and smoothed label."""
     capture = open_video(source)
     try:
+        tracks = VideoTracks(video_fps(capture), every, smooth, min_track)
         total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if source.kind == "video" else 0
         total = min(total, max_frames) if total > 0 and max_frames else (total or max_frames)
         bar = progress_bar(total or None, "frame", show_progress)
-        writer, rows, frame, found = None, [], 0, None
+        writer, rows, frame, drawn = None, [], 0, None
         try:
             while max_frames is None or frame < max_frames:
                 ok, image = capture.read()
@@ -483,10 +529,15 @@ def annotate_video(annotator: Annotator, source: Source, out_path=None, every: i
                     break
                 if frame % every == 0:
                     found = annotator.look(image)
-                    rows += csv_rows(source.name, frame, found)
+                    ids, smoothed, shown = tracks.update(frame, found.boxes,
+                                                         found.probabilities)
+                    smooth_labels = smoothed.argmax(axis=1)
+                    rows += csv_rows(source.name, frame, found, frame_time(frame, tracks.fps),
+                                     ids, smooth_labels)
+                    drawn = found.smoothed(smooth_labels, smoothed, ids).select(shown)
                 if out_path is not None:
                     writer = writer or _video_writer(out_path, capture, image.shape)
-                    writer.write(draw_found(image, found))
+                    writer.write(draw_found(image, drawn))
                 frame += 1
                 if total is None or frame < total:
                     bar.update(frame)
@@ -499,14 +550,19 @@ def annotate_video(annotator: Annotator, source: Source, out_path=None, every: i
                 writer.release()
         bar.target = frame  # OpenCV's frame count can be off: the bar ends where the video did
         bar.update(frame, finalize=True)
-        return rows, frame
+        return [row for row in rows if tracks.kept(row[CSV_COLUMNS.index("track")])], frame
     finally:
         capture.release()
 
 
-def _video_writer(path, capture, shape) -> cv2.VideoWriter:
+def video_fps(capture) -> float:
+    """The frame rate a capture says, or CAMERA_FPS where it says none that makes sense."""
     fps = capture.get(cv2.CAP_PROP_FPS)
-    fps = fps if 0 < fps < 1000 else CAMERA_FPS
+    return fps if 0 < fps < 1000 else CAMERA_FPS
+
+
+def _video_writer(path, capture, shape) -> cv2.VideoWriter:
+    fps = video_fps(capture)
     fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[Path(path).suffix.lower()])
     writer = cv2.VideoWriter(str(path), fourcc, fps, (shape[1], shape[0]))
     if not writer.isOpened():
