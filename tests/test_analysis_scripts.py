@@ -153,13 +153,12 @@ def test_bad_input_is_one_line_exit_2_and_no_figure(models, tmp_path, capsys, mo
                                                     script, argv, message):
     import re
 
-    import ferkit.evaluation
+    import ferkit.inference
     from ferkit import explain
 
     def ran(*args, **kwargs):
         raise AssertionError("a model ran on the faces before the options were checked")
-    for module, name in ((saliency, "predict_with_progress"),
-                         (ferkit.evaluation, "predict_with_progress"),
+    for module, name in ((saliency, "predict_probs"), (ferkit.inference, "predict_probs"),
                          (explain, "filter_ascent"), (explain, "class_ascent"),
                          (explain, "activation_maps")):
         monkeypatch.setattr(module, name, ran)

@@ -251,5 +251,5 @@ def readme_python_example() -> str:
 def test_readmes_python_example_runs(capsys):
     exec(compile(readme_python_example(), "README.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
-    assert re.fullmatch(r"\(\d+, \d+, \d+, \d+\) happy 0\.\d\d", printed[0])
+    assert re.fullmatch(r"\(\d+, \d+, \d+, \d+\) Happy 0\.\d\d", printed[0])  # a FaceResult
     assert len(printed) == 2 and printed[1].endswith("[False False]")
