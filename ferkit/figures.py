@@ -16,7 +16,6 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-from ferkit import ROOT
 from ferkit.evaluation import row_shares
 from ferkit.files import write_atomically
 from ferkit.paths import writing
@@ -105,12 +104,12 @@ def saliency_figure(faces, maps, kept, captions, title, path) -> None:
 
 
 def shown_path(path) -> str:
-    """A file as a figure's title names it: relative to the checkout when it lies in or
-    beside it (../shared/data/...), else its name alone: never an absolute path of the
+    """A file as a figure's title names it: relative to the current folder when it lies in
+    or beside it (../shared/data/...), else its name alone: never an absolute path of the
     machine that drew it."""
-    path = Path(path).resolve()
-    if path.is_relative_to(ROOT.parent):
-        return Path(os.path.relpath(path, ROOT)).as_posix()
+    path, here = Path(path).resolve(), Path.cwd()
+    if path.is_relative_to(here.parent):
+        return Path(os.path.relpath(path, here)).as_posix()
     return path.name
 
 
