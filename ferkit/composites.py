@@ -117,3 +117,81 @@ def scene(patch: np.ndarray, spots, height: int, width: int, seed: int = 0) -> n
     for x, y in spots:
         picture[y:y + ph, x:x + pw] = patch
     return picture
+
+
+# --- videos of moving faces, for measuring and testing tracking -------------------------------
+
+SCENE_HEAD = 150   # the astronaut's head side in the tracking scenes, pixels
+SCENE_SIZE = (540, 360)  # width, height
+SCENE_FPS = 10.0
+SCENE_FRAMES = 30
+
+
+def _glide(start, end, frames: int = SCENE_FRAMES) -> list:
+    """(x, y) top-left corners moving evenly from ``start`` to ``end``."""
+    return [(round(start[0] + (end[0] - start[0]) * i / (frames - 1)),
+             round(start[1] + (end[1] - start[1]) * i / (frames - 1))) for i in range(frames)]
+
+
+def _absent(path, frames) -> list:
+    return [None if i in frames else spot for i, spot in enumerate(path)]
+
+
+# Each scene: per person, a head (the astronaut, or her mirror image) and where it is in
+# each frame (None: not in the picture). Two heads glide past each other; one leaves the
+# picture for half a second and comes back where it was going; two pass with their heads
+# touching, one above the other; a third head shows for three frames only (a detector's
+# false face lasts as short: it stands for one).
+TRACKING_SCENES = {
+    "two_move": [("astronaut", _glide((15, 30), (195, 60))),
+                 ("mirrored", _glide((375, 195), (210, 165)))],
+    "leave_and_return": [("astronaut", _absent(_glide((15, 105), (375, 105)), range(10, 15)))],
+    "pass_close": [("astronaut", _glide((15, 15), (375, 15))),
+                   ("mirrored", _glide((375, 172), (15, 172)))],
+    "false_blob": [("astronaut", _glide((30, 105), (120, 105))),
+                   ("mirrored", [(360, 105) if i in (12, 13, 14) else None
+                                 for i in range(SCENE_FRAMES)])],
+}
+
+
+@dataclasses.dataclass
+class SceneVideo:
+    """BGR frames (N, H, W, 3) at ``fps`` and, per person, the square (x, y, side) of its
+    head in each frame (None where it is not in the picture)."""
+
+    frames: np.ndarray
+    heads: list
+    fps: float = SCENE_FPS
+
+
+def scene_video(name: str, seed: int = 0) -> SceneVideo:
+    """The frames of TRACKING_SCENES[name]: the heads on a fixed textured background, with
+    fresh pixel noise in every frame (as a camera's)."""
+    head = cv2.resize(astronaut_head(), (SCENE_HEAD, SCENE_HEAD), interpolation=cv2.INTER_AREA)
+    patches = {"astronaut": head, "mirrored": cv2.flip(head, 1)}
+    width, height = SCENE_SIZE
+    rng = np.random.default_rng(seed)
+    background = cv2.cvtColor(textured_background(height, width, rng), cv2.COLOR_GRAY2BGR)
+    people = TRACKING_SCENES[name]
+    frames = []
+    for i in range(len(people[0][1])):
+        picture = background.copy()
+        for patch, path in people:
+            if path[i] is not None:
+                x, y = path[i]
+                picture[y:y + SCENE_HEAD, x:x + SCENE_HEAD] = patches[patch]
+        noise = rng.normal(0, PIXEL_NOISE / 3, picture.shape)
+        frames.append(np.clip(picture + noise, 0, 255).astype(np.uint8))
+    heads = [[None if spot is None else (*spot, SCENE_HEAD) for spot in path]
+             for _, path in people]
+    return SceneVideo(np.stack(frames), heads)
+
+
+def write_video(path, frames, fps: float) -> None:
+    """BGR frames to an .mp4 (mp4v) or .avi (MJPG) that OpenCV reads back."""
+    codec = "MJPG" if str(path).lower().endswith(".avi") else "mp4v"
+    height, width = np.asarray(frames).shape[1:3]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, (width, height))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()

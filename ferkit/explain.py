@@ -267,6 +267,27 @@ def _ascend(sub, targets, steps, lr, jitter, decay, blur_every, seed, callback):
     return x.numpy()[..., 0], scores
 
 
+def sees_the_pixels(model, layer) -> bool:
+    """Whether ``layer`` is a convolution on the grey image itself (one input channel: the
+    first convolution), whose kernels are pictures of what it matches."""
+    layer = model.get_layer(resolve_layer(model, layer))
+    return isinstance(layer, keras.layers.Conv2D) and layer.kernel.shape[2] == 1
+
+
+def first_layer_kernels(model, layer, filters) -> np.ndarray:
+    """(F, kh, kw) float32: the kernels of ``filters`` (channel indices) of ``layer``, a
+    convolution on the grey image (sees_the_pixels): each the pattern of pixels its filter
+    responds to most, positive weights where brighter pixels raise it. Gradient ascent on
+    such a filter says little: a 3x3 kernel is filled by any input with its edge, and the
+    images it finds are flat."""
+    name = resolve_layer(model, layer)
+    if not sees_the_pixels(model, name):
+        raise ValueError(f"first_layer_kernels: expected a convolution on the grey image, "
+                         f"found {name!r}")
+    kernel = model.get_layer(name).kernel.numpy()[:, :, 0, :]          # (kh, kw, C)
+    return np.moveaxis(kernel, -1, 0)[np.atleast_1d(filters)].astype(np.float32)
+
+
 def filter_ascent(model, layer, filters, steps: int = 100, lr: float = 4.0, jitter: int = 2,
                   decay: float = 0.01, blur_every: int = 0, seed: int = 0,
                   callback=None) -> tuple[np.ndarray, np.ndarray]:

@@ -123,9 +123,9 @@ def detection_scale(min_face: int) -> float:
 
 def detect_faces(grey: np.ndarray, detector, settings: FaceSettings
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """(boxes int (N, 4) as x, y, w, h in ``grey``'s pixels, scores int (N,)): every face
+    """(boxes int (N, 4) as x, y, w, h in ``grey``'s pixels, scores float (N,)): every face
     of at least settings.min_face pixels, top to bottom then left to right. The score is
-    the number of detector windows merged into the box (more = surer)."""
+    haar_score's: on MTCNN's 0-1 scale, from the detector windows merged into the box."""
     scale = detection_scale(settings.min_face)
     small = grey
     if scale < 1:
@@ -135,10 +135,21 @@ def detect_faces(grey: np.ndarray, detector, settings: FaceSettings
         small, scaleFactor=SCALE_FACTOR, minNeighbors=settings.min_neighbors,
         minSize=(HAAR_WINDOW, HAAR_WINDOW))
     if len(boxes) == 0:
-        return np.zeros((0, 4), dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.zeros((0, 4), dtype=np.int64), np.zeros(0, dtype=np.float64)
     boxes = np.rint(np.asarray(boxes, dtype=np.float64) / scale).astype(np.int64)
     order = np.lexsort((boxes[:, 0], boxes[:, 1]))
-    return boxes[order], np.asarray(scores, dtype=np.int64).ravel()[order]
+    return boxes[order], haar_score(np.ravel(scores)[order], settings.min_neighbors)
+
+
+def haar_score(windows, min_neighbors: int) -> np.ndarray:
+    """A Haar box's score on MTCNN's scale (0-1, higher = surer) from the ``windows`` the
+    cascade merged into it: windows / (windows + min_neighbors). A box needs
+    ``min_neighbors`` windows to be kept, so a face at that threshold scores 0.5 and the
+    score nears 1 as more windows agree (26 windows with the default 5: 0.84). The two
+    detectors' scores share a scale and a direction, not a calibration: MTCNN keeps faces
+    from MTCNN_MIN_CONFIDENCE up."""
+    windows = np.asarray(windows, dtype=np.float64)
+    return windows / (windows + max(min_neighbors, 1))
 
 
 def square_around(box, margin: float) -> tuple[int, int, int]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 from ferkit.evaluation import row_shares
@@ -148,15 +149,18 @@ def grid_figure(images, captions, title, path, cmap="gray", vmin=0, vmax=255,
 def training_curves(history: list[dict], path) -> None:
     """Loss and accuracy by epoch of a training history (ferkit.training), training and
     validation; the averages' validation accuracy at each cycle end; dotted lines
-    where warm restarts begin."""
+    where warm restarts begin. Every epoch is a marker, so that a run of one or a few
+    epochs shows its points (a line alone draws nothing through one point); whole epochs
+    on the axis."""
     epochs = [h["epoch"] for h in history]
+    points = {"marker": "o", "markersize": 5 if len(epochs) <= 20 else 2}
     restarts = [h["epoch"] - 0.5 for prev, h in zip(history, history[1:])
                 if h["cycle"] != prev["cycle"]]
     fig = Figure(figsize=(10, 3.6))
     axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("loss", "accuracy")):
-        ax.plot(epochs, [h[metric] for h in history], label="training")
-        ax.plot(epochs, [h[f"val_{metric}"] for h in history], label="validation")
+        ax.plot(epochs, [h[metric] for h in history], label="training", **points)
+        ax.plot(epochs, [h[f"val_{metric}"] for h in history], label="validation", **points)
         if metric == "accuracy":
             for key, label in (("average_val_accuracy", "average of cycle ends"),
                                ("ema_val_accuracy", "Adam's moving average")):
@@ -167,8 +171,54 @@ def training_curves(history: list[dict], path) -> None:
         for x in restarts:
             ax.axvline(x, color="grey", linestyle=":", linewidth=0.8)
         ax.set_xlabel("epoch")
+        if len(epochs) <= 20:  # each epoch its tick, a half epoch of room either side
+            ax.set_xticks(epochs)
+            ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(metric)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
+    save(fig, path)
+
+
+# One colour per class, for the timeline's lines and bands: annotate.py's drawing colours
+# (ferkit.app.annotation.CLASS_COLOURS, BGR there), as matplotlib's RGB 0-1.
+CLASS_RGB = ((0.9, 0.24, 0.24), (0.16, 0.63, 0.16), (0.67, 0.35, 0.78), (1.0, 0.82, 0.0),
+             (0.16, 0.51, 0.86), (1.0, 0.55, 0.0), (0.55, 0.55, 0.55))
+
+
+def timeline_figure(tracks: dict, title: str, path) -> None:
+    """Per track, its seven probabilities over time (lines) and its smoothed label as a
+    coloured band under them; ``tracks``: ferkit.tracking.timeline_arrays' dict. A video
+    without faces gets a figure that says so."""
+    from ferkit.labels import CLASS_NAMES
+
+    rows = max(1, len(tracks))
+    fig = Figure(figsize=(9, 1.9 * rows + 0.8))
+    if not tracks:
+        ax = fig.add_subplot()
+        ax.text(0.5, 0.5, "no faces found in this video", ha="center", va="center",
+                fontsize=14)
+        ax.set_axis_off()
+    end = max([times[-1] for times, _, _ in tracks.values()] + [0.0])
+    for row, (track, (times, probs, labels)) in enumerate(tracks.items()):
+        ax = fig.add_subplot(rows, 1, row + 1)
+        for k, name in enumerate(CLASS_NAMES):
+            ax.plot(times, probs[:, k], color=CLASS_RGB[k], lw=1.4, label=name)
+        # The band: each frame's smoothed label, from its time to the next frame's.
+        edges = np.append(times, times[-1] + (np.median(np.diff(times)) if len(times) > 1
+                                              else 0.1))
+        for start, stop, label in zip(edges[:-1], edges[1:], labels):
+            ax.axvspan(start, stop, ymin=0, ymax=0.08, color=CLASS_RGB[label], lw=0)
+        ax.set_xlim(0, max(end, edges[-1]))
+        ax.set_ylim(-0.1, 1.02)
+        ax.set_ylabel(f"track {track}\nprobability")
+        ax.grid(alpha=0.3)
+        if row == 0:
+            ax.legend(ncol=7, fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.02),
+                      frameon=False)
+    fig.axes[-1].set_xlabel("time, s (band: the smoothed label)" if tracks else "")
+    fig.suptitle(title, y=1.0)
     save(fig, path)

@@ -13,6 +13,7 @@ import pandas
 import sklearn
 
 from ferkit.backend import keras, tf
+from ferkit.words import counted
 
 CPUINFO = Path("/proc/cpuinfo")  # where the CPU's flags are read (tests point it elsewhere)
 PRECISION_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16",
@@ -77,7 +78,7 @@ def default_strategy() -> tf.distribute.Strategy:
 def machine_description() -> str:
     flags = "AVX512-BF16" if cpu_has_fast_bfloat16() else "no AVX512-BF16/AMX"
     return (f"{platform.machine()}, {os.cpu_count()} CPU cores ({flags}), "
-            f"{len(tf.config.list_physical_devices('GPU'))} GPU(s)")
+            f"{counted(len(tf.config.list_physical_devices('GPU')), 'GPU')}")
 
 
 def library_versions() -> dict:

@@ -56,17 +56,14 @@ def model_file(path, make_command: str = "") -> Path:
     return path
 
 
-def output_file(path, what: str = "output", make_folders: bool = True) -> Path:
+def output_file(path, what: str = "output") -> Path:
     """A file the script will write (atomically, beside its final place): not a folder,
-    in a folder where a file can be created. A missing folder is fine when the script
-    makes it (``make_folders``, and it can be made); else it is named in the error."""
+    in a folder where a file can be created. A missing folder is fine if it can be made:
+    every command makes the missing folders of its outputs (with their parents) when it
+    first writes there, and one that stops first leaves none behind."""
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path}: expected a file name for the {what}, found a folder")
-    if not make_folders and not path.absolute().parent.is_dir():
-        _can_write_in(path.parent, path, what)  # a file on the way is the clearer message
-        raise InputError(f"{path}: cannot write the {what}: the folder {path.parent} does not "
-                         f"exist (make it first: mkdir -p {path.parent})")
     _can_write_in(path.parent, path, what)
     return path
 

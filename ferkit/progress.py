@@ -7,6 +7,8 @@ import os
 import sys
 import time
 
+from ferkit.words import counted
+
 
 def progress_verbosity() -> int:
     """Keras' ``verbose`` for a progress display: 1 (redrawn in place) on a terminal, 2 (one
@@ -188,7 +190,7 @@ class RunClock:
         validation = w.epochs * w.val_faces * face
         ending = (sum(w.cycle_end_faces) + w.finish_faces) * face + w.finish_fixed_s
         return (f"estimated time: about {format_duration(self.first_estimate)} for the whole "
-                f"command: {w.epochs} epoch{'s' * (w.epochs != 1)} of {w.steps} batches "
+                f"command: {counted(w.epochs, 'epoch')} of {counted(w.steps, 'batch', 'batches')} "
                 f"{format_duration(epochs)} ({self.batch_s:.2f} s a batch, timed over "
                 f"{timed}), validation {format_duration(validation)}, cycle ends and the "
                 f"final model (BatchNorm re-estimation, validation, LiteRT export) "

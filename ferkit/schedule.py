@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from ferkit.words import counted
+
 FINAL_LR_SHARE = 0.01  # each cosine ends at 1% of its peak rate
 
 
@@ -89,9 +91,9 @@ class Schedule:
 
     def layout(self) -> str:
         """'120 epochs: a first phase of 60, then 10 warm restarts of 6'."""
-        restarts = (f", then {self.cycles} warm restart{'s' * (self.cycles != 1)} of "
+        restarts = (f", then {counted(self.cycles, 'warm restart')} of "
                     f"{self.cycle_epochs}" if self.cycles else ", no warm restarts")
-        return (f"{self.total} epoch{'s' * (self.total != 1)}: a first phase of "
+        return (f"{counted(self.total, 'epoch')}: a first phase of "
                 f"{self.first_epochs}{restarts}")
 
     def left_out(self, average: str) -> str | None:
@@ -101,8 +103,9 @@ class Schedule:
         asked = self.cycles + self.cycles_left_out
         what = "the mean of their ends" if average == "swa" else "Adam's moving average"
         if self.cycles:
-            return (f"left out: {self.cycles_left_out} of the recipe's {asked} warm restarts "
-                    f"(no room in {self.total} epochs)")
-        return (f"left out: the recipe's {asked} warm restarts of {self.cycle_epochs} epochs "
-                f"and {what} as the final weights (no room in {self.total} epochs; the model "
-                f"is the best epoch)")
+            return (f"left out: {self.cycles_left_out} of the recipe's "
+                    f"{counted(asked, 'warm restart')} (no room in "
+                    f"{counted(self.total, 'epoch')})")
+        return (f"left out: the recipe's {counted(asked, 'warm restart')} of "
+                f"{counted(self.cycle_epochs, 'epoch')} and {what} as the final weights (no "
+                f"room in {counted(self.total, 'epoch')}; the model is the best epoch)")

@@ -41,6 +41,7 @@ from ferkit.progress import EpochProgress, RunClock, RunWork, format_duration
 from ferkit.recipes import Recipe, recipe_record
 from ferkit.runstate import RunState, check_fresh_start, recorded_config
 from ferkit.schedule import Schedule
+from ferkit.words import counted
 
 # Faces whose BatchNorm statistics the running average gets for its validation score at a
 # cycle end: enough for stable statistics, a fraction of a full pass (the final model gets
@@ -280,7 +281,7 @@ def end_cycle(state: RunState, model, faces: TrainingData, average, row: dict, c
         average = running_average(average, model.get_weights(), state.info["averaged"])
         state.info["averaged"] += 1
         row["average_val_accuracy"] = average_accuracy(state.info["sidecar"], average, faces)
-        note += (f"; average of {state.info['averaged']} cycle end(s): validation "
+        note += (f"; average of {counted(state.info['averaged'], 'cycle end')}: validation "
                  f"{row['average_val_accuracy']:.4f}")
     row["ema_val_accuracy"] = average_accuracy(state.info["sidecar"],
                                                moving_average_weights(model), faces)

@@ -54,11 +54,11 @@ def test_confusion_scores_stage1_and_the_cascade_on_the_validation_split(models,
     assert confusion.main(["--stage1", models["stage1"], "--stage2", models["stage2"],
                            "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert pngs(out) == ["cascade_confusion.png"]
+    assert pngs(out) == ["cascade_confusion_val.png"]
     assert "scoring 35 faces: validation split of" in printed
     assert "cnn.h5 alone: accuracy" in printed and "\ncascade: accuracy" in printed
     assert printed.count("most confused (true -> predicted, share of the true class)") == 2
-    assert "the cascade changed" in printed
+    assert "the specialist changed" in printed and "from wrong to right" in printed
     # Same data, seed and share: the specialist's split is stage 1's narrowed to its
     # classes, so no scored face was one it trained on.
     assert "were in the specialist's training split" not in printed
@@ -69,7 +69,7 @@ def test_confusion_of_one_model_on_a_labelled_id_file(models, tmp_path, capsys):
     assert confusion.main(["--model", models["stage2"], "--data", models["test"],
                            "--labels", models["answers"], "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert pngs(out) == ["special_confusion.png"]
+    assert pngs(out) == ["special_confusion_test.png"]
     assert "cascade" not in printed
     # The specialist is scored on its own four classes only: 3 of each in 21 faces.
     assert "scoring 12 faces" in printed
@@ -82,7 +82,8 @@ def test_saliency_draws_one_figure_per_method(models, tmp_path, capsys):
     out = tmp_path / "figures"
     assert saliency.main(["--model", models["stage1"], "--samples", "2", "--out",
                           str(out)]) == 0
-    assert pngs(out) == ["cnn_gradcam.png", "cnn_saliency.png", "cnn_smoothgrad.png"]
+    assert pngs(out) == ["cnn_gradcam_val.png", "cnn_saliency_val.png",
+                         "cnn_smoothgrad_val.png"]
     assert "explaining" in capsys.readouterr().out
 
 
@@ -91,7 +92,7 @@ def test_saliency_of_chosen_ids_with_one_method(models, tmp_path):
     assert saliency.main(["--model", models["stage1"], "--data", models["test"], "--ids",
                           "face3, face7", "--method", "gradcam", "--layer", "conv2_3",
                           "--keep", "0.3", "--out", str(out)]) == 0
-    assert pngs(out) == ["cnn_gradcam.png"]
+    assert pngs(out) == ["cnn_gradcam_test.png"]
 
 
 def test_filter_vis_draws_a_grid_per_default_layer(models, tmp_path):
@@ -102,14 +103,35 @@ def test_filter_vis_draws_a_grid_per_default_layer(models, tmp_path):
                          "cnn_filters_conv3_3.png"]
 
 
+def test_filter_vis_draws_the_first_layer_as_its_kernels_the_others_by_ascent(
+        models, tmp_path, monkeypatch):
+    from ferkit import explain, figures
+    from ferkit.models import load_model
+
+    grids, ascents = {}, []
+    monkeypatch.setattr(figures, "grid_figure",
+                        lambda images, captions, title, path, **kw: grids.update(
+                            {Path(path).name: np.asarray(images)}))
+    ascent = explain.filter_ascent
+    monkeypatch.setattr(explain, "filter_ascent", lambda model, layer, *a, **kw: (
+        ascents.append(layer), ascent(model, layer, *a, **kw))[1])
+    assert filter_vis.main(["--model", models["stage1"], "--layer", "conv1_1", "--layer",
+                            "conv2_1", "--filters", "3", "--steps", "2", "--out",
+                            str(tmp_path)]) == 0
+    kernel = load_model(models["stage1"])[0].get_layer("conv1_1").get_weights()[0]
+    np.testing.assert_array_equal(grids["cnn_filters_conv1_1.png"],
+                                  np.moveaxis(kernel[:, :, 0, :3], -1, 0))
+    assert ascents == ["conv2_1"] and grids["cnn_filters_conv2_1.png"].shape == (3, 48, 48)
+
+
 def test_filter_vis_class_images_and_activation_maps(models, tmp_path):
     out = tmp_path / "figures"
     # Layer 5 is conv1_2 (pixels, rescale, conv1_1, bn1_1, relu1_1, conv1_2, ...).
     assert filter_vis.main(["--model", models["stage2"], "--class", "all", "--image", "face4",
                             "--data", models["test"], "--layer", "relu1_1", "--layer", "5",
                             "--filters", "4", "--steps", "3", "--out", str(out)]) == 0
-    assert pngs(out) == ["special_activations_conv1_2_face4.png",
-                         "special_activations_relu1_1_face4.png", "special_classes.png"]
+    assert pngs(out) == ["special_activations_conv1_2_test_face4.png",
+                         "special_activations_relu1_1_test_face4.png", "special_classes.png"]
 
 
 @pytest.mark.parametrize("script, argv, message", [
@@ -127,10 +149,20 @@ def test_filter_vis_class_images_and_activation_maps(models, tmp_path):
     (confusion, ["--data", "missing.csv"], r"missing.csv: file not found"),
     (confusion, ["--labels", "missing.csv"], r"missing.csv: file not found"),
 ])
-def test_bad_input_is_one_line_exit_2_and_no_figure(models, tmp_path, capsys, script, argv,
-                                                    message):
+def test_bad_input_is_one_line_exit_2_and_no_figure(models, tmp_path, capsys, monkeypatch,
+                                                    script, argv, message):
     import re
 
+    import ferkit.evaluation
+    from ferkit import explain
+
+    def ran(*args, **kwargs):
+        raise AssertionError("a model ran on the faces before the options were checked")
+    for module, name in ((saliency, "predict_with_progress"),
+                         (ferkit.evaluation, "predict_with_progress"),
+                         (explain, "filter_ascent"), (explain, "class_ascent"),
+                         (explain, "activation_maps")):
+        monkeypatch.setattr(module, name, ran)
     out = tmp_path / "figures"
     defaults = {saliency: ["--model", models["stage1"], "--data", models["test"]],
                 filter_vis: ["--model", models["stage1"], "--data", models["test"]],
@@ -211,9 +243,11 @@ def test_analysis_scripts_write_into_an_ignored_folder_by_default():
 
     for script in (confusion, saliency, filter_vis):
         assert script.parse_args([]).out == str(FIGURES_OUT)
-    outputs = ["runs/figures/cnn_saliency.png", "out.csv", "models/cnn.run/state.json",
-               "models/cnn.int8.tflite"]
-    committed = ["figures/cnn_gradcam.png", "models/cnn.h5", "data/README.md"]
+    # pip's leftovers too: its metadata, build folder and wheels.
+    outputs = ["runs/figures/cnn_saliency_val.png", "out.csv", "models/cnn.run/state.json",
+               "models/cnn.int8.tflite", "build/lib/ferkit/__init__.py",
+               "ferkit.egg-info/PKG-INFO", "dist/ferkit-0.1-py3-none-any.whl"]
+    committed = ["figures/cnn_gradcam_test.png", "models/cnn.h5", "data/README.md"]
     check = subprocess.run(["git", "check-ignore", *outputs, *committed], cwd=ROOT,
                            capture_output=True, text=True)
     if check.returncode == 128:

@@ -15,7 +15,8 @@ from ferkit.app import cli
 from ferkit.app.annotation import (CSV_COLUMNS, LABEL_PROBABILITY_FIELDS,
                                STAGE1_PROBABILITY_FIELDS)
 from ferkit.labels import CLASS_NAMES
-from ferkit.faces import DEFAULT_MARGIN, FaceSettings, face_crops, find_faces, load_detector
+from ferkit.faces import (DEFAULT_MARGIN, FaceSettings, face_crops, find_faces, haar_score,
+                          load_detector)
 
 STAGE1 = ROOT / "models" / "cnn.h5"
 SPOTS = [(20, 30), (280, 40), (150, 270)]  # where the three heads go (top-left corners)
@@ -64,7 +65,7 @@ def test_astronaut_gives_one_face_in_the_right_place(tmp_path, capsys):
     row = rows.iloc[0]
     assert row["file"] == str(astronaut_path()) and row["frame"] == 0
     assert overlap((row.x, row.y, row.w, row.h), ASTRONAUT_FACE) > 0.5
-    assert row["label"] in range(7) and row["score"] > 0
+    assert row["label"] in range(7) and 0.9 <= row["score"] <= 1  # MTCNN's confidence
     assert row["label_name"] == CLASS_NAMES[row["label"]]
     for fields in (LABEL_PROBABILITY_FIELDS, STAGE1_PROBABILITY_FIELDS):
         assert abs(row[list(fields)].sum() - 1) < 2e-3
@@ -75,7 +76,7 @@ def test_astronaut_gives_one_face_in_the_right_place(tmp_path, capsys):
     assert b"\r" not in (out / "faces.csv").read_bytes()
     drawn = cv2.imread(str(out / "astronaut_annotated.png"))
     assert drawn.shape == cv2.imread(str(astronaut_path())).shape
-    assert "1 faces from 1 photo(s)" in stdout
+    assert "1 face from 1 photo and 0 video frames" in stdout
     assert no_staging_left(tmp_path)
 
 
@@ -88,6 +89,8 @@ def test_three_faces_give_three_rows_whose_crops_match_the_original(tmp_path, ca
                         capsys)[0] == 0
     rows = read_rows(out)
     assert len(rows) == 3
+    # Haar's score on MTCNN's 0-1 scale: 0.5 at the windows a box needs, more above.
+    assert rows["score"].between(0.5, 1, inclusive="left").all(), rows["score"]
     # The face as found in the astronaut photo itself, and where it lies in her head.
     head = astronaut_head()
     boxes, _, originals = find_faces(head, load_detector(), FaceSettings())
@@ -113,6 +116,20 @@ def write_video(path, picture, frames, codec):
     writer.release()
 
 
+def test_help_says_each_default_once(capsys):
+    with pytest.raises(SystemExit):
+        annotate.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: 48)" in text and "48 in photos" not in text
+    assert "auto = mtcnn for photos, haar for videos and the camera" in text
+
+
+def test_haar_scores_its_windows_on_mtcnns_scale():
+    # 5 windows (the default --min-neighbors, the fewest a box is kept with) and 26.
+    assert haar_score([5, 26], 5).tolist() == [0.5, 26 / 31]
+    assert haar_score([3], 0).tolist() == [0.75]  # every box kept: scored as if 1 needed
+
+
 def test_videos_give_rows_per_sampled_frame_and_a_video_opencv_reads_back(
         tmp_path, capsys, three_heads):
     picture, _ = three_heads
@@ -133,7 +150,7 @@ def test_videos_give_rows_per_sampled_frame_and_a_video_opencv_reads_back(
         while capture.read()[0]:
             read += 1
         assert read == count, name
-    assert "15 faces from 0 photo(s) and 9 video frame(s)" in stdout
+    assert "15 faces from 0 photos and 9 video frames" in stdout
 
 
 def test_a_picture_without_a_face_gives_no_row_and_says_so(tmp_path, capsys):

@@ -91,7 +91,12 @@ def test_labels_prints_both_accuracies(tmp_path, models, capsys):
                                    "--stage2", models["spec"], "--labels", answers], capsys)
     assert code == 0
     sad, neutral = np.mean(labels == 4), np.mean(labels == 6)
-    assert f"stage 1 alone {sad:.4f}, cascade {neutral:.4f}" in stdout
+    # As README's tables give accuracies; the specialist's changes said in words.
+    assert (f"accuracy: stage 1 alone {100 * sad:.2f}%, cascade {100 * neutral:.2f}% (the "
+            f"specialist changed 20 of stage 1's 20 labels: {np.sum(labels == 6)} from wrong to "
+            f"right, {np.sum(labels == 4)} from right to wrong, "
+            f"{np.sum((labels != 4) & (labels != 6))} from one wrong label to another)"
+            ) in stdout
 
 
 @pytest.mark.parametrize("problem,message", [

@@ -63,4 +63,4 @@ def test_saliency_on_the_shipped_model_keeps_the_chosen_share(tmp_path, drawn):
             assert kept.shape == (3, 48, 48), title
             assert (kept.reshape(3, -1).sum(axis=1) == round(keep * PIXELS)).all(), title
     assert sorted(p.name for p in tmp_path.glob("*.png")) == [
-        "cnn_gradcam.png", "cnn_saliency.png", "cnn_smoothgrad.png"]
+        "cnn_gradcam_faces.png", "cnn_saliency_faces.png", "cnn_smoothgrad_faces.png"]

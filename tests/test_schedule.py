@@ -74,6 +74,13 @@ def test_what_a_short_run_leaves_out_is_one_line():
     assert trial.layout() == "2 epochs: a first phase of 2, no warm restarts"
 
 
+def test_counts_of_one_are_singular():
+    one = Schedule.laid_out(1, 3e-4, 1, 1, 1.5e-4)
+    assert one.left_out("ema").startswith("left out: the recipe's 1 warm restart of 1 epoch ")
+    assert "(no room in 1 epoch;" in one.left_out("ema")
+    assert one.layout() == "1 epoch: a first phase of 1, no warm restarts"
+
+
 def test_sidecars_record_the_total_and_the_layout_and_older_ones_still_read():
     schedule = Schedule.of(SpecialistRecipe())
     record = schedule.record()

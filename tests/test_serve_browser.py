@@ -129,6 +129,17 @@ def test_the_webcam_mode_shows_labels_over_the_live_video(server, browser):
     assert len(texts) == 1 and LABEL.match(texts[0].replace("*", "")), texts
     WebDriverWait(browser, 10).until(
         lambda d: "frames/s" in d.find_element(By.ID, "fps").text)
+    # Each tracked face's chart of its last 30 s, beside the video, drawn from five
+    # frame's probabilities (lines, not a blank canvas).
+    chart = WebDriverWait(browser, 20).until(lambda d: d.execute_script(
+        "const c = document.querySelector('#live-bars .face-card canvas.live-chart');"
+        "if (!c || Number(c.dataset.points) < 5) return false;"
+        "const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        "let drawn = 0; for (let i = 3; i < px.length; i += 4) drawn += px[i] > 0;"
+        "const v = document.getElementById('video').getBoundingClientRect();"
+        "const r = c.getBoundingClientRect();"
+        "return {drawn, beside: r.left >= v.right - 1 || r.top < v.bottom};"))
+    assert chart["drawn"] > 20 and chart["beside"], chart
 
 
 def contrast(foreground, background) -> float:

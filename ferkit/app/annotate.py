@@ -9,16 +9,24 @@ Each face is found by MTCNN in a photo and by OpenCV's Haar cascade in a video f
 (--detector), cropped as a square around the detector's box with --margin of its side added
 on each side (FER2013's framing), made grey 48x48 and labelled by the same two-stage
 cascade as predict.py (stage 1, and the specialist where stage 1 hands the face over).
-Writes OUT/faces.csv, one row per face: file,frame,x,y,w,h, score (the input as given or as
-found in a folder, the frame, 0 for a photo, the box in the input's pixels, the detector's
-score: Haar's number of windows merged into the box, MTCNN's confidence 0-1),
+Writes OUT/faces.csv, one row per face: file,frame,time,track,x,y,w,h, score (the input as
+given or as found in a folder, the frame, 0 for a photo, a video's seconds from its start
+and the face's track id, the same for one person across frames (ferkit.tracking; empty for
+a photo), the box in the input's pixels, the detector's score: Haar's number of windows
+merged into the box, MTCNN's confidence 0-1),
 label,label_name (the cascade's, 0-6 and its name), specialist (1 where the specialist
 decided), p_angry..p_neutral (the probabilities that go with the label: stage 1's, or where
 the specialist decided, stage 1's share of the specialist's classes split as the specialist
 says), stage1_p_angry..stage1_p_neutral (stage 1's own; all averaged with the mirror
-image's under --tta). Beside it: NAME_annotated.SUFFIX per photo and video, each face
-boxed, with its label and the label's probability ('*': the specialist chose the label) and
-beside the box a bar chart of the label's probabilities (a photo with no room for it beside
+image's under --tta), smooth_label,smooth_label_name (a video's: the mean of the track's
+p_angry..p_neutral over the last --smooth seconds; a photo's: its label). A video's tracks
+seen in fewer than --min-track sampled frames are dropped (a detector's false faces). For
+each video, NAME.summary.csv (per track: first and last seen, frames, the share of frames
+per smoothed label, the mean probabilities) and NAME.timeline.png (per track, the seven
+probabilities over time and the smoothed label as a band). Beside it: NAME_annotated.SUFFIX per photo and video, each face
+boxed, with its label and the label's probability ('*': the specialist chose the label; in
+a video: '#track', the smoothed label and probabilities, from a track's --min-track-th
+frame on) and beside the box a bar chart of the label's probabilities (a photo with no room for it beside
 the face gets a strip on its right; a video frame keeps its size). A photo without a face
 gets a line saying so, and no row and no copy. Outputs are staged in a folder beside OUT
 and moved into place only when everything succeeded.
@@ -28,11 +36,13 @@ import sys
 import time
 from pathlib import Path
 
-from ferkit import paths
+from ferkit import paths, tracking
 from ferkit.app import annotation, cli
 from ferkit.faces import DEFAULT_MIN_NEIGHBORS, DETECTORS, SOURCE_DETECTORS, source_settings
 from ferkit.files import staged_folder
+from ferkit.tracking import DEFAULT_SMOOTH, MIN_TRACK_FRAMES, SMOOTH_RANGE
 from ferkit.inference import Cascade, load_stage1
+from ferkit.words import counted
 
 
 def parse_args(argv=None):
@@ -56,13 +66,11 @@ def parse_args(argv=None):
                         help="read at most N frames of each video and of the camera")
     parser.add_argument("--detector", choices=("auto",) + DETECTORS, default="auto",
                         help="face detector: mtcnn = MTCNN (finds the most faces; loads "
-                             "TensorFlow), haar = OpenCV's Haar cascade; auto = %s for photos, "
-                             "%s for videos and the camera" % (
-                                 SOURCE_DETECTORS["photo"][0], SOURCE_DETECTORS["live"][0]))
+                             "TensorFlow), haar = OpenCV's Haar cascade; auto = "
+                             f"{per_source(0)}")
     parser.add_argument("--min-face", type=int, default=None, metavar="PIXELS",
                         help="smallest face the detector looks for, in the input's pixels "
-                             "(default: %d in photos, %d in videos and the camera)" % (
-                                 SOURCE_DETECTORS["photo"][1], SOURCE_DETECTORS["live"][1]))
+                             f"(default: {per_source(1)})")
     parser.add_argument("--min-neighbors", type=int, default=DEFAULT_MIN_NEIGHBORS,
                         help="overlapping detector windows a face needs (more: fewer false "
                              "faces, fewer faces found)")
@@ -70,6 +78,12 @@ def parse_args(argv=None):
                         help="share of the detector's box side added on each side of the "
                              "square crop (default: the detector's, tuned to FER2013's "
                              "framing)")
+    parser.add_argument("--smooth", type=float, default=DEFAULT_SMOOTH, metavar="SECONDS",
+                        help="in videos, a face's smoothed label is the mean of its track's "
+                             "probabilities over the last SECONDS (%g to %g; 0: none)" % SMOOTH_RANGE)
+    parser.add_argument("--min-track", type=int, default=MIN_TRACK_FRAMES, metavar="FRAMES",
+                        help="in videos, a track seen in fewer sampled frames is not a person "
+                             "(a detector's false face): its rows are dropped and it is not drawn")
     parser.add_argument("--no-draw", dest="draw", action="store_false",
                         help="write faces.csv only, no annotated photos or videos")
     parser.add_argument("--explain", action="store_true",
@@ -79,13 +93,20 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not args.inputs and args.camera is None:
         parser.error("expected at least one INPUT or --camera N")
-    for name in ("every", "max_frames"):
+    for name in ("every", "max_frames", "min_track"):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')}: expected a count >= 1, found {value}")
     if args.explain and not args.draw:
         parser.error("--explain draws beside each face: it cannot go with --no-draw")
     return args
+
+
+def per_source(field: int) -> str:
+    """A default that SOURCE_DETECTORS sets per kind of input, said once where both kinds
+    share it: 'mtcnn for photos, haar for videos and the camera', or '48'."""
+    photo, live = SOURCE_DETECTORS["photo"][field], SOURCE_DETECTORS["live"][field]
+    return f"{photo}" if photo == live else f"{photo} for photos, {live} for videos and the camera"
 
 
 def check_paths(args) -> None:
@@ -95,6 +116,21 @@ def check_paths(args) -> None:
     paths.output_folder(args.out, "annotated files (--out)")
 
 
+def write_video_report(stage, annotated_name, video_name, rows) -> None:
+    """NAME.summary.csv (per track: ferkit.tracking.summary) and NAME.timeline.png (per
+    track, its probabilities over time and its smoothed label) of one video's rows."""
+    import pandas as pd
+    from ferkit.figures import timeline_figure
+
+    table = pd.DataFrame(rows, columns=list(annotation.CSV_COLUMNS))
+    stem = Path(annotated_name).stem.removesuffix("_annotated")
+    tracking.summary(table).to_csv(stage / f"{stem}.summary.csv", index=False,
+                                   lineterminator="\n")
+    timeline_figure(tracking.timeline_arrays(table), f"{video_name}: expressions over time",
+                    stage / f"{stem}.timeline.png")
+    print(f"  {len(table['track'].unique())} track(s): {stem}.summary.csv, {stem}.timeline.png")
+
+
 def main(argv=None):
     started = time.perf_counter()
     args = parse_args(argv)
@@ -102,6 +138,7 @@ def main(argv=None):
     settings = {kind: source_settings(kind, None if args.detector == "auto" else args.detector,
                                       args.min_face, args.min_neighbors, args.margin)
                 for kind in SOURCE_DETECTORS}
+    tracking.check_smooth(args.smooth)  # a bad --smooth: one line naming it, before any work
     sources = annotation.find_sources(args.inputs, args.camera)
     check_paths(args)
     names = annotation.output_names(sources)
@@ -126,12 +163,14 @@ def main(argv=None):
             print(f"{sources[i].name}:")
             found, read = annotation.annotate_video(
                 annotators["live"], sources[i], stage / names[i] if args.draw else None, args.every,
-                args.max_frames)
+                args.max_frames, smooth=args.smooth, min_track=args.min_track)
             rows += found
             frames += read
+            write_video_report(stage, names[i], sources[i].name, found)
         annotation.write_faces_csv(stage / annotation.CSV_NAME, rows)
-    print(f"wrote {Path(args.out) / annotation.CSV_NAME}: {len(rows)} faces from {len(photos)} "
-          f"photo(s) and {frames} video frame(s){'' if args.draw else ', nothing drawn'}; "
+    print(f"wrote {Path(args.out) / annotation.CSV_NAME}: {counted(len(rows), 'face')} from "
+          f"{counted(len(photos), 'photo')} and {counted(frames, 'video frame')}"
+          f"{'' if args.draw else ', nothing drawn'}; "
           f"{time.perf_counter() - started:.1f} s")
     return 0
 

@@ -18,6 +18,7 @@ from ferkit import DataError, paths
 from ferkit.faces import FaceSettings, find_faces, load_face_detector
 from ferkit.labels import CLASS_NAMES
 from ferkit.progress import progress_bar
+from ferkit.tracking import DEFAULT_SMOOTH, MIN_TRACK_FRAMES, VideoTracks, frame_time
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG"}  # suffix -> the annotated video's FourCC
@@ -34,7 +35,13 @@ LABEL_PROBABILITY_FIELDS = tuple(f"p_{key}" for key in CLASS_KEYS)
 STAGE1_PROBABILITY_FIELDS = tuple(f"stage1_p_{key}" for key in CLASS_KEYS)
 FACE_FIELDS = ("label", "label_name", "specialist") + LABEL_PROBABILITY_FIELDS \
     + STAGE1_PROBABILITY_FIELDS
-CSV_COLUMNS = ("file", "frame", "x", "y", "w", "h", "score") + FACE_FIELDS
+# In a video: its seconds from the start and the face's track (ferkit.tracking), and the
+# track's smoothed label (--smooth); a photo's face has no time or track, and its smoothed
+# label is its label.
+TRACK_FIELDS = ("time", "track")
+SMOOTH_FIELDS = ("smooth_label", "smooth_label_name")
+CSV_COLUMNS = ("file", "frame", *TRACK_FIELDS, "x", "y", "w", "h", "score") + FACE_FIELDS \
+    + SMOOTH_FIELDS
 
 # One colour per class (BGR), for the box, the label and the class's bar.
 CLASS_COLOURS = ((60, 60, 230), (40, 160, 40), (200, 90, 170), (0, 210, 255),
@@ -192,9 +199,16 @@ class Found:
     stage1_probs: np.ndarray
     handoff: np.ndarray
     heat: np.ndarray | None = None
+    tracks: np.ndarray | None = None  # a video's track ids (N,)
 
     def __len__(self) -> int:
         return len(self.boxes)
+
+    def select(self, keep) -> Found:
+        """The faces where the mask ``keep`` (N,) is true."""
+        return Found(**{field.name: value if value is None else value[keep]
+                        for field in dataclasses.fields(self)
+                        for value in [getattr(self, field.name)]})
 
 
 class Annotator:
@@ -231,10 +245,17 @@ def face_values(label, probs, stage1_probs, handoff) -> list:
             *(round(float(p), 4) for p in probs), *(round(float(p), 4) for p in stage1_probs)]
 
 
-def csv_rows(name: str, frame: int, found: Found) -> list[list]:
-    return [[name, frame, *map(int, box), f"{score:.4g}", *face_values(*said)]
-            for box, score, *said in zip(found.boxes, found.scores, found.labels, found.probs,
-                                         found.stage1_probs, found.handoff)]
+def csv_rows(name: str, frame: int, found: Found, time="", tracks=None,
+             smooth_labels=None) -> list[list]:
+    """faces.csv's rows of one picture or frame; a video's with its time, the faces' track
+    ids and smoothed labels (a photo's smoothed label is its label)."""
+    tracks = [""] * len(found) if tracks is None else tracks
+    smooth_labels = found.labels if smooth_labels is None else smooth_labels
+    return [[name, frame, time, track, *map(int, box), f"{score:.4g}", *face_values(*said),
+             int(smooth), CLASS_NAMES[int(smooth)]]
+            for box, score, track, smooth, *said in zip(
+                found.boxes, found.scores, tracks, smooth_labels, found.labels, found.probs,
+                found.stage1_probs, found.handoff)]
 
 
 def write_faces_csv(path, rows) -> None:
@@ -266,9 +287,10 @@ def draw_found(image: np.ndarray, found: Found, widen: bool = False) -> np.ndarr
     and such panels go there, level with their faces; without (video frames, whose size
     is fixed) the panel goes where it covers the least. Returns the drawn picture:
     ``image`` itself, drawn in place, or its widened copy."""
-    labels = [(f"{CLASS_NAMES[label]}{'*' if handed else ''} {probs[label]:.0%}", box)
-              for box, label, probs, handed in zip(found.boxes, found.labels, found.probs,
-                                                   found.handoff)]
+    tracks = [""] * len(found) if found.tracks is None else [f"#{t} " for t in found.tracks]
+    labels = [(f"{track}{CLASS_NAMES[label]}{'*' if handed else ''} {probs[label]:.0%}", box)
+              for box, label, probs, handed, track in zip(found.boxes, found.labels,
+                                                          found.probs, found.handoff, tracks)]
     taken = [_label_and_box(image, text, box, draw=False) for text, box in labels]
     smallest = READABLE_ROW if widen else CHART_ROW[0]
     homeless = []
@@ -482,17 +504,22 @@ def _write_image(path, image) -> None:
 
 
 def annotate_video(annotator: Annotator, source: Source, out_path=None, every: int = 1,
-                   max_frames: int | None = None, show_progress: bool = True):
+                   max_frames: int | None = None, show_progress: bool = True,
+                   smooth: float = DEFAULT_SMOOTH, min_track: int = MIN_TRACK_FRAMES):
     """(faces.csv's rows, frames read) of a video file or a camera: the faces of every
     ``every``-th frame (from frame 0), up to ``max_frames`` frames (a camera: until then or
-    Ctrl-C). With ``out_path``, every frame is written to an annotated video, the frames
-    between two sampled ones with the last sampled frame's drawing."""
+    Ctrl-C), each with its track and its label smoothed over ``smooth`` seconds
+    (ferkit.tracking.VideoTracks); the rows of tracks seen in fewer than ``min_track``
+    sampled frames are dropped. With ``out_path``, every frame is written to an annotated
+    video, the frames between two sampled ones with the last sampled frame's drawing: each
+    face of a track seen ``min_track`` times so far, with its track id and smoothed label."""
     capture = open_video(source)
     try:
+        tracks = VideoTracks(video_fps(capture), every, smooth, min_track)
         total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if source.kind == "video" else 0
         total = min(total, max_frames) if total > 0 and max_frames else (total or max_frames)
         bar = progress_bar(total or None, "frame", show_progress)
-        writer, rows, frame, found = None, [], 0, None
+        writer, rows, frame, drawn = None, [], 0, None
         try:
             while max_frames is None or frame < max_frames:
                 ok, image = capture.read()
@@ -500,10 +527,16 @@ def annotate_video(annotator: Annotator, source: Source, out_path=None, every: i
                     break
                 if frame % every == 0:
                     found = annotator.look(image)
-                    rows += csv_rows(source.name, frame, found)
+                    ids, smoothed, shown = tracks.update(frame, found.boxes, found.probs)
+                    smooth_labels = smoothed.argmax(axis=1)
+                    rows += csv_rows(source.name, frame, found, frame_time(frame, tracks.fps),
+                                     ids, smooth_labels)
+                    drawn = dataclasses.replace(
+                        found, labels=smooth_labels, probs=smoothed, tracks=ids,
+                        handoff=np.zeros(len(found), bool)).select(shown)
                 if out_path is not None:
                     writer = writer or _video_writer(out_path, capture, image.shape)
-                    writer.write(draw_found(image, found))
+                    writer.write(draw_found(image, drawn))
                 frame += 1
                 if total is None or frame < total:
                     bar.update(frame)
@@ -516,14 +549,19 @@ def annotate_video(annotator: Annotator, source: Source, out_path=None, every: i
                 writer.release()
         bar.target = frame  # OpenCV's frame count can be off: the bar ends where the video did
         bar.update(frame, finalize=True)
-        return rows, frame
+        return [row for row in rows if tracks.kept(row[CSV_COLUMNS.index("track")])], frame
     finally:
         capture.release()
 
 
-def _video_writer(path, capture, shape) -> cv2.VideoWriter:
+def video_fps(capture) -> float:
+    """The frame rate a capture says, or CAMERA_FPS where it says none that makes sense."""
     fps = capture.get(cv2.CAP_PROP_FPS)
-    fps = fps if 0 < fps < 1000 else CAMERA_FPS
+    return fps if 0 < fps < 1000 else CAMERA_FPS
+
+
+def _video_writer(path, capture, shape) -> cv2.VideoWriter:
+    fps = video_fps(capture)
     fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[Path(path).suffix.lower()])
     writer = cv2.VideoWriter(str(path), fourcc, fps, (shape[1], shape[0]))
     if not writer.isOpened():

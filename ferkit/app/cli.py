@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from ferkit.inference import (DEFAULT_STAGE1, DEFAULT_STAGE2, MAKE_STAGE1, MAKE_
                               Cascade, stale_handoff)
 from ferkit.recipes import AVERAGES, PRECISIONS, recipe_fields
 from ferkit.schedule import Schedule
+from ferkit.words import counted
 
 
 class UsageError(InputError):
@@ -191,6 +193,18 @@ def add_data_options(parser: argparse.ArgumentParser, data_help: str) -> None:
                              "holds the faces the sidecar's data_identity names)")
 
 
+def scored_faces(args) -> str:
+    """What an analysis script's file names say about the faces it scored, so that scoring
+    one set never replaces another's figure: 'val' (the model's recorded validation
+    split), else the --data file's or folder's name without .csv/.gz, with --usage's split
+    (cascade_confusion_test.png, cnn_gradcam_fer2013_PublicTest.png)."""
+    if args.data is None:
+        return "val"
+    name = Path(args.data).name.removesuffix(".gz").removesuffix(".csv")
+    name = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") or "data"
+    return name + (f"_{args.usage}" if args.usage else "")
+
+
 def add_figures_out(parser: argparse.ArgumentParser) -> None:
     """--out of the analysis scripts: a folder git ignores unless the user names one."""
     parser.add_argument("--out", default=str(FIGURES_OUT),
@@ -252,6 +266,21 @@ def check_prediction_models(args) -> None:
     paths.model_file(args.stage1, MAKE_STAGE1)
     if args.cascade:
         paths.model_file(args.stage2, MAKE_STAGE2)
+
+
+def cascade_changes(stage1_labels, cascade_labels, truth) -> str:
+    """What the specialist changed, in words: 'the specialist changed 27 of stage 1's 3589
+    labels: 9 from wrong to right, 4 from right to wrong, 14 from one wrong label to
+    another'."""
+    import numpy as np
+
+    changed = np.asarray(cascade_labels) != np.asarray(stage1_labels)
+    fixed = int(np.sum(changed & (cascade_labels == truth)))
+    broken = int(np.sum(changed & (stage1_labels == truth)))
+    return (f"the specialist changed {int(changed.sum())} of stage 1's "
+            f"{counted(len(changed), 'label')}: {fixed} from wrong to right, {broken} from "
+            f"right to wrong, {int(changed.sum()) - fixed - broken} from one wrong label to "
+            f"another")
 
 
 def announce_cascade(cascade: Cascade, stage1, stage2, handoff_below) -> None:

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from ferkit.app import cli
+from ferkit.words import percent
 
 TOP_PAIRS = 5
 
@@ -47,7 +48,8 @@ def report(title, truth, predicted, classes, names):
 
     counts = confusion_counts(truth, predicted, classes)
     metrics = class_metrics(counts)
-    print(f"\n{title}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}")
+    print(f"\n{title}: accuracy {percent(metrics['accuracy'])}, macro-F1 "
+          f"{metrics['macro_f1']:.4f}")
     print(f"  {'class':<9} {'precision':>9} {'recall':>7} {'F1':>6} {'faces':>6}")
     for i, name in enumerate(names):
         print(f"  {name:<9} {metrics['precision'][i]:9.3f} {metrics['recall'][i]:7.3f} "
@@ -105,10 +107,7 @@ def main(argv=None):
             lambda model, x: predict_with_progress(model, x, args.tta,
                                                    f"{Path(args.stage2).name} (handed off)"))
         panels.append(report("cascade", faces.labels, cascaded, classes, names))
-        changed = cascaded != predicted
-        print(f"\nthe cascade changed {changed.sum()} of {len(faces)} predictions: "
-              f"{np.sum(changed & (cascaded == faces.labels))} of those changes right, "
-              f"{np.sum(changed & (predicted == faces.labels))} wrong where stage 1 was right")
+        print(f"\n{cli.cascade_changes(predicted, cascaded, faces.labels)}")
         if args.data is None:
             # Trained with another seed or share, the specialist may have trained on some of
             # stage 1's validation faces, which would flatter the cascade on those.
@@ -116,8 +115,8 @@ def main(argv=None):
             if seen.any():
                 print(f"note: {seen.sum()} of these faces were in the specialist's training "
                       f"split; score a held-out file with --data for an unbiased cascade")
-    out = Path(args.out) / ("cascade_confusion.png" if args.model is None
-                            else f"{Path(args.model).stem}_confusion.png")
+    stem = "cascade" if args.model is None else Path(args.model).stem
+    out = Path(args.out) / f"{stem}_confusion_{cli.scored_faces(args)}.png"
     figures.confusion_figure(panels, names, out, suptitle=f"{len(faces)} faces: {source}")
     print(f"wrote {out}")
     return 0

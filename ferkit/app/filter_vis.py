@@ -8,7 +8,9 @@ Usage:
 
 Filter grids: for each of the first --filters filters of a layer, the input that maximizes
 the filter's mean activation, found by gradient ascent from a random grey image with small
-random jitter, a decay towards grey and optionally a blur. --class does the same for a
+random jitter, a decay towards grey and optionally a blur; the first convolution, which
+sees the pixels, is drawn as its kernels instead (gradient ascent on a 3x3 filter finds
+flat squares). --class does the same for a
 class's pre-softmax logit (what the model thinks an angry face looks like); --image draws a
 layer's feature maps for one face beside it. With --class or --image only those figures
 are drawn. PNGs go into runs/figures/, which git ignores (README's figures are made with
@@ -135,7 +137,7 @@ def main(argv=None):
         for layer in layers:
             maps = explain.activation_maps(model, layer, face[None])[0]   # (h, w, C)
             shown = np.moveaxis(maps[..., :args.filters], -1, 0)           # (F, h, w)
-            path = out / f"{stem}_activations_{layer}_{safe_id}.png"
+            path = out / f"{stem}_activations_{layer}_{cli.scored_faces(args)}_{safe_id}.png"
             figures.grid_figure(
                 shown, [f"filter {i}\nmean {m.mean():.2f}" for i, m in enumerate(shown)],
                 f"{stem}: {layer} feature maps ({len(shown)} of {maps.shape[-1]}, "
@@ -147,11 +149,20 @@ def main(argv=None):
         return 0
     for layer in layers:
         count = min(args.filters, model.get_layer(layer).output.shape[-1])
+        path = out / f"{stem}_filters_{layer}.png"
+        if explain.sees_the_pixels(model, layer):  # its kernels are the picture
+            kernels = explain.first_layer_kernels(model, layer, list(range(count)))
+            reach = float(np.abs(kernels).max())
+            figures.grid_figure(kernels, [f"filter {i}" for i in range(count)],
+                                f"{stem}: {layer}'s kernels on the pixels (red: brighter "
+                                f"raises it, blue: darker does)", path, cmap="RdBu_r",
+                                vmin=-reach, vmax=reach, colorbar_label="weight")
+            print(f"wrote {path}")
+            continue
         print(f"{layer}: ascent on {count} filters")
         images, reached = explain.filter_ascent(model, layer, list(range(count)),
                                                 callback=progress_callback(args.steps),
                                                 **ascent)
-        path = out / f"{stem}_filters_{layer}.png"
         figures.grid_figure(images, [f"filter {i}\nact {v:.2f}" for i, v in enumerate(reached)],
                             f"{stem}: inputs that maximize the mean activation of {layer}'s "
                             f"filters", path)

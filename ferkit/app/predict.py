@@ -27,6 +27,7 @@ from ferkit.app.annotation import annotate_command
 from ferkit.data import USAGES, check_data_path, labelled_file
 from ferkit.files import write_atomically
 from ferkit.inference import Cascade
+from ferkit.words import percent
 
 
 def parse_args(argv=None):
@@ -58,7 +59,7 @@ def check_paths(args) -> None:
     if args.labels is not None:
         paths.input_file(args.labels)
     cli.check_prediction_models(args)
-    paths.output_file(args.out, "predictions ('id,label' CSV)", make_folders=False)
+    paths.output_file(args.out, "predictions ('id,label' CSV)")
 
 
 def main(argv=None):
@@ -92,11 +93,10 @@ def main(argv=None):
           f"end to end {time.perf_counter() - started:.2f} s after start-up")
     if args.labels:
         truth = faces.labels
-        print(f"accuracy: stage 1 alone {np.mean(stage1_labels == truth):.4f}", end="")
+        print(f"accuracy: stage 1 alone {percent(np.mean(stage1_labels == truth))}", end="")
         if args.cascade:
-            changed = labels != stage1_labels
-            print(f", cascade {np.mean(labels == truth):.4f} (changed {changed.sum()}, "
-                  f"{np.sum(changed & (labels == truth))} of them right)", end="")
+            print(f", cascade {percent(np.mean(labels == truth))} ("
+                  f"{cli.cascade_changes(stage1_labels, labels, truth)})", end="")
         print()
     return 0
 

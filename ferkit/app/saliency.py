@@ -62,18 +62,20 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def pick_faces(faces, probs, classes, ids_option):
-    """Rows to explain: the --ids given, or per class the most confident correct face
-    (the most confident face predicted as that class when the faces have no labels)."""
-    if ids_option is not None:
-        wanted = [i.strip() for i in ids_option.split(",") if i.strip()]
-        rows = {face_id: row for row, face_id in enumerate(faces.ids)}
-        unknown = [i for i in wanted if i not in rows]
-        if unknown or not wanted:
-            raise UsageError(f"--ids: no face with id {(unknown or [ids_option])[0]!r} among "
-                             f"the {len(faces)} faces (ids such as "
-                             f"{', '.join(faces.ids[:3])})")
-        return [rows[i] for i in wanted]
+def rows_of_ids(faces, ids_option) -> list[int]:
+    """The rows of the --ids given, checked before any model runs on the faces."""
+    wanted = [i.strip() for i in ids_option.split(",") if i.strip()]
+    rows = {face_id: row for row, face_id in enumerate(faces.ids)}
+    unknown = [i for i in wanted if i not in rows]
+    if unknown or not wanted:
+        raise UsageError(f"--ids: no face with id {(unknown or [ids_option])[0]!r} among "
+                         f"the {len(faces)} faces (ids such as {', '.join(faces.ids[:3])})")
+    return [rows[i] for i in wanted]
+
+
+def pick_faces(faces, probs, classes):
+    """Rows to explain without --ids: per class the most confident correct face (the most
+    confident face predicted as that class when the faces have no labels)."""
     predicted = np.asarray(classes)[probs.argmax(axis=1)]
     confidence = probs.max(axis=1)
     picked = []
@@ -115,16 +117,21 @@ def main(argv=None):
             print(f"{args.model}: no convolutional layer, so no Grad-CAM")
             methods.remove("gradcam")
     faces = faces_for(args, args.model, info, require_labels=False)
-    probs = predict_with_progress(model, faces.images, what=Path(args.model).name)
-    rows = pick_faces(faces, probs, classes, args.ids)
+    if args.ids is not None:  # only the faces asked for are scored
+        rows = rows_of_ids(faces, args.ids)
+        probs = predict_with_progress(model, faces.images[rows], what=Path(args.model).name)
+    else:
+        all_probs = predict_with_progress(model, faces.images, what=Path(args.model).name)
+        rows = pick_faces(faces, all_probs, classes)
+        probs = all_probs[rows]
 
     images = faces.images[rows]
-    outputs = probs[rows].argmax(axis=1)   # the output index explained for each face
+    outputs = probs.argmax(axis=1)   # the output index explained for each face
     captions = []
-    for row, out in zip(rows, outputs):
+    for row, p, out in zip(rows, probs, outputs):
         truth = "" if faces.labels is None else f"true {CLASS_NAMES[faces.labels[row]]}\n"
         captions.append(f"id {faces.ids[row]}\n{truth}predicted {CLASS_NAMES[classes[out]]} "
-                        f"{probs[row].max():.0%}")
+                        f"{p.max():.0%}")
     techniques = {
         "saliency": lambda: explain.vanilla_saliency(model, images, outputs),
         "smoothgrad": lambda: explain.smoothgrad(model, images, outputs, args.samples,
@@ -138,7 +145,7 @@ def main(argv=None):
     for method in methods:
         maps = techniques[method]()                                      # (N, 48, 48)
         title = TITLES[method] + (f" on {gradcam_layer}" if method == "gradcam" else "")
-        written.append(Path(args.out) / f"{stem}_{method}.png")
+        written.append(Path(args.out) / f"{stem}_{method}_{cli.scored_faces(args)}.png")
         figures.saliency_figure(images, maps, explain.most_important(maps, args.keep),
                                 captions, f"{stem}: {title}", written[-1])
         bar.add(1)

@@ -9,6 +9,8 @@ const LIVE_INTERVAL_MS = 200;   // at most 5 frames a second go to the server
 const LIVE_WIDTH = 640;         // frames are sent at most this wide
 const SMOOTHING = 0.35;         // weight of the newest frame in a face's running label
 const TRACK_TIMEOUT_MS = 1000;  // a face unseen this long is forgotten
+const CHART_SPAN_MS = 30000;    // a tracked face's live chart shows its last 30 s
+const CHART_SIZE = [240, 64];   // the chart's canvas, CSS pixels
 
 const $ = (id) => document.getElementById(id);
 const detector = $("detector");
@@ -173,7 +175,8 @@ function track(faces, now) {
     const probs = probsOf(face);
     const vote = NAMES.map((_, i) => (i === face.label ? 1 : 0));
     if (best === null) {
-      live.tracks.push({ id: live.nextId++, ...face, probs, vote, seen: now });
+      live.tracks.push({ id: live.nextId++, ...face, probs, vote, seen: now,
+                         history: [[now, probs]] });
       continue;
     }
     free.delete(best);
@@ -182,6 +185,8 @@ function track(faces, now) {
     best.vote = best.vote.map((v, i) => v + SMOOTHING * (vote[i] - v));
     best.specialist = face.specialist;
     best.seen = now;
+    best.history.push([now, probs]);
+    while (best.history[0][0] < now - CHART_SPAN_MS) best.history.shift();
   }
   live.tracks = live.tracks.filter((t) => now - t.seen < TRACK_TIMEOUT_MS);
 }
@@ -198,9 +203,39 @@ function drawLive(width, height) {
     placeBox(box, t, width, height);
     overlay.append(box);
     const card = el("div", "face-card");
-    card.append(el("h3", "", `Face ${t.id}: ${text}`), bars(t.probs, label));
+    card.append(el("h3", "", `Face ${t.id}: ${text}`), bars(t.probs, label),
+                liveChart(t.history, performance.now()));
     list.append(card);
   }
+}
+
+// A tracked face's last CHART_SPAN_MS of probabilities: one line per class, the newest
+// frame at the right edge, 0 at the bottom and 1 at the top.
+function liveChart(history, now) {
+  const canvas = el("canvas", "live-chart");
+  const [width, height] = CHART_SIZE;
+  const ratio = window.devicePixelRatio || 1;
+  canvas.width = Math.round(width * ratio);
+  canvas.height = Math.round(height * ratio);
+  canvas.style.width = `${width}px`;
+  canvas.style.height = `${height}px`;
+  canvas.title = "the last 30 s of this face's probabilities";
+  canvas.dataset.points = String(history.length);
+  const context = canvas.getContext("2d");
+  context.scale(ratio, ratio);
+  const styles = getComputedStyle(document.documentElement);
+  const x = (t) => width - (width * (now - t)) / CHART_SPAN_MS;
+  const y = (p) => height - 2 - (height - 4) * p;
+  KEYS.forEach((key, i) => {
+    context.strokeStyle = styles.getPropertyValue(`--${key}`).trim() || "#888";
+    context.lineWidth = 1.5;
+    context.beginPath();
+    history.forEach(([t, probs], j) => {
+      if (j === 0) context.moveTo(x(t), y(probs[i])); else context.lineTo(x(t), y(probs[i]));
+    });
+    context.stroke();
+  });
+  return canvas;
 }
 
 function frameBlob(video) {
