@@ -45,8 +45,9 @@ class Installed:
 
     def listing(self) -> dict[str, tuple[int, int]]:
         """Every file under the installed package: {path: (size, mtime in ns)}."""
-        return {str(p.relative_to(self.package())): (p.stat().st_size, p.stat().st_mtime_ns)
-                for p in sorted(self.package().rglob("*")) if p.is_file()}
+        package = self.package()
+        return {str(p.relative_to(package)): (p.stat().st_size, p.stat().st_mtime_ns)
+                for p in sorted(package.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
