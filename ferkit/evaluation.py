@@ -238,3 +238,113 @@ def most_confused(counts, top: int = 5) -> list[tuple[int, int, int, float]]:
              if t != p and counts[t, p] > 0]
     cells.sort(key=lambda cell: (-shares[cell], -counts[cell]))
     return [(t, p, int(counts[t, p]), float(shares[t, p])) for t, p in cells[:top]]
+
+
+# --- calibration ----------------------------------------------------------------------------
+
+def calibration_entry(probabilities, truth, seed: int, faces: dict) -> dict:
+    """A sidecar's calibration entry: {"plain": ..., "tta": ..., "faces": ``faces``}, each
+    mode's ferkit.calibration.choose_calibration record (the method kept, its values, the
+    richer method's comparison, ECE, NLL and Brier before and after) fitted on
+    ``probabilities(tta)`` -> (N, K) against ``truth`` (N,) positions 0..K-1."""
+    from ferkit.calibration import choose_calibration
+
+    entry = {key: choose_calibration(probabilities(tta), truth, seed)[1]
+             for tta, key in ((False, "plain"), (True, "tta"))}
+    entry["faces"] = faces
+    return entry
+
+
+def split_record(sidecar: dict, count: int, what: str = "validation split") -> dict:
+    """Which faces a calibration was fitted on: ``what``, and the data identity, classes,
+    seed and share that rebuild the split (split_rows), with its face count."""
+    return {"split": what, "data_identity": sidecar.get("data_identity"),
+            "classes": list(sidecar["classes"]), "seed": sidecar["seed"],
+            "val_split": sidecar["val_split"], "count": int(count)}
+
+
+def fit_model_calibration(model_path, train_data=None, runtime: str = "keras") -> dict:
+    """A model's calibration entry (calibration_entry), fitted on its own validation split
+    (its classes only), on plain and on flip-TTA probabilities: the sidecar's
+    ``calibration``, which ferkit.inference.model_calibration reads."""
+    from ferkit.inference import load_predictor
+
+    model, sidecar = load_predictor(model_path, runtime)
+    faces = keep_classes(validation_faces(sidecar, model_path, train_data), sidecar["classes"])
+    truth = np.searchsorted(sidecar["classes"], faces.labels)  # positions in its outputs
+    name = Path(model_path).name
+    return calibration_entry(
+        lambda tta: predict_with_progress(model, faces.images, tta,
+                                          name + (" + flip TTA" if tta else "")),
+        truth, sidecar["seed"], split_record(sidecar, len(faces)))
+
+
+def fit_cascade_calibration(stage1_path, specialist_path, train_data=None,
+                            runtime: str = "keras") -> dict:
+    """The cascade's calibration entry: the specialist's probabilities on the faces the
+    cascade hands it (with its tuned thresholds), calibrated on those of stage 1's
+    validation split, less any face the specialist trained on (the faces tune_handoff
+    uses), whose truth is one of its classes (only those move the cascade's NLL), plain and
+    flip TTA. ``before`` and ``after`` are the whole cascade's ECE, NLL and Brier on all
+    those faces, raw against calibrated (stage 1 by its sidecar's calibration, the faces it
+    hands over by this one: ferkit.inference.Cascade.predict_all); ``handed_before`` and
+    ``handed_after`` the specialist's on the faces fitted. The specialist's sidecar keeps
+    it as ``cascade_calibration``, tied to this stage 1 by ``stage1_sha256`` (as the
+    hand-off is)."""
+    from ferkit.calibration import Calibration, choose_calibration
+    from ferkit.files import read_sidecar
+    from ferkit.inference import (Cascade, calibrate, cascade_probs, handoff_mask,
+                                  model_calibration)
+    from ferkit.litert import file_sha256
+
+    info1, info2 = read_sidecar(stage1_path), read_sidecar(specialist_path)
+    faces = validation_faces(info1, stage1_path, train_data)
+    faces = subset(faces, np.flatnonzero(~seen_in_training(faces, info1, info2,
+                                                           specialist_path, train_data)))
+    classes = info2["classes"]
+    entry = {}
+    for tta, key in ((False, "plain"), (True, "tta")):
+        cascade = Cascade.load(stage1_path, specialist_path, tta=tta, runtime=runtime,
+                               calibrated=False)
+        suffix = " + flip TTA" if tta else ""
+        probs1 = predict_with_progress(cascade.stage1, faces.images, tta,
+                                       Path(stage1_path).name + suffix)
+        handoff = handoff_mask(probs1, classes, cascade.handoff_below)
+        handed = predict_with_progress(cascade.stage2, faces.images[handoff], tta,
+                                       f"{Path(specialist_path).name}{suffix} (handed off)")
+        truth = faces.labels[handoff]
+        inside = np.isin(truth, classes)
+        if inside.any():
+            kept, record = choose_calibration(handed[inside],
+                                              np.searchsorted(classes, truth[inside]),
+                                              info1["seed"])
+        else:  # nothing to fit on: the specialist's softmax stands
+            kept, record = Calibration(1.0), Calibration(1.0).to_dict()
+        shown1 = calibrate(model_calibration(info1, tta), probs1)
+        entry[key] = {
+            **record, "handoff_below": cascade.handoff_below, "handed_faces": int(inside.sum()),
+            "handed_before": record.get("before"), "handed_after": record.get("after"),
+            "before": _rounded_scores(cascade_probs(probs1, handed, classes, handoff),
+                                      faces.labels),
+            "after": _rounded_scores(cascade_probs(shown1, kept.apply(handed), classes,
+                                                   handoff), faces.labels)}
+    entry["faces"] = split_record(info1, len(faces), "validation split of stage 1, less the "
+                                                     "specialist's training faces")
+    entry["stage1_sha256"] = file_sha256(stage1_path)
+    return entry
+
+
+def _rounded_scores(probs, truth) -> dict:
+    from ferkit.calibration import scores
+
+    return {key: round(value, 6) for key, value in scores(probs, truth).items()}
+
+
+def record_calibration(model_path, entry: dict, key: str = "calibration") -> None:
+    """Write a calibration ``entry`` into the sidecar of ``model_path`` under ``key``
+    ("calibration", or the specialist's "cascade_calibration"); the weights are untouched."""
+    from ferkit.files import read_sidecar, write_sidecar
+
+    sidecar = read_sidecar(model_path)
+    sidecar[key] = entry
+    write_sidecar(model_path, sidecar)

@@ -37,6 +37,9 @@ class Recognizer:
     the reason ``self.runtime_reason``. ``tta``: average each face's softmax with its
     mirror image's. ``handoff_below``: hand a face to the specialist when stage 1 is at
     most this sure (default: the threshold tuned into the specialist's sidecar).
+    ``calibrated``: probabilities calibrated by the temperatures fitted on validation and
+    kept in the sidecars (a model without them gives its raw softmax, logged once, WARNING);
+    False: the raw softmax. Labels are the same either way.
     ``face_settings``: how detect finds and frames faces (ferkit.faces.FaceSettings, as
     annotate.py's --detector, --min-face, --min-neighbors, --margin; default: OpenCV's Haar
     cascade, which needs no TensorFlow; annotate.py's choice for photos, MTCNN, finds more
@@ -45,7 +48,7 @@ class Recognizer:
 
     def __init__(self, stage1=None, stage2=None, *, cascade: bool = True,
                  runtime: str = "auto", tta: bool = False, handoff_below: float | None = None,
-                 face_settings: FaceSettings | None = None):
+                 face_settings: FaceSettings | None = None, calibrated: bool = True):
         if not cascade and stage2 is not None:
             raise ParameterError("stage2", "expected no specialist with cascade=False, found "
                                            f"{stage2}")
@@ -56,7 +59,8 @@ class Recognizer:
             paths.model_file(self.stage2, MAKE_STAGE2)
         self.face_settings = face_settings or FaceSettings()
         self.face_settings.check()
-        self._cascade = Cascade.load(self.stage1, self.stage2, handoff_below, tta, runtime)
+        self._cascade = Cascade.load(self.stage1, self.stage2, handoff_below, tta, runtime,
+                                     calibrated)
         self._detector = None  # loaded by the first detect
 
     @property
@@ -72,6 +76,18 @@ class Recognizer:
         return self._cascade.tta
 
     @property
+    def calibrated(self) -> bool:
+        """Whether the probabilities are calibrated (False: asked for the raw softmax, or
+        no calibration in the sidecars: calibration_notice says which)."""
+        return (self._cascade.cascade_calibration if self.stage2 is not None
+                else self._cascade.stage1_calibration) is not None
+
+    @property
+    def calibration_notice(self) -> str | None:
+        """The line saying which probabilities are uncalibrated and how to calibrate them."""
+        return self._cascade.calibration_notice
+
+    @property
     def handoff_below(self) -> float:
         """The threshold in use (1.0 with cascade=False: nothing is handed over then)."""
         return self._cascade.handoff_below
@@ -84,7 +100,8 @@ class Recognizer:
     def __repr__(self) -> str:
         return (f"Recognizer(stage1={str(self.stage1)!r}, stage2="
                 f"{None if self.stage2 is None else str(self.stage2)!r}, runtime="
-                f"{self.runtime!r}, tta={self.tta}, handoff_below={self.handoff_below:g})")
+                f"{self.runtime!r}, tta={self.tta}, handoff_below={self.handoff_below:g}, "
+                f"calibrated={self.calibrated})")
 
     def predict(self, faces) -> Prediction:
         """Grey faces framed as FER2013's, uint8 or float pixels 0-255, one (48, 48) or

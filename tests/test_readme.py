@@ -27,6 +27,7 @@ SCRIPTS = {
     "annotate.py": "ferkit.app.annotate",
     "export_tflite.py": "ferkit.app.export_tflite",
     "serve.py": "ferkit.app.serve",
+    "calibrate.py": "ferkit.app.calibrate",
     "bench/throughput.py": "bench.throughput",
     "bench/results.py": "bench.results",
     "bench/framing.py": "bench.framing",

@@ -90,6 +90,25 @@ def test_pin_check_fails_on_a_model_that_answers_otherwise():
         f"{found['cascade']['labels']}"]
 
 
+def test_pin_fails_when_calibration_is_skipped(monkeypatch):
+    """The shipped models are calibrated (python3 calibrate.py): without their sidecars'
+    calibrations the pinned calibrated probabilities of every model and of the cascade
+    differ, while the labels stay as pinned."""
+    import ferkit.inference
+
+    expected = json.loads(pin.FIXTURE.read_text())
+    for model in expected["models"].values():
+        assert np.abs(np.subtract(model["calibrated"], model["probs"])).max() > 1e-2
+    monkeypatch.setattr(ferkit.inference, "model_calibration",
+                        lambda sidecar, tta=False: ferkit.inference.Calibration(1.0))
+    monkeypatch.setattr(ferkit.inference, "cascade_calibration", lambda *args: None)
+    problems = pin.differences(expected, pin.behaviour("litert"))
+    assert {line.split(":")[0] for line in problems} == {
+        *(f"{name}{tta}" for name in expected["models"] for tta in ("", " with TTA")),
+        "cascade calibrated", "cascade calibrated_tta"}, problems
+    assert all("probabilities differ" in line for line in problems)  # labels as pinned
+
+
 def markdown_rows(text, first_cells):
     """{first cell: [the other cells]} of the Markdown table rows whose first cell starts
     with one of ``first_cells``."""

@@ -122,7 +122,7 @@ def test_ferkit_help_lists_every_command_and_bad_input_is_one_line(installed):
     done = installed.run(installed.ferkit, "--help")
     assert done.returncode == 0, done.stderr
     for command in ("predict", "annotate", "serve", "train", "train-specialist", "train-dnn",
-                    "average", "export", "confusion", "saliency", "filters"):
+                    "average", "export", "calibrate", "confusion", "saliency", "filters"):
         assert re.search(rf"^  {command} +\S", done.stdout, re.M), command
     bad = installed.run(installed.python, "-m", "ferkit", "predict", "missing.csv", "out.csv")
     assert bad.returncode == 2

@@ -260,6 +260,14 @@ def add_prediction_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tta", action="store_true",
                         help="average the softmax of each face and its mirror image")
 
+def add_calibration_option(parser: argparse.ArgumentParser) -> None:
+    """--no-calibration of the commands whose output holds probabilities."""
+    parser.add_argument("--no-calibration", dest="calibrated", action="store_false",
+                        help="give the models' raw softmax instead of the probabilities "
+                             "calibrated on the validation split (the temperatures in the "
+                             "sidecars, fitted by calibrate.py; labels are the same)")
+
+
 def check_prediction_models(args) -> None:
     """The models add_prediction_options names (stage 1; the specialist unless
     --no-cascade), each with its sidecar, before TensorFlow is imported."""

@@ -88,7 +88,7 @@ def record_handoff(stage1, out, sidecar):
     most accurate on stage 1's validation split, without and with flip TTA
     (ferkit.evaluation.tune_handoff), and which stage 1 they were tuned against (its path
     and the SHA-256 of its .h5: a cascade with another stage 1 can then tell)."""
-    from ferkit.evaluation import tune_handoff
+    from ferkit.evaluation import fit_cascade_calibration, record_calibration, tune_handoff
 
     tuned, n_faces = tune_handoff(stage1, out)
     (threshold, accuracy), (threshold_tta, accuracy_tta) = tuned[False], tuned[True]
@@ -107,6 +107,12 @@ def record_handoff(stage1, out, sidecar):
     write_sidecar(out, sidecar)
     print(f"hand-off thresholds {threshold:g} (plain), {threshold_tta:g} (flip TTA; * = chosen) "
           f"recorded in {Path(out).with_suffix('.json')}")
+    # The cascade's probabilities changed with its thresholds: calibrate them again.
+    entry = fit_cascade_calibration(stage1, out)
+    record_calibration(out, entry, "cascade_calibration")
+    print(f"cascade calibration recorded: validation ECE {entry['plain']['before']['ece']:.2%}"
+          f" -> {entry['plain']['after']['ece']:.2%} ({entry['tta']['before']['ece']:.2%} -> "
+          f"{entry['tta']['after']['ece']:.2%} with flip TTA)")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ COMMANDS = {
     "train-dnn": "dnn_train",
     "average": "average_weights",
     "export": "export_tflite",
+    "calibrate": "calibrate",
     "confusion": "confusion",
     "saliency": "saliency",
     "filters": "filter_vis",

@@ -9,11 +9,14 @@ Usage:
 By default the faces scored are the validation split recorded in the (stage-1) model's
 sidecar, rebuilt from the same data (--train-data FILE, else the file the sidecar records,
 else data/train.csv; each used only when it holds the faces the model trained on), classes,
-share and seed, so no image the model was trained on is scored. Writes one PNG
-(row-normalized matrices, each cell the share of its true class and the count) into
-runs/figures/, which git ignores (README's figures are made with --out figures), and prints
-accuracy, macro-F1, per-class precision, recall and F1, the five most confused pairs and
-what the cascade changed.
+share and seed, so no image the model was trained on is scored. Writes two PNGs into
+runs/figures/, which git ignores (README's figures are made with --out figures): the
+row-normalized matrices (each cell the share of its true class and the count) and the
+reliability diagrams (accuracy against confidence in 15 bins and the share of faces in
+each, raw softmax and calibrated, ECE in the titles). Prints accuracy, macro-F1, per-class
+precision, recall and F1, the five most confused pairs, what the cascade changed, and the
+ECE, negative log-likelihood and Brier score of the raw and the calibrated probabilities
+(the calibrations in the sidecars: calibrate.py).
 """
 import argparse
 import sys
@@ -60,6 +63,23 @@ def report(title, truth, predicted, classes, names):
     return f"{title}: accuracy {metrics['accuracy']:.1%}", counts
 
 
+def calibration_report(title, raw, calibrated, truth):
+    """Print ECE, NLL and Brier of the raw and the calibrated probabilities (None: the
+    sidecar has no calibration) against ``truth`` (positions in their columns); return
+    one panel of the reliability figure: (title, {"raw": bins, "calibrated": bins})."""
+    from ferkit.calibration import reliability, scores
+
+    found = {"raw": raw} if calibrated is None else {"raw": raw, "calibrated": calibrated}
+    print(f"\n{title}: calibration (ECE over 15 confidence bins, NLL, Brier)")
+    for kind, probs in found.items():
+        measured = scores(probs, truth)
+        print(f"  {kind:<10} ECE {measured['ece']:6.2%}  NLL {measured['nll']:.4f}  Brier "
+              f"{measured['brier']:.4f}  mean confidence {measured['confidence']:.3f}")
+    if calibrated is None:
+        print(f"  no calibration in the sidecar; make it with: python3 calibrate.py")
+    return title, {kind: reliability(probs, truth) for kind, probs in found.items()}
+
+
 def main(argv=None):
     args = parse_args(argv)
     from ferkit.inference import MAKE_STAGE1, MAKE_STAGE2
@@ -71,8 +91,9 @@ def main(argv=None):
     from ferkit.evaluation import (faces_for, keep_classes, predict_with_progress,
                                 seen_in_training)
     from ferkit.files import read_sidecar
-    from ferkit.inference import (Cascade, choose_runtime, load_predictor, run_cascade,
-                                  runtime_line)
+    from ferkit.inference import (Cascade, calibrate, cascade_probs, choose_runtime,
+                                  handoff_mask, load_predictor, model_calibration,
+                                  run_cascade, runtime_line)
     from ferkit.models import class_names
 
     # Load (and so check) every model and the faces before the slow predictions; Keras or
@@ -81,14 +102,14 @@ def main(argv=None):
         runtime, why = choose_runtime(args.runtime, [args.model])
         print(runtime_line(runtime, why))
         model, info = load_predictor(args.model, runtime)
-        first_path = args.model
+        first_path, calibration = args.model, model_calibration(info, args.tta)
     else:
         cascade = Cascade.load(args.stage1, args.stage2, args.handoff_below, args.tta,
                                args.runtime)
         cli.announce_cascade(cascade, args.stage1, args.stage2, args.handoff_below)
         model, stage2 = cascade.stage1, cascade.stage2
         info, info2 = read_sidecar(args.stage1), read_sidecar(args.stage2)
-        first_path = args.stage1
+        first_path, calibration = args.stage1, cascade.stage1_calibration
     classes = info["classes"]
     faces = keep_classes(faces_for(args, first_path, info), classes)
     names = class_names(classes)
@@ -98,15 +119,27 @@ def main(argv=None):
 
     probs = predict_with_progress(model, faces.images, args.tta, Path(first_path).name)
     predicted = np.asarray(classes)[probs.argmax(axis=1)]
-    panels = [report(Path(first_path).name + (" alone" if args.model is None else ""),
-                     faces.labels, predicted, classes, names)]
+    first_title = Path(first_path).name + (" alone" if args.model is None else "")
+    panels = [report(first_title, faces.labels, predicted, classes, names)]
+    truth = np.searchsorted(classes, faces.labels)  # positions in the models' outputs
+    reliability_panels = [calibration_report(
+        first_title, probs, None if calibration is None else calibrate(calibration, probs),
+        truth)]
     if args.model is None:
         print(f"hand-off threshold {cascade.handoff_below:g}")
-        cascaded, _ = run_cascade(
-            probs, faces.images, stage2, cascade.classes, cascade.handoff_below,
-            lambda model, x: predict_with_progress(model, x, args.tta,
-                                                   f"{Path(args.stage2).name} (handed off)"))
+        handoff = handoff_mask(probs, cascade.classes, cascade.handoff_below)
+        handed = predict_with_progress(stage2, faces.images[handoff], args.tta,
+                                       f"{Path(args.stage2).name} (handed off)")
+        cascaded, _ = run_cascade(probs, faces.images, stage2, cascade.classes,
+                                  cascade.handoff_below, lambda model, x: handed, handoff)
         panels.append(report("cascade", faces.labels, cascaded, classes, names))
+        # Calibrated as Cascade.predict_all calibrates: stage 1's probabilities by its own
+        # calibration, the specialist's on the faces handed to it by the cascade's.
+        reliability_panels.append(calibration_report(
+            "cascade", cascade_probs(probs, handed, cascade.classes, handoff),
+            None if cascade.cascade_calibration is None else cascade_probs(
+                calibrate(calibration, probs), calibrate(cascade.cascade_calibration, handed),
+                cascade.classes, handoff), truth))
         print(f"\n{cli.cascade_changes(predicted, cascaded, faces.labels)}")
         if args.data is None:
             # Trained with another seed or share, the specialist may have trained on some of
@@ -116,8 +149,12 @@ def main(argv=None):
                 print(f"note: {seen.sum()} of these faces were in the specialist's training "
                       f"split; score a held-out file with --data for an unbiased cascade")
     stem = "cascade" if args.model is None else Path(args.model).stem
+    suptitle = f"{len(faces)} faces: {source}" + (" (flip TTA)" if args.tta else "")
     out = Path(args.out) / f"{stem}_confusion_{cli.scored_faces(args)}.png"
-    figures.confusion_figure(panels, names, out, suptitle=f"{len(faces)} faces: {source}")
+    figures.confusion_figure(panels, names, out, suptitle=suptitle)
+    print(f"wrote {out}")
+    out = Path(args.out) / f"{stem}_reliability_{cli.scored_faces(args)}.png"
+    figures.reliability_figure(reliability_panels, out, suptitle=suptitle)
     print(f"wrote {out}")
     return 0
 

@@ -268,7 +268,8 @@ def answer_errors_in_one_line(app) -> None:
 
 def create_app(reader: FaceReader, limits: Limits | None = None, about: dict | None = None):
     """The FastAPI app: the page at /, the API under /api, FastAPI's OpenAPI page at /docs.
-    ``about``: what /api/health reports beside the limits (runtime, cascade, TTA)."""
+    ``about``: what /api/health reports beside the limits (runtime, cascade, TTA,
+    calibrated)."""
     limits = limits or Limits()
     app = FastAPIOffline(redoc_url=None, title="ferkit", version="1",
                          description="Facial expressions of the faces in a picture (FER2013's "
