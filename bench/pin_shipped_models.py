@@ -8,8 +8,9 @@ The faces are made by code, never read from FER2013: the astronaut's face from s
 astronaut.png and its mirror image, cartoon faces drawn with OpenCV, seeded noise, a flat
 grey and a gradient. For stage 1 (models/cnn.h5), the specialist
 (models/cnn_specific_0_2_4_6.h5) and the DNN (models/dnn.h5), without and with flip TTA,
-the Keras model's probabilities and labels, and the cascade's labels and hand-offs (the
-thresholds tuned into the specialist's sidecar), are written to
+the Keras model's raw and calibrated probabilities (the temperatures in its sidecar) and
+labels, and the cascade's labels, hand-offs (the thresholds tuned into the specialist's
+sidecar) and calibrated probabilities, are written to
 tests/fixtures/shipped_models.json, which tests/test_shipped_models.py checks on Keras and
 on LiteRT to 1e-4. A change of a model's behaviour then fails the tests until the fixture
 is made again with this command.
@@ -17,12 +18,15 @@ is made again with this command.
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ferkit import MODELS, ROOT
+from ferkit import MODELS
 from ferkit.app import cli
+
+ROOT = Path(__file__).resolve().parent.parent  # the checkout this tool pins the tests of
 
 FIXTURE = ROOT / "tests" / "fixtures" / "shipped_models.json"
 COMMAND = "python3 bench/pin_shipped_models.py"
@@ -87,9 +91,11 @@ def pinned_faces() -> tuple[list[str], np.ndarray]:
 
 def behaviour(runtime: str = "keras", models=MODELS) -> dict:
     """The models' answers on pinned_faces(): for each model its classes and, without and
-    with TTA, its probabilities and labels; the cascade's labels, hand-offs and
-    thresholds."""
-    from ferkit.inference import Cascade, handoff_threshold, load_predictor, predict_probs
+    with TTA, its raw and its calibrated probabilities (its sidecar's calibration) and
+    labels; the cascade's labels, hand-offs, thresholds and calibrated probabilities (the
+    specialist's cascade_calibration)."""
+    from ferkit.inference import (Cascade, cascade_calibration, handoff_threshold,
+                                  load_predictor, model_calibration, predict_probs)
     from ferkit.record import read_record
     from ferkit.litert import file_sha256
 
@@ -98,22 +104,29 @@ def behaviour(runtime: str = "keras", models=MODELS) -> dict:
               for name in (STAGE1, SPECIALIST, DNN)}
     found = {"command": COMMAND, "faces": names, "models": {}, "cascade": {}}
     for name, model in loaded.items():
-        classes = read_record(models / name)["classes"]
+        sidecar = read_record(models / name)
+        classes = sidecar["classes"]
         entry = found["models"][name] = {"classes": classes,
                                          "sha256": file_sha256(models / name)}
         for tta, key in ((False, ""), (True, "_tta")):
             probs = predict_probs(model, faces, tta=tta)
+            calibrated = model_calibration(sidecar, tta).apply(probs)
             entry["probs" + key] = np.round(probs.astype(float), 6).tolist()
+            entry["calibrated" + key] = np.round(calibrated.astype(float), 6).tolist()
             entry["labels" + key] = np.asarray(classes)[probs.argmax(axis=1)].tolist()
     specialist = read_record(models / SPECIALIST)
     for tta, key in ((False, ""), (True, "_tta")):
         threshold = handoff_threshold(None, specialist, tta)
-        said = Cascade(loaded[STAGE1], loaded[SPECIALIST], specialist["classes"], threshold,
-                       tta, runtime).predict(faces)
-        labels, handoff = said.labels, said.handed_over
-        found["cascade"].update({"handoff_below" + key: threshold,
-                                 "labels" + key: labels.tolist(),
-                                 "handoff" + key: handoff.tolist()})
+        found_now = Cascade(loaded[STAGE1], loaded[SPECIALIST], specialist["classes"],
+                            threshold, tta, runtime,
+                            stage1_calibration=model_calibration(read_record(models / STAGE1),
+                                                                 tta),
+                            cascade_calibration=cascade_calibration(
+                                specialist, models / STAGE1, tta)).predict(faces)
+        found["cascade"].update({
+            "handoff_below" + key: threshold, "labels" + key: found_now.labels.tolist(),
+            "handoff" + key: found_now.handed_over.tolist(),
+            "calibrated" + key: np.round(found_now.probabilities.astype(float), 6).tolist()})
     return found
 
 
@@ -133,20 +146,32 @@ def differences(expected: dict, found: dict, tolerance: float = TOLERANCE) -> li
         before = len(lines)
         for key in ("", "_tta"):
             tta = " with TTA" if key else ""
-            gap = np.abs(np.subtract(got["probs" + key], want["probs" + key]))
-            if gap.max() > tolerance:
-                face = int(gap.max(axis=1).argmax())
-                lines.append(f"{name}{tta}: probabilities differ by up to {gap.max():.2e} "
-                             f"(face {face}, {expected['faces'][face]!r})")
+            for kind, what in (("probs", "probabilities"),
+                               ("calibrated", "calibrated probabilities")):
+                lines += _gap(f"{name}{tta}: {what}", got[kind + key], want[kind + key],
+                              expected["faces"], tolerance)
             if got["labels" + key] != want["labels" + key]:
                 lines.append(f"{name}{tta}: expected labels {want['labels' + key]}, found "
                              f"{got['labels' + key]}")
         if len(lines) > before and got["sha256"] != want["sha256"]:
             lines.append(f"{name}: not the file pinned (SHA-256 differs): retrained?")
     for key, want in expected["cascade"].items():
-        if found["cascade"].get(key) != want:
-            lines.append(f"cascade {key}: expected {want}, found {found['cascade'].get(key)}")
+        got = found["cascade"].get(key)
+        if key.startswith("calibrated"):
+            lines += _gap(f"cascade {key}: probabilities", got, want, expected["faces"],
+                          tolerance)
+        elif got != want:
+            lines.append(f"cascade {key}: expected {want}, found {got}")
     return lines
+
+
+def _gap(what: str, got, want, faces, tolerance: float) -> list[str]:
+    """One line when two lists of probability rows differ by more than ``tolerance``."""
+    gap = np.abs(np.subtract(got, want))
+    if gap.max() <= tolerance:
+        return []
+    face = int(gap.max(axis=1).argmax())
+    return [f"{what} differ by up to {gap.max():.2e} (face {face}, {faces[face]!r})"]
 
 
 def main(argv=None):

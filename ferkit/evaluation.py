@@ -26,7 +26,7 @@ def recorded_data(sidecar: dict, model_path, train_data=None,
 
     From ``train_data`` when given (``parameter``: the caller's name for it, which the
     error names), else from the file
-    the sidecar records (``data``, relative to the checkout), else from README's data
+    the sidecar records (``data``, relative to the model's folder), else from README's data
     location (data/train.csv or data/train.csv.gz). A file is used only when it holds the
     faces the sidecar's ``data_identity`` names (ferkit.data.faces_identity); a sidecar
     without one accepts the given or recorded file as before, but never README's location,
@@ -37,7 +37,7 @@ def recorded_data(sidecar: dict, model_path, train_data=None,
     if train_data is not None:
         candidates = [Path(train_data)]
     else:
-        candidates = [resolve_recorded(recorded)] if recorded else []
+        candidates = [resolve_recorded(recorded, model_path)] if recorded else []
         if identity is not None:
             candidates += fer_data.readme_training_files()
         candidates = [path for path in dict.fromkeys(candidates) if path.exists()]
@@ -60,7 +60,7 @@ def _no_training_data(model_path, recorded, identity, train_data, parameter, tri
     reasons = []
     if recorded is None:
         reasons.append("its sidecar records no training data")
-    elif resolve_recorded(recorded) not in tried:
+    elif resolve_recorded(recorded, model_path) not in tried:
         reasons.append(f"its training data {recorded} (recorded in the sidecar) is not here")
     reasons += [f"{path} holds other faces (not the sidecar's data_identity)" for path in tried]
     readme = fer_data.readme_training_files()
@@ -124,14 +124,11 @@ def calibration_faces(sidecar: dict, model_path, count: int, seed: int = 0,
 def same_training_data(sidecar: dict, other: dict) -> bool:
     """Whether two models were trained on the same faces: by their data identities when
     both sidecars record one (the same faces in two formats are the same data), else by
-    the recorded file and usage."""
+    the recorded file (as recorded) and usage."""
     if sidecar.get("data_identity") and other.get("data_identity"):
         return sidecar["data_identity"] == other["data_identity"]
 
-    def source(info):
-        return (info.get("data") and resolve_recorded(info["data"]), info.get("usage"))
-
-    return source(sidecar) == source(other)
+    return (sidecar.get("data"), sidecar.get("usage")) == (other.get("data"), other.get("usage"))
 
 
 def seen_in_training(faces: Faces, faces_sidecar: dict, sidecar: dict, model_path,
@@ -200,8 +197,10 @@ def tune_handoff(stage1_path, specialist_path, train_data=None) -> tuple[dict, i
 def record_handoff(stage1_path, specialist_path, train_data=None, say=print):
     """Tune the specialist's hand-off thresholds against stage 1 (tune_handoff: without and
     with flip TTA) and record them in its record with which stage 1 they were tuned against
-    (its path, and the SHA-256 of its .h5: a cascade with another stage 1 can then tell);
-    ``say`` gets the table of cascade accuracy by threshold. Returns the new record."""
+    (its path, and the SHA-256 of its .h5: a cascade with another stage 1 can then tell),
+    then fit the cascade's calibration again (fit_cascade_calibration: its probabilities
+    changed with the thresholds); ``say`` gets the table of cascade accuracy by threshold.
+    Returns the new record."""
     from ferkit.litert import file_sha256
     from ferkit.record import read_record, write_record
 
@@ -216,13 +215,20 @@ def record_handoff(stage1_path, specialist_path, train_data=None, say=print):
             f"{accuracy_tta[t]:.4f}{'*' if t == threshold_tta else ' '}{what}")
     record = read_record(specialist_path).replace(
         handoff_below=threshold, handoff_below_tta=threshold_tta,
-        stage1=recorded_path(stage1_path), stage1_sha256=file_sha256(stage1_path),
-        handoff_tuning={"stage1": recorded_path(stage1_path), "faces": n_faces,
+        stage1=recorded_path(stage1_path, specialist_path),
+        stage1_sha256=file_sha256(stage1_path),
+        handoff_tuning={"stage1": recorded_path(stage1_path, specialist_path), "faces": n_faces,
                         "accuracy": accuracy, "accuracy_tta": accuracy_tta})
     write_record(specialist_path, record)
     say(f"hand-off thresholds {threshold:g} (plain), {threshold_tta:g} (flip TTA; * = "
         f"chosen) recorded in {Path(specialist_path).with_suffix('.json')}")
-    return record
+    # The cascade's probabilities changed with its thresholds: calibrate them again.
+    entry = fit_cascade_calibration(stage1_path, specialist_path, train_data)
+    record_calibration(specialist_path, entry, "cascade_calibration")
+    say(f"cascade calibration recorded: validation ECE {entry['plain']['before']['ece']:.2%} "
+        f"-> {entry['plain']['after']['ece']:.2%} ({entry['tta']['before']['ece']:.2%} -> "
+        f"{entry['tta']['after']['ece']:.2%} with flip TTA)")
+    return read_record(specialist_path)
 
 
 # --- counts and metrics ---------------------------------------------------------------------
@@ -269,3 +275,111 @@ def most_confused(counts, top: int = 5) -> list[tuple[int, int, int, float]]:
              if t != p and counts[t, p] > 0]
     cells.sort(key=lambda cell: (-shares[cell], -counts[cell]))
     return [(t, p, int(counts[t, p]), float(shares[t, p])) for t, p in cells[:top]]
+
+
+# --- calibration ----------------------------------------------------------------------------
+
+def calibration_entry(probabilities, truth, seed: int, faces: dict) -> dict:
+    """A sidecar's calibration entry: {"plain": ..., "tta": ..., "faces": ``faces``}, each
+    mode's ferkit.calibration.choose_calibration record (the method kept, its values, the
+    richer method's comparison, ECE, NLL and Brier before and after) fitted on
+    ``probabilities(tta)`` -> (N, K) against ``truth`` (N,) positions 0..K-1."""
+    from ferkit.calibration import choose_calibration
+
+    entry = {key: choose_calibration(probabilities(tta), truth, seed)[1]
+             for tta, key in ((False, "plain"), (True, "tta"))}
+    entry["faces"] = faces
+    return entry
+
+
+def split_record(sidecar: dict, count: int, what: str = "validation split") -> dict:
+    """Which faces a calibration was fitted on: ``what``, and the data identity, classes,
+    seed and share that rebuild the split (split_rows), with its face count."""
+    return {"split": what, "data_identity": sidecar.get("data_identity"),
+            "classes": list(sidecar["classes"]), "seed": sidecar["seed"],
+            "val_split": sidecar["val_split"], "count": int(count)}
+
+
+def fit_model_calibration(model_path, train_data=None, runtime: str = "keras") -> dict:
+    """A model's calibration entry (calibration_entry), fitted on its own validation split
+    (its classes only), on plain and on flip-TTA probabilities: the sidecar's
+    ``calibration``, which ferkit.inference.model_calibration reads."""
+    from ferkit.inference import load_predictor, predict_probs
+
+    model, sidecar = load_predictor(model_path, runtime)
+    faces = keep_classes(validation_faces(sidecar, model_path, train_data), sidecar["classes"])
+    truth = np.searchsorted(sidecar["classes"], faces.labels)  # positions in its outputs
+    name = Path(model_path).name
+    return calibration_entry(
+        lambda tta: predict_probs(model, faces.images, tta,
+                                  progress=name + (" + flip TTA" if tta else "")),
+        truth, sidecar["seed"], split_record(sidecar, len(faces)))
+
+
+def fit_cascade_calibration(stage1_path, specialist_path, train_data=None,
+                            runtime: str = "keras") -> dict:
+    """The cascade's calibration entry: the specialist's probabilities on the faces the
+    cascade hands it (with its tuned thresholds), calibrated on those of stage 1's
+    validation split, less any face the specialist trained on (the faces tune_handoff
+    uses), whose truth is one of its classes (only those move the cascade's NLL), plain and
+    flip TTA. ``before`` and ``after`` are the whole cascade's ECE, NLL and Brier on all
+    those faces, raw against calibrated (stage 1 by its sidecar's calibration, the faces it
+    hands over by this one: ferkit.inference.Cascade.predict); ``handed_before`` and
+    ``handed_after`` the specialist's on the faces fitted. The specialist's sidecar keeps
+    it as ``cascade_calibration``, tied to this stage 1 by ``stage1_sha256`` (as the
+    hand-off is)."""
+    from ferkit.calibration import Calibration, choose_calibration
+    from ferkit.inference import (Cascade, calibrate, cascade_probs, handoff_mask,
+                                  model_calibration, predict_probs)
+    from ferkit.litert import file_sha256
+    from ferkit.record import read_record
+
+    info1, info2 = read_record(stage1_path), read_record(specialist_path)
+    faces = validation_faces(info1, stage1_path, train_data)
+    faces = subset(faces, np.flatnonzero(~seen_in_training(faces, info1, info2,
+                                                           specialist_path, train_data)))
+    classes = info2["classes"]
+    entry = {}
+    for tta, key in ((False, "plain"), (True, "tta")):
+        cascade = Cascade.load(stage1_path, specialist_path, tta=tta, runtime=runtime,
+                               calibrated=False)
+        suffix = " + flip TTA" if tta else ""
+        probs1 = predict_probs(cascade.stage1, faces.images, tta,
+                               progress=Path(stage1_path).name + suffix)
+        handoff = handoff_mask(probs1, classes, cascade.handoff_below)
+        handed = predict_probs(cascade.stage2, faces.images[handoff], tta,
+                               progress=f"{Path(specialist_path).name}{suffix} (handed off)")
+        truth = faces.labels[handoff]
+        inside = np.isin(truth, classes)
+        if inside.any():
+            kept, record = choose_calibration(handed[inside],
+                                              np.searchsorted(classes, truth[inside]),
+                                              info1["seed"])
+        else:  # nothing to fit on: the specialist's softmax stands
+            kept, record = Calibration(1.0), Calibration(1.0).to_dict()
+        shown1 = calibrate(model_calibration(info1, tta), probs1)
+        entry[key] = {
+            **record, "handoff_below": cascade.handoff_below, "handed_faces": int(inside.sum()),
+            "handed_before": record.get("before"), "handed_after": record.get("after"),
+            "before": _rounded_scores(cascade_probs(probs1, handed, classes, handoff),
+                                      faces.labels),
+            "after": _rounded_scores(cascade_probs(shown1, kept.apply(handed), classes,
+                                                   handoff), faces.labels)}
+    entry["faces"] = split_record(info1, len(faces), "validation split of stage 1, less the "
+                                                     "specialist's training faces")
+    entry["stage1_sha256"] = file_sha256(stage1_path)
+    return entry
+
+
+def _rounded_scores(probs, truth) -> dict:
+    from ferkit.calibration import scores
+
+    return {key: round(value, 6) for key, value in scores(probs, truth).items()}
+
+
+def record_calibration(model_path, entry: dict, key: str = "calibration") -> None:
+    """Write a calibration ``entry`` into the sidecar of ``model_path`` under ``key``
+    ("calibration", or the specialist's "cascade_calibration"); the weights are untouched."""
+    from ferkit.record import read_record, write_record
+
+    write_record(model_path, read_record(model_path).replace(**{key: entry}))

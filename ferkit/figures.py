@@ -1,4 +1,5 @@
-"""The analysis figures: confusion matrices, saliency panels and image grids.
+"""The analysis figures: confusion matrices, reliability diagrams, saliency panels and image
+grids.
 
 Figures are matplotlib.figure.Figure objects saved as PNG (by Agg), never through pyplot:
 no backend is switched (importing this module changes nothing in a caller's matplotlib), no
@@ -17,7 +18,6 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
-from ferkit import ROOT
 from ferkit.evaluation import row_shares
 from ferkit.files import write_atomically
 from ferkit.paths import writing
@@ -64,6 +64,42 @@ def confusion_figure(panels, names, path, suptitle=None) -> None:
     save(fig, path)
 
 
+def reliability_figure(panels, path, suptitle=None) -> None:
+    """Reliability diagrams side by side, one column a set of predictions: above, the
+    accuracy of each confidence bin against its mean confidence (on the diagonal where the
+    probabilities mean what they say), before and after calibration; below, the share of
+    the faces in each bin. ECE before and after in each title.
+
+    panels: [(title, {"raw": Reliability, "calibrated": Reliability})]
+    (ferkit.calibration.reliability, the same bins for both)."""
+    styles = {"raw": ("tab:grey", "raw softmax"), "calibrated": ("tab:blue", "calibrated")}
+    fig = Figure(figsize=(4.2 * len(panels), 5.6), layout="constrained")
+    axes = fig.subplots(2, len(panels), squeeze=False, sharex=True,
+                        gridspec_kw={"height_ratios": [3, 1.2]})
+    for column, (title, bins) in enumerate(panels):
+        above, below = axes[0, column], axes[1, column]
+        above.plot([0, 1], [0, 1], color="black", linewidth=0.8, linestyle=":",
+                   label="perfectly calibrated")
+        width = np.diff(next(iter(bins.values())).edges)[0]
+        for i, (kind, found) in enumerate(bins.items()):
+            colour, name = styles[kind]
+            seen = found.counts > 0
+            above.plot(found.confidence[seen], found.accuracy[seen], marker="o", markersize=4,
+                       color=colour, label=f"{name} (ECE {found.ece:.1%})")
+            below.bar(found.edges[:-1] + width * (0.1 + 0.4 * i), found.share, width * 0.4,
+                      align="edge", color=colour, label=name)
+        above.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy in the bin")
+        above.set_title(f"{title}\nECE " + " -> ".join(f"{found.ece:.1%}"
+                                                      for found in bins.values()), fontsize=10)
+        above.legend(loc="upper left", fontsize=8)
+        above.grid(alpha=0.3)
+        below.set(xlabel="confidence (top probability)", ylabel="share of faces")
+        below.grid(alpha=0.3)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    save(fig, path)
+
+
 def normalized(maps) -> np.ndarray:
     """Each map divided by its own maximum: (N, h, w) in 0-1 (an all-zero map stays 0)."""
     maps = np.asarray(maps, dtype=np.float64)
@@ -106,12 +142,12 @@ def saliency_figure(faces, maps, kept, captions, title, path) -> None:
 
 
 def shown_path(path) -> str:
-    """A file as a figure's title names it: relative to the checkout when it lies in or
-    beside it (../shared/data/...), else its name alone: never an absolute path of the
+    """A file as a figure's title names it: relative to the current folder when it lies in
+    or beside it (../shared/data/...), else its name alone: never an absolute path of the
     machine that drew it."""
-    path = Path(path).resolve()
-    if path.is_relative_to(ROOT.parent):
-        return Path(os.path.relpath(path, ROOT)).as_posix()
+    path, here = Path(path).resolve(), Path.cwd()
+    if path.is_relative_to(here.parent):
+        return Path(os.path.relpath(path, here)).as_posix()
     return path.name
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from ferkit import MODELS
 from ferkit.arrays import check_faces
+from ferkit.calibration import Calibration
 from ferkit.errors import DataError, ParameterError
 from ferkit.record import read_record
 from ferkit.labels import CLASS_NAMES, EMOTIONS
@@ -25,6 +26,7 @@ DEFAULT_STAGE1 = MODELS / "cnn.h5"
 DEFAULT_STAGE2 = MODELS / "cnn_specific_0_2_4_6.h5"
 MAKE_STAGE1 = "python3 cnn_train.py"
 MAKE_STAGE2 = "python3 cnn_train_mod.py --specific 0_2_4_6"
+MAKE_CALIBRATION = "python3 calibrate.py"
 
 PREDICT_BATCH = 256  # large enough to keep both cores busy, small enough for any laptop
 # --runtime: auto = LiteRT (float32) when every model needed has a fresh .tflite, else
@@ -110,15 +112,18 @@ def hand_over(stage1_probs: np.ndarray, stage2_probs: np.ndarray, classes,
 
 
 def combine(stage1_probs: np.ndarray, handed_probs: np.ndarray, classes,
-            handoff: np.ndarray) -> Prediction:
+            handoff: np.ndarray, shown=None) -> Prediction:
     """The Prediction of faces whose ``handoff`` ones the specialist decided: handed_probs
-    (handoff.sum(), K) are its rows for those faces, stage1_probs (N, 7) stage 1's."""
+    (handoff.sum(), K) are its rows for those faces, stage1_probs (N, 7) stage 1's. The
+    labels come from these; ``shown``: (stage 1's, the specialist's) probabilities to give
+    instead (calibrated: Cascade.predict), default these."""
     stage1_probs = np.asarray(stage1_probs, dtype=np.float32)
     handoff = np.asarray(handoff, dtype=bool)
     labels = stage1_probs.argmax(axis=1)
     labels[handoff] = np.asarray(classes)[np.asarray(handed_probs).argmax(axis=1)]
-    return Prediction(labels, cascade_probs(stage1_probs, handed_probs, classes, handoff),
-                      stage1_probs, handoff)
+    shown1, shown2 = shown or (stage1_probs, handed_probs)
+    shown1 = np.asarray(shown1, dtype=np.float32)
+    return Prediction(labels, cascade_probs(shown1, shown2, classes, handoff), shown1, handoff)
 
 
 def cascade_probs(stage1_probs: np.ndarray, handed_probs: np.ndarray, classes,
@@ -336,14 +341,62 @@ class FaceResult:
                 "label": EMOTIONS[self.label], "handed_over": self.handed_over}
 
 
+def model_calibration(sidecar: dict, tta: bool = False) -> Calibration | None:
+    """The calibration fitted for a model's own probabilities (plain, or flip TTA's) in its
+    sidecar's ``calibration`` entry (ferkit.evaluation.fit_model_calibration); None when
+    the sidecar has none (a model made before calibration: its softmax is used as it is)."""
+    entry = sidecar.get("calibration")
+    if entry is None:
+        return None
+    return _calibration(entry, "tta" if tta else "plain", "calibration")
+
+
+def cascade_calibration(specialist_sidecar: dict, stage1_path, tta: bool = False
+                        ) -> Calibration | None:
+    """The calibration of the specialist's probabilities on the faces the cascade hands it,
+    in its sidecar's ``cascade_calibration`` (ferkit.evaluation.fit_cascade_calibration),
+    when it was fitted with this stage 1 (its SHA-256 is the entry's ``stage1_sha256``, as
+    the hand-off threshold is tied to it); else None."""
+    entry = specialist_sidecar.get("cascade_calibration")
+    if entry is None or entry.get("stage1_sha256") != file_sha256(stage1_path):
+        return None
+    return _calibration(entry, "tta" if tta else "plain", "cascade_calibration")
+
+
+def _calibration(entry, key: str, name: str) -> Calibration:
+    try:
+        return Calibration.from_dict(entry[key])
+    except (KeyError, TypeError, ValueError) as error:
+        raise DataError(f"{name} in the sidecar: expected {key!r} with a temperature, found "
+                        f"{entry!r} ({error})") from None
+
+
+def uncalibrated_notice(stage1_path, stage2_path=None, calibrations=()) -> str | None:
+    """The one line saying which of a prediction's probabilities are the raw softmax (a
+    sidecar without its calibration) and the command that calibrates them; None when all
+    are calibrated. ``calibrations``: (stage 1's, the cascade's when stage2_path is given)."""
+    missing = [f"{stage1_path} (no calibration in its sidecar)"] if calibrations[0] is None \
+        else []
+    if stage2_path is not None and calibrations[1] is None:
+        missing.append(f"the cascade with {stage2_path} (no cascade_calibration for this "
+                       f"stage 1 in its sidecar)")
+    if not missing:
+        return None
+    command = (f"{MAKE_CALIBRATION} --stage1 {stage1_path}" if stage2_path is None else
+               f"{MAKE_CALIBRATION} --stage1 {stage1_path} --stage2 {stage2_path}")
+    return (f"uncalibrated: {'; '.join(missing)}: its probabilities are the raw softmax; "
+            f"calibrate with: {command}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Prediction:
     """What the cascade says of N faces, as arrays (FaceResult's vocabulary, one row a face).
     ``labels`` int (N,): its classes 0-6; ``probabilities`` float32 (N, 7): the distribution
     that goes with each label (stage 1's where stage 1 decided, the cascade's where the
-    specialist did: cascade_probs); ``stage1_probabilities`` (N, 7): stage 1's softmax for
-    every face; ``handed_over`` bool (N,): which faces the specialist decided; ``names``:
-    each label's name. ``results(boxes, scores)``: one FaceResult a face."""
+    specialist did: cascade_probs), calibrated (Cascade) unless the Cascade was loaded with
+    calibrated=False; ``stage1_probabilities`` (N, 7): stage 1's for every face (calibrated
+    by its own calibration likewise); ``handed_over`` bool (N,): which faces the specialist
+    decided; ``names``: each label's name. ``results(boxes, scores)``: one FaceResult a face."""
 
     labels: np.ndarray
     probabilities: np.ndarray
@@ -380,8 +433,16 @@ class Cascade:
     """The models and settings of one prediction job, loaded and checked once: stage 1, the
     specialist (None: stage 1 alone), the specialist's classes, the hand-off threshold,
     TTA, the runtime the models run on ("keras", "litert" or "litert-int8") and why it was
-    chosen. ``predict`` is the one way into the cascade: predict.py, annotate.py, serve.py,
-    ferkit.Recognizer and the benchmarks all predict through it."""
+    chosen, and the calibrations applied to the probabilities it returns (None: the raw
+    softmax). ``predict`` is the one way into the cascade: predict.py, annotate.py, serve.py,
+    ferkit.Recognizer and the benchmarks all predict through it.
+
+    Calibration is applied after the models, here, so it is the same on every runtime:
+    stage 1's probabilities by its own calibration, the specialist's on the faces handed to
+    it by the cascade's (fitted on such faces, with this stage 1), and the two combined by
+    cascade_probs, so the cascade's probabilities are still stage 1's where it decided. The
+    hand-off and the labels come from the raw softmax, on which the threshold was tuned, so
+    calibrated or not the cascade gives the same labels."""
 
     stage1: object
     stage2: object | None = None
@@ -390,15 +451,21 @@ class Cascade:
     tta: bool = False
     runtime: str = "keras"
     runtime_reason: str = ""
+    stage1_calibration: Calibration | None = None
+    cascade_calibration: Calibration | None = None
+    calibration_notice: str | None = None
 
     @classmethod
     def load(cls, stage1_path, stage2_path=None, handoff_below=None, tta=False,
-             runtime="auto") -> Cascade:
+             runtime="auto", calibrated=True) -> Cascade:
         """Load stage 1 and, when ``stage2_path`` is given, the specialist, both through the
         runtime choose_runtime picks from ``runtime`` (auto, litert, litert-int8, keras;
         logged, and kept with the reason: runtime_line); the threshold is
         ``handoff_below`` or the one tuned into the specialist's sidecar
-        (handoff_threshold)."""
+        (handoff_threshold). ``calibrated``: return calibrated probabilities (the
+        calibrations in the sidecars, model_calibration and cascade_calibration); a sidecar
+        without one gives the raw softmax, with uncalibrated_notice's line logged
+        (WARNING) and kept as ``calibration_notice``. False: the raw softmax."""
         # Every sidecar checked before the runtime is chosen or a model loaded.
         check_stage1(stage1_path, read_record(stage1_path, MAKE_STAGE1))
         paths = [stage1_path]
@@ -406,12 +473,20 @@ class Cascade:
             check_specialist(stage2_path, read_record(stage2_path, MAKE_STAGE2))
             paths.append(stage2_path)
         runtime, why = choose_runtime(runtime, paths)
-        stage1, _ = load_stage1(stage1_path, runtime)
-        if stage2_path is None:
-            return cls(stage1, tta=tta, runtime=runtime, runtime_reason=why)
-        stage2, info = load_specialist(stage2_path, runtime)
-        return cls(stage1, stage2, info["classes"], handoff_threshold(handoff_below, info, tta),
-                   tta, runtime, why)
+        stage1, info1 = load_stage1(stage1_path, runtime)
+        stage2, info = (None, {"classes": []}) if stage2_path is None \
+            else load_specialist(stage2_path, runtime)
+        calibrations, notice = (None, None), None
+        if calibrated:
+            calibrations = (model_calibration(info1, tta),
+                            None if stage2_path is None
+                            else cascade_calibration(info, stage1_path, tta))
+            notice = uncalibrated_notice(stage1_path, stage2_path, calibrations)
+            if notice:
+                logger.warning(notice)
+        threshold = 1.0 if stage2_path is None else handoff_threshold(handoff_below, info, tta)
+        return cls(stage1, stage2, info["classes"], threshold, tta, runtime, why,
+                   *calibrations, notice)
 
     @property
     def runtime_line(self) -> str:
@@ -428,10 +503,17 @@ class Cascade:
         images = check_faces(faces)
         names = progress or (None, None)
         probs1 = predict_probs(self.stage1, images, tta=self.tta, progress=names[0])
+        shown1 = calibrate(self.stage1_calibration, probs1)
         if self.stage2 is None:
-            return Prediction(probs1.argmax(axis=1), probs1, probs1,
+            return Prediction(probs1.argmax(axis=1), shown1, shown1,
                               np.zeros(len(probs1), dtype=bool))
         if handoff is None:
             handoff = handoff_mask(probs1, self.classes, self.handoff_below)
         handed = predict_probs(self.stage2, images[handoff], tta=self.tta, progress=names[1])
-        return combine(probs1, handed, self.classes, handoff)
+        return combine(probs1, handed, self.classes, handoff,
+                       (shown1, calibrate(self.cascade_calibration, handed)))
+
+
+def calibrate(calibration: Calibration | None, probs: np.ndarray) -> np.ndarray:
+    """``probs`` calibrated by ``calibration``; as they are where it is None."""
+    return probs if calibration is None else calibration.apply(probs)

@@ -40,6 +40,9 @@ class Recognizer:
     the reason ``self.runtime_reason``. ``tta``: average each face's softmax with its
     mirror image's. ``handoff_below``: hand a face to the specialist when stage 1 is at
     most this sure (default: the threshold tuned into the specialist's sidecar).
+    ``calibrated``: probabilities calibrated by the temperatures fitted on validation and
+    kept in the sidecars (a model without them gives its raw softmax, logged once, WARNING);
+    False: the raw softmax. Labels are the same either way.
     How faces are found and framed in a picture, as annotate.py finds them: ``detector``
     ("haar", "mtcnn"; None: each source's own, ferkit.faces.SOURCE_DETECTORS: MTCNN for a
     photo, which finds the most faces and loads TensorFlow, Haar for a live frame, which
@@ -50,7 +53,8 @@ class Recognizer:
     def __init__(self, stage1=None, stage2=None, *, cascade: bool = True,
                  runtime: str = "auto", tta: bool = False, handoff_below: float | None = None,
                  detector: str | None = None, min_face: int | None = None,
-                 min_neighbors: int = DEFAULT_MIN_NEIGHBORS, margin: float | None = None):
+                 min_neighbors: int = DEFAULT_MIN_NEIGHBORS, margin: float | None = None,
+                 calibrated: bool = True):
         if not cascade and stage2 is not None:
             raise ParameterError("stage2", "expected no specialist with cascade=False, found "
                                            f"{stage2}")
@@ -64,7 +68,8 @@ class Recognizer:
         self.face_settings = {source: source_settings(source, detector, min_face,
                                                       min_neighbors, margin)
                               for source in SOURCE_DETECTORS}
-        self.cascade = Cascade.load(self.stage1, self.stage2, handoff_below, tta, runtime)
+        self.cascade = Cascade.load(self.stage1, self.stage2, handoff_below, tta, runtime,
+                                    calibrated)
         self._detectors = {}  # name -> detector, each loaded by its first use
 
     @property
@@ -80,6 +85,18 @@ class Recognizer:
         return self.cascade.tta
 
     @property
+    def calibrated(self) -> bool:
+        """Whether the probabilities are calibrated (False: asked for the raw softmax, or
+        no calibration in the sidecars: calibration_notice says which)."""
+        return (self.cascade.cascade_calibration if self.stage2 is not None
+                else self.cascade.stage1_calibration) is not None
+
+    @property
+    def calibration_notice(self) -> str | None:
+        """The line saying which probabilities are uncalibrated and how to calibrate them."""
+        return self.cascade.calibration_notice
+
+    @property
     def handoff_below(self) -> float:
         """The threshold in use (1.0 with cascade=False: nothing is handed over then)."""
         return self.cascade.handoff_below
@@ -92,7 +109,8 @@ class Recognizer:
     def __repr__(self) -> str:
         return (f"Recognizer(stage1={str(self.stage1)!r}, stage2="
                 f"{None if self.stage2 is None else str(self.stage2)!r}, runtime="
-                f"{self.runtime!r}, tta={self.tta}, handoff_below={self.handoff_below:g})")
+                f"{self.runtime!r}, tta={self.tta}, handoff_below={self.handoff_below:g}, "
+                f"calibrated={self.calibrated})")
 
     def predict(self, faces) -> Prediction:
         """Grey faces framed as FER2013's, uint8 or float pixels 0-255, one (48, 48) or

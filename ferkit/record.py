@@ -53,6 +53,8 @@ class ModelRecord(collections.abc.Mapping):
     its LiteRT copies: ``tflite``, ``tflite_int8`` ({"h5_sha256", "sha256", ...});
     a specialist's hand-off: ``handoff_below``, ``handoff_below_tta``, ``handoff_tuning``,
     ``stage1``, ``stage1_sha256``;
+    its calibration (ferkit.evaluation.fit_model_calibration): ``calibration``, and a
+    specialist's on the faces the cascade hands it, ``cascade_calibration``;
     and ``extra``: keys this version does not know, kept as they were.
     """
 
@@ -96,6 +98,8 @@ class ModelRecord(collections.abc.Mapping):
     handoff_tuning: dict | None = None
     stage1: str | None = None
     stage1_sha256: str | None = None
+    calibration: dict | None = None
+    cascade_calibration: dict | None = None
     extra: dict = dataclasses.field(default_factory=dict)
 
     # --- JSON ------------------------------------------------------------------------------

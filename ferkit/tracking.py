@@ -134,6 +134,44 @@ class VideoTracks:
         return self._seen[track] >= min(self.min_frames, self.tracker.steps)
 
 
+class VideoTable:
+    """The faces table of one video, built frame by frame: each sampled frame's faces
+    (ferkit.FaceResult) get their time, track and smoothed label (VideoTracks); ``rows()``
+    are those of the tracks long enough to be a person, in TABLE_COLUMNS' order.
+    Recognizer.analyze_video and annotate.py both build their rows so."""
+
+    def __init__(self, name: str, fps: float, every: int = 1, smooth: float = DEFAULT_SMOOTH,
+                 min_track: int = MIN_TRACK_FRAMES):
+        self.name = name
+        self.tracks = VideoTracks(fps, every, smooth, min_track)
+        self._rows = []
+
+    def add(self, frame: int, faces):
+        """(track ids (N,), smoothed probabilities (N, 7), shown (N,)) of one sampled
+        frame's faces, their rows kept."""
+        boxes = [face.box for face in faces]
+        probs = np.array([face.probabilities for face in faces], float).reshape(-1, NUM_CLASSES)
+        ids, smoothed, shown = self.tracks.update(frame, boxes, probs)
+        time = frame_time(frame, self.tracks.fps)
+        self._rows += [table_row(self.name, frame, face, time, track, label)
+                       for face, track, label in zip(faces, ids, smoothed.argmax(axis=1))]
+        return ids, smoothed, shown
+
+    def rows(self) -> list[list]:
+        track = TABLE_COLUMNS.index("track")
+        return [row for row in self._rows if self.tracks.kept(row[track])]
+
+
+def table_row(name: str, frame: int, face, time="", track="", smooth_label=None) -> list:
+    """One face's row of the faces table (faces.csv): the input's name, the frame, a
+    video's time and track ("" for a photo), FaceResult.record() (handed_over as 1 or 0),
+    the smoothed label and its name (a photo's: its label)."""
+    smooth = face.label if smooth_label is None else int(smooth_label)
+    return [name, frame, time, track if track == "" else int(track),
+            *(int(value) if isinstance(value, bool) else value
+              for value in face.record().values()), smooth, CLASS_NAMES[smooth]]
+
+
 def frame_time(frame: int, fps: float) -> float:
     """Seconds from the video's start to ``frame`` (0-based), to the millisecond."""
     return round(frame / fps, 3)

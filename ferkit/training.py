@@ -30,6 +30,7 @@ from ferkit.averaging import recalibrate_batchnorm
 from ferkit.backend import keras
 from ferkit.data import IMAGE_SIZE
 from ferkit.errors import Interrupted, ParameterError
+from ferkit.evaluation import calibration_entry, split_record
 from ferkit.files import write_atomically
 from ferkit.inference import check_stage1, predict_probs
 from ferkit.record import read_record
@@ -141,7 +142,7 @@ def work_left(state: RunState, model, faces: TrainingData) -> RunWork:
     epochs' batches and validations, each cycle end's forward passes (BatchNorm statistics
     of AVERAGE_CHECK_FACES and validation, for each average scored), and the end's (the
     final model's validation, BatchNorm re-estimation over the training faces and its
-    validation, flip TTA's two passes)."""
+    validation, flip TTA's two passes, and the calibration's plain and flip-TTA passes)."""
     schedule, config = state.schedule, state.recipe
     train, val = len(faces.train_images), len(faces.val_images)
     norms = has_batchnorm(model)
@@ -152,7 +153,7 @@ def work_left(state: RunState, model, faces: TrainingData) -> RunWork:
     return RunWork(epochs=schedule.total - state.epochs_done,
                    steps=math.ceil(train / config.batch_size), batch_size=config.batch_size,
                    val_faces=val, cycle_end_faces=(cycle_end,) * cycle_ends,
-                   finish_faces=val + recalibration + 2 * val)
+                   finish_faces=val + recalibration + 2 * val + 3 * val)
 
 
 def build_run_model(config: Recipe, schedule: Schedule, say):
@@ -182,9 +183,9 @@ def new_run_info(config: Recipe, schedule: Schedule, faces: TrainingData, model,
         "class_names": class_names(config.classes), "build": config.build_options,
         "input_shape": [IMAGE_SIZE, IMAGE_SIZE, 1], "normalization": NORMALIZATION,
         "command": command, "config": recorded_config(config, data, out, usage),
-        "init_from": recorded_path(init_from) if init_from else None,
+        "init_from": recorded_path(init_from, out) if init_from else None,
         "prior_epochs": prior_epochs, "seed": config.seed, "val_split": config.val_split,
-        "data": recorded_path(data), "usage": usage, "data_identity": faces.identity,
+        "data": recorded_path(data, out), "usage": usage, "data_identity": faces.identity,
         "precision": policy, "parameters": model.count_params(),
         "machine": machine_description(), "versions": library_versions(),
     }
@@ -346,8 +347,8 @@ def finish(state: RunState, model, faces: TrainingData, average: list | None, ru
     written with sidecar, history and curves. ``run``'s time left is said first, the
     command's time (and its first estimate) last."""
     say = print if verbose else _quiet
-    say(f"the final model: validation, BatchNorm re-estimation, flip TTA, saving and the "
-        f"LiteRT export, about {format_duration(run.left())} left")
+    say(f"the final model: validation, BatchNorm re-estimation, flip TTA, calibration, saving "
+        f"and the LiteRT export, about {format_duration(run.left())} left")
     sidecar, schedule = dict(state.info["sidecar"]), state.schedule
     weights, how = final_weights(state, model, average)
     final = float32_copy(weights, sidecar)
@@ -356,6 +357,10 @@ def finish(state: RunState, model, faces: TrainingData, average: list | None, ru
         final, val_accuracy = recalibrated(final, faces, val_accuracy, sidecar,
                                            keep_only_if_better=not schedule.cycles, say=say)
     history = state.info["history"]
+    # A new model comes calibrated: its temperatures fitted on its validation faces.
+    sidecar["calibration"] = calibration_entry(
+        lambda tta: predict_probs(final, faces.val_images, tta=tta), faces.val_labels,
+        sidecar["seed"], split_record(sidecar, len(faces.val_labels)))
     sidecar.update(
         schedule=schedule.record(), final_weights=how, epochs_run=state.epochs_done,
         best_epoch=state.info["best"]["epoch"],
@@ -378,8 +383,12 @@ def finish(state: RunState, model, faces: TrainingData, average: list | None, ru
     kept = (f"best epoch, cycle ends and last state kept in {state.folder} (resuming with "
             f"more --cycles or the other --average changes the run)" if schedule.cycles else
             "a run without warm restarts keeps no state")
+    ece = {key: sidecar["calibration"][key] for key in ("plain", "tta")}
     say(f"wrote {out} ({describe_final(how)}): validation accuracy {val_accuracy:.4f} "
-        f"({sidecar['val_accuracy_tta']:.4f} with flip TTA); sidecar "
+        f"({sidecar['val_accuracy_tta']:.4f} with flip TTA), ECE "
+        f"{ece['plain']['before']['ece']:.2%} -> {ece['plain']['after']['ece']:.2%} calibrated "
+        f"({ece['tta']['before']['ece']:.2%} -> {ece['tta']['after']['ece']:.2%} with TTA); "
+        f"sidecar "
         f"{out.with_suffix('.json')}, history and curves beside it; {kept}")
     estimated = ("" if run.first_estimate is None else
                  f" (first estimate: {format_duration(run.first_estimate)})")

@@ -54,8 +54,13 @@ def test_confusion_scores_stage1_and_the_cascade_on_the_validation_split(models,
     assert confusion.main(["--stage1", models["stage1"], "--stage2", models["stage2"],
                            "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert pngs(out) == ["cascade_confusion_val.png"]
+    assert pngs(out) == ["cascade_confusion_val.png", "cascade_reliability_val.png"]
     assert "scoring 35 faces: validation split of" in printed
+    # Stage 1 comes calibrated from its trainer; this specialist was trained without a
+    # stage 1, so the cascade has no calibration: raw only, and the command that makes it.
+    assert printed.count("calibration (ECE over 15 confidence bins, NLL, Brier)") == 2
+    assert printed.count("  calibrated ECE") == 1
+    assert printed.count("no calibration in the sidecar; make it with: python3 calibrate.py") == 1
     assert "cnn.h5 alone: accuracy" in printed and "\ncascade: accuracy" in printed
     assert printed.count("most confused (true -> predicted, share of the true class)") == 2
     assert "the specialist changed" in printed and "from wrong to right" in printed
@@ -69,13 +74,53 @@ def test_confusion_of_one_model_on_a_labelled_id_file(models, tmp_path, capsys):
     assert confusion.main(["--model", models["stage2"], "--data", models["test"],
                            "--labels", models["answers"], "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert pngs(out) == ["special_confusion_test.png"]
+    assert pngs(out) == ["special_confusion_test.png", "special_reliability_test.png"]
     assert "cascade" not in printed
     # The specialist is scored on its own four classes only: 3 of each in 21 faces.
     assert "scoring 12 faces" in printed
     for name in ("Angry", "Fear", "Sad", "Neutral"):
         assert f"  {name:<9}" in printed
     assert "  Happy" not in printed
+
+
+def test_trainers_calibrate_and_calibrate_py_fits_an_existing_cascade(models, tmp_path,
+                                                                     capsys):
+    """A trainer records its model's calibration, fitted on its validation faces, with the
+    ECE before and after; calibrate.py writes the models' and the cascade's into the
+    sidecars (the cascade's tied to this stage 1) without touching the weights, and
+    confusion.py then shows both sets raw and calibrated."""
+    import json
+    import shutil
+
+    from ferkit.app import calibrate
+    from ferkit.calibration import Calibration
+    from ferkit.litert import file_sha256
+
+    stage1, stage2 = tmp_path / "cnn.h5", tmp_path / "special.h5"
+    for source, copy in ((models["stage1"], stage1), (models["stage2"], stage2)):
+        shutil.copy(source, copy)
+        shutil.copy(Path(source).with_suffix(".json"), copy.with_suffix(".json"))
+    trained = json.loads(stage1.with_suffix(".json").read_text())["calibration"]
+    assert trained["faces"]["count"] == 35 and trained["faces"]["split"] == "validation split"
+    for key in ("plain", "tta"):
+        assert 0 <= trained[key]["before"]["ece"] <= 1 and "ece" in trained[key]["after"]
+        Calibration.from_dict(trained[key])
+    weights = {path: file_sha256(path) for path in (stage1, stage2)}
+    assert calibrate.main(["--stage1", str(stage1), "--stage2", str(stage2)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("validation ECE") == 6  # two models and the cascade, plain and TTA
+    assert {path: file_sha256(path) for path in weights} == weights
+    special = json.loads(stage2.with_suffix(".json").read_text())
+    assert special["calibration"]["faces"]["classes"] == [0, 2, 4, 6]
+    assert special["cascade_calibration"]["stage1_sha256"] == weights[stage1]
+    assert special["cascade_calibration"]["faces"]["count"] == 35
+    assert special["cascade_calibration"]["command"] == (
+        f"python3 calibrate.py --stage1 {stage1} --stage2 {stage2}")
+    out = tmp_path / "figures"
+    assert confusion.main(["--stage1", str(stage1), "--stage2", str(stage2), "--out",
+                           str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("  calibrated ECE") == 2 and "no calibration" not in printed
 
 
 def test_saliency_draws_one_figure_per_method(models, tmp_path, capsys):

@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT, make_faces, write_csv
 
 PACKAGE = ROOT / "ferkit"
@@ -60,7 +62,8 @@ def find_cycle(graph) -> list[str]:
 
 
 def in_application(module: str) -> bool:
-    return module == APPLICATION or module.startswith(APPLICATION + ".")
+    """ferkit.app and its modules, and `python -m ferkit`'s entry point into them."""
+    return module in (APPLICATION, "ferkit.__main__") or module.startswith(APPLICATION + ".")
 
 
 def test_no_library_module_imports_the_application_layer():
@@ -85,6 +88,7 @@ def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
 
 
+@pytest.mark.slow
 def test_importing_the_library_changes_nothing_in_the_callers_process():
     """`import ferkit` loads neither TensorFlow, pandas, OpenCV nor matplotlib; importing
     the modules that use them sets no environment variable, switches no matplotlib backend
@@ -111,6 +115,7 @@ def test_importing_the_library_changes_nothing_in_the_callers_process():
     assert found == {"heavy": [], "environ": True, "backend": True, "tf_logger": True}
 
 
+@pytest.mark.slow
 def test_a_package_named_fer_earlier_on_the_path_changes_nothing(tmp_path):
     """A folder `fer/` that raises when imported, first on sys.path: every script still
     imports, predict.py runs and the API predicts, and no module named fer is loaded."""
@@ -140,6 +145,7 @@ def test_a_package_named_fer_earlier_on_the_path_changes_nothing(tmp_path):
     assert (tmp_path / "out.csv").read_text().count("\n") == 6
 
 
+@pytest.mark.slow
 def test_a_script_on_keras_imports_tensorflow_quietly(tmp_path):
     """The quiet import the library no longer does at import, the scripts still ask for
     (ferkit.app.cli.run): TensorFlow's start-up lines never reach a user of predict.py."""

@@ -65,6 +65,7 @@ def test_pinned_faces_are_made_the_same_way_every_time():
     assert len({face.tobytes() for face in faces}) == len(faces)  # no two alike
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("runtime", ["keras", "litert"])
 def test_shipped_models_answer_as_pinned(runtime):
     """Labels, hand-offs and every probability to 1e-4 of stage 1, the specialist, the DNN
@@ -90,6 +91,25 @@ def test_pin_check_fails_on_a_model_that_answers_otherwise():
         f"{found['cascade']['labels']}"]
 
 
+def test_pin_fails_when_calibration_is_skipped(monkeypatch):
+    """The shipped models are calibrated (python3 calibrate.py): without their sidecars'
+    calibrations the pinned calibrated probabilities of every model and of the cascade
+    differ, while the labels stay as pinned."""
+    import ferkit.inference
+
+    expected = json.loads(pin.FIXTURE.read_text())
+    for model in expected["models"].values():
+        assert np.abs(np.subtract(model["calibrated"], model["probs"])).max() > 1e-2
+    monkeypatch.setattr(ferkit.inference, "model_calibration",
+                        lambda sidecar, tta=False: ferkit.inference.Calibration(1.0))
+    monkeypatch.setattr(ferkit.inference, "cascade_calibration", lambda *args: None)
+    problems = pin.differences(expected, pin.behaviour("litert"))
+    assert {line.split(":")[0] for line in problems} == {
+        *(f"{name}{tta}" for name in expected["models"] for tta in ("", " with TTA")),
+        "cascade calibrated", "cascade calibrated_tta"}, problems
+    assert all("probabilities differ" in line for line in problems)  # labels as pinned
+
+
 def markdown_rows(text, first_cells):
     """{first cell: [the other cells]} of the Markdown table rows whose first cell starts
     with one of ``first_cells``."""
@@ -105,6 +125,7 @@ def number(cell) -> float:
     return float(re.fullmatch(r"([\d.]+)%?", cell).group(1))
 
 
+@pytest.mark.slow
 def test_readme_results_are_what_bench_results_measures_on_public_test(capsys):
     data, labels = fer2013_files("test.csv.gz", "test_labels.csv")
     from bench import results

@@ -90,6 +90,7 @@ def parse_args(argv=None):
                         help="draw beside each face its Grad-CAM (ferkit.explain) over the crop: "
                              "where stage 1 looked for the label given")
     cli.add_prediction_options(parser)
+    cli.add_calibration_option(parser)
     args = parser.parse_args(argv)
     if not args.inputs and args.camera is None:
         parser.error("expected at least one INPUT or --camera N")
@@ -126,7 +127,7 @@ def write_video_report(stage, annotated_name, video_name, rows) -> None:
     stem = Path(annotated_name).stem.removesuffix("_annotated")
     tracking.summary(table).to_csv(stage / f"{stem}.summary.csv", index=False,
                                    lineterminator="\n")
-    timeline_figure(tracking.timeline_arrays(table), f"{video_name}: expressions over time",
+    timeline_figure(tracking.timeline_arrays(table), f"{Path(video_name).name}: expressions over time",
                     stage / f"{stem}.timeline.png")
     print(f"  {len(table['track'].unique())} track(s): {stem}.summary.csv, {stem}.timeline.png")
 

@@ -6,7 +6,7 @@ import re
 import sys
 from pathlib import Path
 
-from ferkit import ROOT, backend, paths
+from ferkit import backend, paths
 from ferkit.data import DEFAULT_TRAIN, USAGES, check_data_path
 from ferkit.errors import InputError
 from ferkit.inference import (DEFAULT_STAGE1, DEFAULT_STAGE2, MAKE_STAGE1, MAKE_STAGE2, RUNTIMES,
@@ -32,7 +32,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 # Where the analysis scripts write their figures by default: git ignores runs/, so a
 # default run never replaces the committed figures README shows (made with --out figures).
-FIGURES_OUT = ROOT / "runs" / "figures"
+FIGURES_OUT = Path("runs") / "figures"
 
 
 def training_parser(description: str, default_out, recipe) -> argparse.ArgumentParser:
@@ -143,11 +143,8 @@ def training_recipe(recipe, args: argparse.Namespace, **fields):
 
 
 def command_line(script, argv=None) -> str:
-    """The command as a user would type it again from the checkout (``argv``: the options,
-    default sys.argv's)."""
-    script = Path(script)
-    if script.is_absolute() and script.is_relative_to(ROOT):
-        script = script.relative_to(ROOT)
+    """The command as a user would type it again (``script``: the script's name;
+    ``argv``: the options, default sys.argv's)."""
     return " ".join(["python3", str(script), *(sys.argv[1:] if argv is None else argv)])
 
 
@@ -266,7 +263,7 @@ def add_prediction_options(parser: argparse.ArgumentParser) -> None:
 def load_cascade(args) -> Cascade:
     """The cascade add_prediction_options' options describe, loaded (ferkit.inference)."""
     return Cascade.load(args.stage1, args.stage2 if args.cascade else None, args.handoff_below,
-                        args.tta, args.runtime)
+                        args.tta, args.runtime, getattr(args, "calibrated", True))
 
 
 def recognizer(args, **face_options):
@@ -276,7 +273,7 @@ def recognizer(args, **face_options):
 
     return Recognizer(args.stage1, args.stage2 if args.cascade else None, cascade=args.cascade,
                       runtime=args.runtime, tta=args.tta, handoff_below=args.handoff_below,
-                      **face_options)
+                      calibrated=getattr(args, "calibrated", True), **face_options)
 
 
 def analysis_faces(args, model_path, sidecar, require_labels: bool = True):
@@ -286,6 +283,14 @@ def analysis_faces(args, model_path, sidecar, require_labels: bool = True):
 
     return faces_for(model_path, sidecar, args.data, args.usage, args.labels, args.train_data,
                      require_labels)
+
+
+def add_calibration_option(parser: argparse.ArgumentParser) -> None:
+    """--no-calibration of the commands whose output holds probabilities."""
+    parser.add_argument("--no-calibration", dest="calibrated", action="store_false",
+                        help="give the models' raw softmax instead of the probabilities "
+                             "calibrated on the validation split (the temperatures in the "
+                             "sidecars, fitted by calibrate.py; labels are the same)")
 
 
 def check_prediction_models(args) -> None:

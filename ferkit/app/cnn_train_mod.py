@@ -21,7 +21,6 @@ tuned against (`stage1`, and `stage1_sha256`, the SHA-256 of its .h5).
 """
 import sys
 
-from ferkit import MODELS
 from ferkit.app import cli
 from ferkit.labels import DEFAULT_SPECIFIC, parse_specific, specific_name
 from ferkit.recipes import SPECIALIST_FROM_SCRATCH, SpecialistRecipe
@@ -49,7 +48,7 @@ def parse_args(argv=None):
                              "at --out against --stage1 (after stage 1 was retrained)")
     cli.add_cnn_options(parser)
     args = cli.parse_training_args(parser, argv)
-    args.out = args.out or str(MODELS / f"cnn_specific_{args.specific}.h5")
+    args.out = args.out or str(Path("models") / f"cnn_specific_{args.specific}.h5")
     if args.init_from.lower() == "none":
         args.init_from = None
         for key in {"epochs", "lr"} - args.given:

@@ -49,6 +49,7 @@ def parse_args(argv=None):
     parser.add_argument("--no-explain", dest="explain", action="store_false",
                         help="no Grad-CAM (saves loading stage 1 as a Keras model)")
     cli.add_prediction_options(parser)
+    cli.add_calibration_option(parser)
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         raise cli.UsageError(f"--port: expected 0-65535, found {args.port}")
@@ -88,7 +89,7 @@ def main(argv=None):
 
     recognizer = Recognizer(args.stage1, args.stage2 if args.cascade else None,
                             cascade=args.cascade, runtime=args.runtime, tta=args.tta,
-                            handoff_below=args.handoff_below)
+                            handoff_below=args.handoff_below, calibrated=args.calibrated)
     print(runtime_line(recognizer.runtime, recognizer.runtime_reason))
     # Grad-CAM needs stage 1 as a Keras model, whatever runs the cascade.
     explain_model = load_stage1(args.stage1)[0] if args.explain else None
@@ -96,7 +97,7 @@ def main(argv=None):
                         None if args.detector == "auto" else args.detector)
     app = create_app(reader, Limits(round(args.max_upload_mb * 1_000_000), args.max_pixels),
                      {"runtime": recognizer.runtime, "cascade": recognizer.stage2 is not None,
-                      "tta": recognizer.tta})
+                      "tta": recognizer.tta, "calibrated": recognizer.calibrated})
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"serving on http://{shown}:{port}/ (the page; the API's documentation at /docs); "

@@ -30,6 +30,7 @@ from fastapi import File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Match
 from fastapi_offline import FastAPIOffline  # the OpenAPI page's scripts from its wheel
 from pydantic import BaseModel, Field, create_model
 from starlette.concurrency import run_in_threadpool
@@ -333,7 +334,7 @@ def answer_errors_in_one_line(app) -> None:
 def create_app(reader: FaceReader, limits: Limits | None = None, about: dict | None = None):
     """The FastAPI app: the page at /, the API under /api, FastAPI's OpenAPI page at /docs
     (its schemas: the request and response models above). ``about``: what /api/health
-    reports beside the limits (runtime, cascade, TTA)."""
+    reports beside the limits (runtime, cascade, TTA, calibrated)."""
     limits = limits or Limits()
     # strict_content_type off: a JSON body is read as JSON when it comes without a
     # Content-Type, as before FastAPI checked it.
@@ -395,5 +396,27 @@ def create_app(reader: FaceReader, limits: Limits | None = None, about: dict | N
                 "max_upload_bytes": limits.max_upload_bytes, "max_pixels": limits.max_pixels,
                 "classes": list(CLASS_KEYS)}
 
-    app.mount("/", StaticFiles(directory=STATIC, html=True), name="page")
+    app.mount("/", Page(app, directory=STATIC, html=True), name="page")
     return app
+
+
+class Page(StaticFiles):
+    """The page's files at /, behind the API: a request whose path is the API's but whose
+    method is not is answered 405 with the methods it takes (Allow), where falling through
+    to the files would say 404 (Starlette lets the mount's full match win)."""
+
+    def __init__(self, app, **options):
+        super().__init__(**options)
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        allowed = sorted({method for route in self.app.routes
+                          if scope["type"] == "http" and route.matches(scope)[0] == Match.PARTIAL
+                          for method in getattr(route, "methods", ())})
+        if allowed:
+            response = JSONResponse(
+                {"error": f"{scope['method']} {scope['path']}: expected "
+                          f"{' or '.join(allowed)}"},
+                status_code=405, headers={"Allow": ", ".join(allowed)})
+            return await response(scope, receive, send)
+        return await super().__call__(scope, receive, send)
