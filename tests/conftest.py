@@ -84,6 +84,17 @@ def astronaut_test_files(folder, copies: int):
     answers.write_text("id,label\n" + "".join(f"f{i},3\n" for i in range(len(faces))))
     return data, answers
 
+# Fixtures that train models or start processes: every test using one is slow (marked by
+# pytest_collection_modifyitems), wherever it is.
+SLOW_FIXTURES = {"analysis_models"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def imports_left_as_found():
     """No test changes, for the tests after it, where modules are imported from or which

@@ -130,6 +130,7 @@ def test_haar_scores_its_windows_on_mtcnns_scale():
     assert haar_score([3], 0).tolist() == [0.75]  # every box kept: scored as if 1 needed
 
 
+@pytest.mark.slow
 def test_videos_give_rows_per_sampled_frame_and_a_video_opencv_reads_back(
         tmp_path, capsys, three_heads):
     picture, _ = three_heads

@@ -1,9 +1,12 @@
 """annotate.py's speed benchmark runs end to end on a tiny size (no figure is asserted;
 bench/framing.py's test is in test_framing.py)."""
+import pytest
+
 from bench import annotate_speed
 from ferkit.app import cli
 
 
+@pytest.mark.slow
 def test_speed_benchmark_compares_both_runtimes_in_one_run(capfd):
     """LiteRT and Keras, each in its own process, side by side in one table; the LiteRT
     process never imports TensorFlow (a progress bar that did cost it 24 ms a frame)."""

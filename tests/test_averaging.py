@@ -31,6 +31,7 @@ def test_average_weights_is_the_elementwise_mean_of_one_architecture():
         mean_weights([a, build_cnn(4)])
 
 
+@pytest.mark.slow
 def test_statistics_are_those_of_the_plain_inputs_with_dropout_off():
     images, _ = make_faces(24)
     model = cnn(3)
@@ -51,6 +52,7 @@ def test_statistics_are_those_of_the_plain_inputs_with_dropout_off():
         np.testing.assert_allclose(heavy_stats[name][1], stats[name][1], rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_recalibration_ignores_the_old_statistics_and_leaves_the_model_alone():
     images, _ = make_faces(40)
     model = cnn(4)
@@ -92,6 +94,7 @@ def sources(tmp_path):
     return data, paths
 
 
+@pytest.mark.slow
 def test_script_writes_the_recalibrated_average_with_its_sources(sources, tmp_path, capsys):
     data, paths = sources
     out = tmp_path / "average.h5"
@@ -126,6 +129,7 @@ def test_script_writes_the_recalibrated_average_with_its_sources(sources, tmp_pa
     assert staleness(out, sidecar) is None  # its LiteRT copy, made from this very .h5
 
 
+@pytest.mark.slow
 def test_an_average_is_no_run_to_resume(sources, tmp_path, capsys):
     data, paths = sources
     out = tmp_path / "average.h5"

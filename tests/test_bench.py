@@ -13,6 +13,8 @@ from ferkit.app import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
+pytestmark = pytest.mark.slow  # benchmarks in their own processes, or trained models
+
 
 def test_benchmark_runs_on_a_tiny_size():
     done = subprocess.run(

@@ -148,6 +148,7 @@ def test_op_determinism_is_on_inside_its_block_only():
     assert not config.is_op_determinism_enabled()
 
 
+@pytest.mark.slow
 def test_real_fer2013_loads_with_known_shapes_and_counts():
     import json
     from ferkit import MODELS

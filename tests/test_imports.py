@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT, make_faces, write_csv
 
 PACKAGE = ROOT / "ferkit"
@@ -85,6 +87,7 @@ def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
 
 
+@pytest.mark.slow
 def test_importing_the_library_changes_nothing_in_the_callers_process():
     """`import ferkit` loads neither TensorFlow, pandas, OpenCV nor matplotlib; importing
     the modules that use them sets no environment variable, switches no matplotlib backend
@@ -111,6 +114,7 @@ def test_importing_the_library_changes_nothing_in_the_callers_process():
     assert found == {"heavy": [], "environ": True, "backend": True, "tf_logger": True}
 
 
+@pytest.mark.slow
 def test_a_package_named_fer_earlier_on_the_path_changes_nothing(tmp_path):
     """A folder `fer/` that raises when imported, first on sys.path: every script still
     imports, predict.py runs and the API predicts, and no module named fer is loaded."""
@@ -140,6 +144,7 @@ def test_a_package_named_fer_earlier_on_the_path_changes_nothing(tmp_path):
     assert (tmp_path / "out.csv").read_text().count("\n") == 6
 
 
+@pytest.mark.slow
 def test_a_script_on_keras_imports_tensorflow_quietly(tmp_path):
     """The quiet import the library no longer does at import, the scripts still ask for
     (ferkit.app.cli.run): TensorFlow's start-up lines never reach a user of predict.py."""

@@ -19,6 +19,8 @@ from ferkit.litert import LiteRTModel, staleness, tflite_path
 
 SHIPPED = {"stage1": "cnn", "specialist": "cnn_specific_0_2_4_6", "dnn": "dnn"}
 
+pytestmark = pytest.mark.slow  # models exported to LiteRT, benchmarks in processes
+
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):

@@ -52,4 +52,4 @@ def test_the_machine_description_names_the_cpu_s_bfloat16(machine):
     machine("avx512_bf16")
     assert "(AVX512-BF16)" in ferkit.machine.machine_description()
     machine("avx2")
-    assert "(no AVX512-BF16/AMX), 0 GPU(s)" in ferkit.machine.machine_description()
+    assert "(no AVX512-BF16/AMX), 0 GPUs" in ferkit.machine.machine_description()

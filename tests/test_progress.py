@@ -159,6 +159,7 @@ with open(folder + "/log.txt", "w") as log, contextlib.redirect_stdout(log):
 """
 
 
+@pytest.mark.slow
 def test_training_shows_progress_inside_an_epoch_on_a_terminal_not_in_a_log(train_csv,
                                                                             tmp_path):
     import os

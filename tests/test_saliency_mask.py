@@ -49,6 +49,7 @@ def drawn(monkeypatch):
     return calls
 
 
+@pytest.mark.slow
 def test_saliency_on_the_shipped_model_keeps_the_chosen_share(tmp_path, drawn):
     images, _ = make_faces(6)
     data = write_csv(tmp_path / "faces.csv", "id,feature",

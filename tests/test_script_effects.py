@@ -132,6 +132,7 @@ def stage1():
     return load_model(STAGE1)[0]
 
 
+@pytest.mark.slow
 def test_margin_crops_the_square_computed_by_hand(tmp_path, capsys, stage1):
     grey = cv2.cvtColor(cv2.imread(str(astronaut_path())), cv2.COLOR_BGR2GRAY)
     found = {}
@@ -148,6 +149,7 @@ def test_margin_crops_the_square_computed_by_hand(tmp_path, capsys, stage1):
     assert np.abs(found[0.0] - found[0.2]).max() > 1e-3  # the margin did change the crop
 
 
+@pytest.mark.slow
 def test_explain_draws_only_beside_its_face_and_changes_no_answer(tmp_path, capsys):
     spot = (345, 345)  # the head in the middle of a large picture
     picture = scene(astronaut_head(), [spot], 900, 900)

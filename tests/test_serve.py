@@ -264,6 +264,14 @@ def test_health_page_and_openapi_are_served_from_the_app(client):
     assert client.get("/../../etc/passwd").status_code == 404
 
 
+def test_a_wrong_method_on_an_api_path_is_405_naming_the_right_one(client):
+    answer = client.get("/api/faces")
+    assert answer.status_code == 405 and answer.headers["allow"] == "POST"
+    assert answer.json() == {"error": "GET /api/faces: expected POST"}
+    assert client.post("/api/health").status_code == 405
+    assert client.get("/api/nothing").status_code == 404  # not an API path: no such file
+
+
 @pytest.mark.parametrize("args,message", [
     (["--port", "70000"], "--port: expected 0-65535"),
     (["--max-upload-mb", "0"], "--max-upload-mb/--max-pixels: expected positive limits"),

@@ -32,6 +32,8 @@ webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a browser and a server process
+
 LABEL = re.compile(r"^(Angry|Disgust|Fear|Happy|Sad|Surprise|Neutral)\*? \d{1,3}%$")
 SERVER_START_S = 180  # the models and TensorFlow load first: slow on a busy machine
 

@@ -65,6 +65,7 @@ def test_pinned_faces_are_made_the_same_way_every_time():
     assert len({face.tobytes() for face in faces}) == len(faces)  # no two alike
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("runtime", ["keras", "litert"])
 def test_shipped_models_answer_as_pinned(runtime):
     """Labels, hand-offs and every probability to 1e-4 of stage 1, the specialist, the DNN
@@ -124,6 +125,7 @@ def number(cell) -> float:
     return float(re.fullmatch(r"([\d.]+)%?", cell).group(1))
 
 
+@pytest.mark.slow
 def test_readme_results_are_what_bench_results_measures_on_public_test(capsys):
     data, labels = fer2013_files("test.csv.gz", "test_labels.csv")
     from bench import results

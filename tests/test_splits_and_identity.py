@@ -42,6 +42,7 @@ def test_trainers_read_only_the_training_rows_and_say_so(fer2013, capsys):
 
 
 @pytest.mark.usefixtures("no_tflite_export")
+@pytest.mark.slow
 def test_a_trainer_trains_and_validates_on_the_training_rows_only(fer2013, tmp_path, capsys):
     from ferkit.files import read_sidecar
 

@@ -16,6 +16,8 @@ from test_annotate import no_staging_left, run_annotate
 
 PROBS = [f"p_{name.lower()}" for name in CLASS_NAMES]
 
+pytestmark = pytest.mark.slow  # videos annotated through the cascade
+
 
 def person_of(box, squares) -> int:
     """The drawn head (its index) that holds the box's centre; -1 for none."""

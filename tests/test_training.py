@@ -28,7 +28,7 @@ from ferkit.runstate import recorded_config
 from ferkit.training import compile_for_training, copy_body_weights, recalibrated
 import ferkit.training
 
-pytestmark = pytest.mark.usefixtures("no_tflite_export")
+pytestmark = [pytest.mark.usefixtures("no_tflite_export"), pytest.mark.slow]  # all train
 
 # float32 pinned: `--precision auto` picks mixed bfloat16 on a CPU with AVX512-BF16, and
 # the figures these tests assert on would then depend on the machine running them.

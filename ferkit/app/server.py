@@ -31,6 +31,7 @@ from fastapi import Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Match
 from fastapi_offline import FastAPIOffline  # the OpenAPI page's scripts from its wheel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -329,5 +330,27 @@ def create_app(reader: FaceReader, limits: Limits | None = None, about: dict | N
                 "max_upload_bytes": limits.max_upload_bytes, "max_pixels": limits.max_pixels,
                 "classes": list(CLASS_KEYS)}
 
-    app.mount("/", StaticFiles(directory=STATIC, html=True), name="page")
+    app.mount("/", Page(app, directory=STATIC, html=True), name="page")
     return app
+
+
+class Page(StaticFiles):
+    """The page's files at /, behind the API: a request whose path is the API's but whose
+    method is not is answered 405 with the methods it takes (Allow), where falling through
+    to the files would say 404 (Starlette lets the mount's full match win)."""
+
+    def __init__(self, app, **options):
+        super().__init__(**options)
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        allowed = sorted({method for route in self.app.routes
+                          if scope["type"] == "http" and route.matches(scope)[0] == Match.PARTIAL
+                          for method in getattr(route, "methods", ())})
+        if allowed:
+            response = JSONResponse(
+                {"error": f"{scope['method']} {scope['path']}: expected "
+                          f"{' or '.join(allowed)}"},
+                status_code=405, headers={"Allow": ", ".join(allowed)})
+            return await response(scope, receive, send)
+        return await super().__call__(scope, receive, send)
