@@ -133,11 +133,13 @@ def main(argv=None):
 
     sidecar = {key: value for key, value in first.items() if key in MODEL_KEYS}
     sidecar.update(
-        command=" ".join(sys.argv), config={"models": [recorded_path(p) for p in args.models],
-                                           "out": recorded_path(args.out),
-                                           "data": args.data and recorded_path(args.data),
-                                           "batch_size": args.batch_size},
-        averaged_from=[{"model": recorded_path(path), **{k: s.get(k) for k in RUN_KEYS}}
+        command=" ".join(sys.argv),
+        config={"models": [recorded_path(p, args.out) for p in args.models],
+                "out": recorded_path(args.out, args.out),
+                "data": args.data and recorded_path(args.data, args.out),
+                "batch_size": args.batch_size},
+        averaged_from=[{"model": recorded_path(path, args.out),
+                        **{k: s.get(k) for k in RUN_KEYS}}
                        for path, s in zip(args.models, sidecars)],
         batchnorm_faces=len(train_images), init_from=None,
         # A warm restart from the result goes on from the furthest source's stream.
