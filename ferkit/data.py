@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit import ROOT, DataError, ParameterError, paths
+from ferkit import DataError, ParameterError, paths
 from ferkit.labels import CLASS_NAMES, NUM_CLASSES
 
 # pandas is imported inside the functions that parse a CSV, not here: a script that stops
@@ -31,14 +31,14 @@ IMAGE_SIZE = 48
 NUM_PIXELS = IMAGE_SIZE * IMAGE_SIZE  # 2,304
 USAGES = ("Training", "PublicTest", "PrivateTest")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
-DEFAULT_TRAIN = ROOT / "data" / "train.csv"   # README's data location
-DEFAULT_TEST = ROOT / "data" / "test.csv"
+DEFAULT_TRAIN = Path("data") / "train.csv"   # README's data location, in the current folder
+DEFAULT_TEST = Path("data") / "test.csv"
 TRAINING_USAGE = "Training"  # the rows of fer2013.csv a trainer reads unless told otherwise
 
 WHERE_TO_GET = (
     "get FER2013 from https://www.kaggle.com/c/challenges-in-representation-learning-facial-"
     "expression-recognition-challenge (see data/README.md); accepted: a CSV 'label,feature' "
-    "(training) or 'id,feature' (test), Kaggle's fer2013.csv with --usage, or an image folder "
+    "(training) or 'id,feature' (test), Kaggle's fer2013.csv (one split at a time), or an image folder "
     "ROOT/<class>/*.png|jpg; .gz files are read as they are"
 )
 
@@ -86,7 +86,8 @@ def check_data_path(path) -> Path:
     """A faces file or image folder that exists and can be read (ferkit.paths.input_data);
     missing at README's default places, the message says where to get FER2013."""
     path = Path(path)
-    default = not path.exists() and path.resolve() in (DEFAULT_TRAIN, DEFAULT_TEST)
+    default = not path.exists() and path.resolve() in (DEFAULT_TRAIN.resolve(),
+                                                        DEFAULT_TEST.resolve())
     return paths.input_data(path, WHERE_TO_GET if default else "")
 
 
@@ -158,13 +159,13 @@ def _load_csv(path: Path, usage: str | None, several_splits: str = "all") -> Fac
         if usage is None and len(splits) > 1:
             counts = ", ".join(f"{name} {count:,}" for name, count in splits.items())
             if several_splits == "refuse":
-                raise DataError(f"{path}: holds {len(splits)} splits ({counts}); pass --usage "
-                                f"to pick the one to use")
+                raise DataError(f"{path}: holds {len(splits)} splits ({counts}); pass {{usage}} "
+                                f"to pick the one to use", ("usage",))
             if several_splits == TRAINING_USAGE:
                 usage = TRAINING_USAGE
                 if usage not in splits:
                     raise DataError(f"{path}: expected {TRAINING_USAGE} rows, found only "
-                                    f"{counts}; pass --usage to pick a split")
+                                    f"{counts}; pass {{usage}} to pick a split", ("usage",))
     if usage is not None:
         keep = (table["Usage"] == usage).to_numpy()
         table, line_numbers = table[keep], line_numbers[keep]
@@ -370,7 +371,7 @@ def face_ids(faces: Faces) -> np.ndarray:
 
 
 def labelled_file(data, usage=None, labels_path=None, require_labels=True) -> Faces:
-    """A file given with --data (or predict.py's input) to score or predict, labelled by
+    """A file of faces to score or predict (``data``), labelled by
     its own column or by an 'id,label' file; ids are always set (row numbers where the
     file has none). A file of several splits needs ``usage``: its scores would mix them."""
     faces = load_faces(data, usage=usage, several_splits="refuse")
@@ -384,7 +385,8 @@ def labelled_file(data, usage=None, labels_path=None, require_labels=True) -> Fa
         faces.labels = np.array([answers[i] for i in faces.ids], dtype=np.int64)
     if require_labels and faces.labels is None:
         raise DataError(f"{data}: expected labelled faces ('label,feature', fer2013.csv, an "
-                        f"image folder), or 'id,feature' with --labels ANSWERS.csv")
+                        f"image folder), or 'id,feature' with {{labels_path}} ANSWERS.csv",
+                        ("labels_path",))
     return faces
 
 
