@@ -18,6 +18,7 @@ import collections
 import numpy as np
 
 from ferkit.errors import ParameterError
+from ferkit.inference import LABEL_PROBABILITY_FIELDS, RESULT_FIELDS
 from ferkit.labels import CLASS_NAMES, NUM_CLASSES
 
 # How long a track waits, unseen, for its face to come back (a head turned away, a hand in
@@ -33,7 +34,14 @@ MIN_TRACK_FRAMES = 5
 # and up to each frame (bench/tracking.py measured label flips against lag).
 DEFAULT_SMOOTH = 1.0
 SMOOTH_RANGE = (0.0, 60.0)
-PROBABILITY_FIELDS = tuple(f"p_{name.lower()}" for name in CLASS_NAMES)
+PROBABILITY_FIELDS = LABEL_PROBABILITY_FIELDS  # p_angry..p_neutral: what is smoothed
+# The faces table (faces.csv, Recognizer.analyze_video's DataFrame), one row a face: the
+# input, the frame (0 for a photo), a video's seconds from its start and the face's track
+# ("" for a photo), the face (ferkit.FaceResult.record()), and the track's smoothed label
+# and its name (a photo's: its label).
+TRACK_FIELDS = ("time", "track")
+SMOOTH_FIELDS = ("smooth_label", "smooth_label_name")
+TABLE_COLUMNS = ("file", "frame", *TRACK_FIELDS) + RESULT_FIELDS + SMOOTH_FIELDS
 
 
 def check_smooth(seconds) -> float:
