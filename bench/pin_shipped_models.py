@@ -18,12 +18,15 @@ is made again with this command.
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ferkit import MODELS, ROOT
+from ferkit import MODELS
 from ferkit.app import cli
+
+ROOT = Path(__file__).resolve().parent.parent  # the checkout this tool pins the tests of
 
 FIXTURE = ROOT / "tests" / "fixtures" / "shipped_models.json"
 COMMAND = "python3 bench/pin_shipped_models.py"

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 
-from ferkit import MODELS, ROOT
+from ferkit import MODELS
 from ferkit.app import cli
 from ferkit.data import USAGES
 
@@ -21,7 +21,7 @@ from ferkit.data import USAGES
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=cli.summary(__doc__),
                                      formatter_class=cli.HelpFormatter)
-    parser.add_argument("--data", default=str(ROOT / "data" / "test.csv"),
+    parser.add_argument("--data", default=str(Path("data") / "test.csv"),
                         help="faces to score: 'id,feature' (with --labels) or a labelled file")
     parser.add_argument("--labels", default=None, help="answers 'id,label' for an id file")
     parser.add_argument("--usage", choices=USAGES, default=None,

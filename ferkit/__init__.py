@@ -17,8 +17,12 @@ from pathlib import Path
 
 from ferkit.errors import DataError, InputError, ParameterError
 
-ROOT = Path(__file__).resolve().parent.parent  # the checkout: default paths hang off it
-MODELS = ROOT / "models"
+from ferkit.shipped import models_folder
+
+# The models used where none is named: FERKIT_MODELS's folder, else the package's own
+# (read when ferkit is imported). Everything else a default names is relative to the
+# current folder.
+MODELS = models_folder()
 
 # Public name -> the module that defines it, imported when the name is first used. The
 # training names come from modules that may be absent in a partial install; only using
@@ -37,7 +41,7 @@ _LAZY = {
     "DnnRecipe": "ferkit.recipes",
 }
 
-__all__ = ["DataError", "InputError", "ParameterError", "MODELS", "ROOT", *_LAZY]
+__all__ = ["DataError", "InputError", "ParameterError", "MODELS", *_LAZY]
 
 
 def __getattr__(name: str):
@@ -52,17 +56,24 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
 
-def recorded_path(path) -> str:
-    """How a sidecar records a file: relative to the checkout when it lies inside the
-    checkout's parent folder (so a shipped model finds ../shared/... on any machine with
-    the same layout), else absolute."""
-    path = Path(path).resolve()
-    if path.is_relative_to(ROOT.parent):
-        return Path(os.path.relpath(path, ROOT)).as_posix()
+def recorded_path(path, model) -> str:
+    """How the sidecar of ``model`` (a model file) records a file: relative to the model's
+    folder when the two share a folder below the file system's root (a shipped model in
+    models/ records ../../shared/data/..., which holds wherever the same layout is), else
+    absolute. Never relative to a checkout: an installed model records the same way."""
+    path, folder = Path(path).resolve(), Path(model).resolve().parent
+    if len(Path(os.path.commonpath([path, folder])).parts) > 1:
+        return Path(os.path.relpath(path, folder)).as_posix()
     return str(path)
 
 
-def resolve_recorded(path) -> Path:
-    """The file a sidecar's recorded path names (see recorded_path)."""
+def resolve_recorded(path, model) -> Path:
+    """The file that the sidecar of ``model`` names by ``path`` (see recorded_path).
+    Sidecars before ferkit 0.5 recorded paths relative to the checkout, the folder above
+    their models/: a relative path that is not beside the model is looked for there."""
     path = Path(path)
-    return path if path.is_absolute() else (ROOT / path).resolve()
+    if path.is_absolute():
+        return path
+    folder = Path(model).resolve().parent
+    beside, before_05 = (folder / path).resolve(), (folder.parent / path).resolve()
+    return before_05 if not beside.exists() and before_05.exists() else beside

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit import ROOT, DataError, ParameterError, paths
+from ferkit import DataError, ParameterError, paths
 from ferkit.labels import CLASS_NAMES, NUM_CLASSES
 
 # pandas is imported inside the functions that parse a CSV, not here: a script that stops
@@ -31,8 +31,8 @@ IMAGE_SIZE = 48
 NUM_PIXELS = IMAGE_SIZE * IMAGE_SIZE  # 2,304
 USAGES = ("Training", "PublicTest", "PrivateTest")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
-DEFAULT_TRAIN = ROOT / "data" / "train.csv"   # README's data location
-DEFAULT_TEST = ROOT / "data" / "test.csv"
+DEFAULT_TRAIN = Path("data") / "train.csv"   # README's data location, in the current folder
+DEFAULT_TEST = Path("data") / "test.csv"
 TRAINING_USAGE = "Training"  # the rows of fer2013.csv a trainer reads unless told otherwise
 
 WHERE_TO_GET = (
@@ -86,7 +86,8 @@ def check_data_path(path) -> Path:
     """A faces file or image folder that exists and can be read (ferkit.paths.input_data);
     missing at README's default places, the message says where to get FER2013."""
     path = Path(path)
-    default = not path.exists() and path.resolve() in (DEFAULT_TRAIN, DEFAULT_TEST)
+    default = not path.exists() and path.resolve() in (DEFAULT_TRAIN.resolve(),
+                                                        DEFAULT_TEST.resolve())
     return paths.input_data(path, WHERE_TO_GET if default else "")
 
 

@@ -30,7 +30,7 @@ def recorded_data(sidecar: dict, model_path, train_data=None,
     (load_training_faces, the recorded usage), to rebuild its split from.
 
     From ``train_data`` when given (the ``option`` the user passed), else from the file
-    the sidecar records (``data``, relative to the checkout), else from README's data
+    the sidecar records (``data``, relative to the model's folder), else from README's data
     location (data/train.csv or data/train.csv.gz). A file is used only when it holds the
     faces the sidecar's ``data_identity`` names (ferkit.data.faces_identity); a sidecar
     without one accepts the given or recorded file as before, but never README's location,
@@ -41,7 +41,7 @@ def recorded_data(sidecar: dict, model_path, train_data=None,
     if train_data is not None:
         candidates = [Path(train_data)]
     else:
-        candidates = [resolve_recorded(recorded)] if recorded else []
+        candidates = [resolve_recorded(recorded, model_path)] if recorded else []
         if identity is not None:
             candidates += fer_data.readme_training_files()
         candidates = [path for path in dict.fromkeys(candidates) if path.exists()]
@@ -63,7 +63,7 @@ def _no_training_data(model_path, recorded, identity, train_data, option, tried)
     reasons = []
     if recorded is None:
         reasons.append("its sidecar records no training data")
-    elif resolve_recorded(recorded) not in tried:
+    elif resolve_recorded(recorded, model_path) not in tried:
         reasons.append(f"its training data {recorded} (recorded in the sidecar) is not here")
     reasons += [f"{path} holds other faces (not the sidecar's data_identity)" for path in tried]
     readme = fer_data.readme_training_files()
@@ -111,14 +111,11 @@ def training_ids(sidecar: dict, model_path, train_data=None) -> np.ndarray:
 def same_training_data(sidecar: dict, other: dict) -> bool:
     """Whether two models were trained on the same faces: by their data identities when
     both sidecars record one (the same faces in two formats are the same data), else by
-    the recorded file and usage."""
+    the recorded file (as recorded) and usage."""
     if sidecar.get("data_identity") and other.get("data_identity"):
         return sidecar["data_identity"] == other["data_identity"]
 
-    def source(info):
-        return (info.get("data") and resolve_recorded(info["data"]), info.get("usage"))
-
-    return source(sidecar) == source(other)
+    return (sidecar.get("data"), sidecar.get("usage")) == (other.get("data"), other.get("usage"))
 
 
 def seen_in_training(faces: Faces, faces_sidecar: dict, sidecar: dict, model_path,

@@ -18,7 +18,6 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
-from ferkit import ROOT
 from ferkit.evaluation import row_shares
 from ferkit.files import write_atomically
 from ferkit.paths import writing
@@ -143,12 +142,12 @@ def saliency_figure(faces, maps, kept, captions, title, path) -> None:
 
 
 def shown_path(path) -> str:
-    """A file as a figure's title names it: relative to the checkout when it lies in or
-    beside it (../shared/data/...), else its name alone: never an absolute path of the
+    """A file as a figure's title names it: relative to the current folder when it lies in
+    or beside it (../shared/data/...), else its name alone: never an absolute path of the
     machine that drew it."""
-    path = Path(path).resolve()
-    if path.is_relative_to(ROOT.parent):
-        return Path(os.path.relpath(path, ROOT)).as_posix()
+    path, here = Path(path).resolve(), Path.cwd()
+    if path.is_relative_to(here.parent):
+        return Path(os.path.relpath(path, here)).as_posix()
     return path.name
 
 

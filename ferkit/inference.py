@@ -323,7 +323,7 @@ def uncalibrated_notice(stage1_path, stage2_path=None, calibrations=()) -> str |
         return None
     command = (f"{MAKE_CALIBRATION} --stage1 {stage1_path}" if stage2_path is None else
                f"{MAKE_CALIBRATION} --stage1 {stage1_path} --stage2 {stage2_path}")
-    return (f"uncalibrated: {'; '.join(missing)}: its probabilities are the raw softmax; "
+    return (f"uncalibrated: {'; '.join(missing)}: the raw softmax is given; "
             f"calibrate with: {command}")
 
 

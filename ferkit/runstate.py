@@ -34,7 +34,7 @@ def recorded_config(recipe: Recipe, data, out, usage=None) -> dict:
     config.update(data=data, usage=usage, out=out)
     for key in ("data", "out", "init_from"):
         if config.get(key):
-            config[key] = recorded_path(config[key])
+            config[key] = recorded_path(config[key], out)
     return config
 
 

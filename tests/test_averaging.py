@@ -120,6 +120,9 @@ def test_script_writes_the_recalibrated_average_with_its_sources(sources, tmp_pa
                                                                 "cnn_train.py run 1"]
     assert sidecar["prior_epochs"] == 8 and sidecar["epochs_run"] == 0
     assert sidecar["batchnorm_faces"] == len(train_rows) == 63
+    # Calibrated as a trained model is, on the same 21 validation faces.
+    assert sidecar["calibration"]["faces"]["count"] == 21 and "(calibrated: validation ECE" \
+        in printed
     # Records of a source's tuning and end-of-run BatchNorm pass, not of the average.
     assert "handoff_below" not in sidecar and "batchnorm_recalibration" not in sidecar
     assert 0 <= sidecar["val_accuracy"] <= 1 and sidecar["seed"] == 42

@@ -222,3 +222,29 @@ def test_pinning_writes_the_fixture_and_check_fails_on_a_change(tmp_path, monkey
     assert cli.run(pin.main, ["--check", "--runtime", "litert"]) == 1
     out = capsys.readouterr().out
     assert out.startswith("dnn.h5: expected labels [") and "DIFFERENT from" in out
+
+
+def test_calibration_benchmark_scores_raw_and_calibrated_on_the_same_faces(tmp_path, capsys):
+    """bench/calibration.py on four labelled faces: a row for stage 1 and the cascade,
+    plain and with TTA, raw -> calibrated, whose calibrated ECE is the recognizer's; no
+    label moved by calibration."""
+    from conftest import astronaut_test_files
+    from bench import calibration as bench_calibration
+    import ferkit
+    from ferkit.calibration import ece
+    from ferkit.data import labelled_file
+
+    data, answers = astronaut_test_files(tmp_path, 2)
+    assert bench_calibration.main(["--data", str(data), "--labels", str(answers),
+                                   "--runtime", "litert"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("labels moved by calibration") == 2
+    assert "labels moved by calibration: 0 of 4" in printed
+    assert "labels moved by calibration + flip TTA: 0 of 4" in printed
+    rows = {line.split("|")[1].strip(): line for line in printed.splitlines()
+            if line.startswith("| ")}
+    assert {"stage 1", "cascade", "stage 1 + flip TTA", "cascade + flip TTA"} <= set(rows)
+    faces = labelled_file(data, labels_path=answers)
+    calibrated = ferkit.Recognizer(runtime="litert").predict(faces.images).probabilities
+    ece_cell = rows["cascade"].split("|")[4]
+    assert ece_cell.strip().endswith(f"-> {ece(calibrated, faces.labels):.2%}")

@@ -176,6 +176,7 @@ def test_an_old_sidecar_runs_uncalibrated_with_one_line_naming_the_command(tmp_p
     assert both.calibration_notice.endswith(f"--stage1 {stage1} --stage2 {specialist}")
 
 
+@pytest.mark.slow  # loads the shipped models on Keras
 def test_a_cascade_calibration_fitted_with_another_stage1_is_not_used(tmp_path):
     stage1, specialist = shipped_copy(tmp_path, "cnn", "cnn_specific_0_2_4_6")
     assert Cascade.load(stage1, specialist, runtime="litert").calibration_notice is None

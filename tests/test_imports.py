@@ -62,7 +62,8 @@ def find_cycle(graph) -> list[str]:
 
 
 def in_application(module: str) -> bool:
-    return module == APPLICATION or module.startswith(APPLICATION + ".")
+    """ferkit.app and its modules, and `python -m ferkit`'s entry point into them."""
+    return module in (APPLICATION, "ferkit.__main__") or module.startswith(APPLICATION + ".")
 
 
 def test_no_library_module_imports_the_application_layer():

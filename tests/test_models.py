@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ferkit import ROOT, DataError, recorded_path, resolve_recorded
+from ferkit import DataError, recorded_path, resolve_recorded
 from ferkit.models import build_cnn, build_dnn, build_model, load_model, logits_model, save_model
 
 
@@ -71,11 +71,25 @@ def test_weights_that_do_not_fit_the_sidecar_are_a_clear_error(tmp_path):
         load_model(path)
 
 
-def test_sidecar_paths_beside_the_checkout_are_recorded_relative_to_it(tmp_path):
-    shared = ROOT.parent / "shared" / "data" / "train.csv.gz"
-    assert recorded_path(shared) == "../shared/data/train.csv.gz"
-    assert resolve_recorded("../shared/data/train.csv.gz") == shared
-    assert recorded_path(ROOT / "data" / "train.csv") == "data/train.csv"
-    elsewhere = Path("/") / "elsewhere" / "train.csv"  # outside the checkout's parent
-    assert recorded_path(elsewhere) == str(elsewhere)
-    assert resolve_recorded(str(elsewhere)) == elsewhere
+def test_sidecar_paths_are_recorded_relative_to_the_model_folder(tmp_path):
+    model = tmp_path / "project" / "models" / "cnn.h5"
+    shared = tmp_path / "shared" / "data" / "train.csv.gz"
+    assert recorded_path(shared, model) == "../../shared/data/train.csv.gz"
+    assert resolve_recorded("../../shared/data/train.csv.gz", model) == shared
+    assert recorded_path(tmp_path / "project" / "data" / "train.csv", model) == \
+        "../data/train.csv"
+    elsewhere = Path("/") / "elsewhere" / "train.csv"  # no folder in common but the root
+    assert recorded_path(elsewhere, model) == str(elsewhere)
+    assert resolve_recorded(str(elsewhere), model) == elsewhere
+
+
+def test_paths_recorded_before_0_5_relative_to_the_checkout_still_resolve(tmp_path):
+    """Older sidecars (the shipped ones) recorded ../shared/... from the checkout, the
+    folder above their models/: found there when nothing is beside the model."""
+    model = tmp_path / "checkout" / "models" / "cnn.h5"
+    shared = tmp_path / "shared" / "data" / "train.csv.gz"
+    shared.parent.mkdir(parents=True)
+    assert resolve_recorded("../shared/data/train.csv.gz", model) == \
+        tmp_path / "checkout" / "shared" / "data" / "train.csv.gz"  # missing: beside the model
+    shared.write_bytes(b"")
+    assert resolve_recorded("../shared/data/train.csv.gz", model) == shared

@@ -1,18 +1,20 @@
-"""README stays true to the scripts: every option it names exists in a script's parser
-(an option may be documented only in --help, but README may not name one that does not
-exist), it stays a guide of at most 300 lines, and its set-up commands are the ones CI runs."""
+"""README stays true to the commands: every option it names exists in the parser of the
+`ferkit` subcommand or script it gives it to (an option may be documented only in --help,
+but README may not name one that does not exist), it shows every subcommand, it stays a
+guide of at most 300 lines, and its set-up commands are the ones CI runs."""
 import importlib
 import re
 
 import pytest
 
 from conftest import ROOT
+from ferkit.app.command import COMMANDS
 
 README = (ROOT / "README.md").read_text()
 MAX_README_LINES = 300  # the project's own limit for a user's guide
 # Every script README may run as `python3 <path> ...`, and the module whose parse_args builds
 # its parser. The one list of scripts: add a new script here (test_every_script_is_listed
-# fails until it is).
+# fails until it is). The `ferkit` subcommands are added below, from ferkit.app.command.
 SCRIPTS = {
     "cnn_train.py": "ferkit.app.cnn_train",
     "cnn_train_mod.py": "ferkit.app.cnn_train_mod",
@@ -34,11 +36,12 @@ SCRIPTS = {
     "bench/serve_load.py": "bench.serve_load",
     "bench/pin_shipped_models.py": "bench.pin_shipped_models",
 }
+SCRIPTS.update({f"ferkit {name}": f"ferkit.app.{module}" for name, module in COMMANDS.items()})
 SETUP_COMMANDS = ("python3 -m pip install -r requirements.txt -e .", "python3 -m pytest -q")
 
 OPTION = re.compile(r"(?<![\w-])--[A-Za-z][\w-]*")
-OTHER_TOOLS_OPTIONS = {"--depth"}  # git clone's, in README's set-up
-COMMAND = re.compile(r"python3 (\S+\.py)\b")
+OTHER_TOOLS_OPTIONS = {"--depth", "--no-deps"}  # git clone's and pip's, in README's install
+COMMAND = re.compile(r"python3 (\S+\.py)\b|(?<![\w.-])(ferkit [a-z][\w-]*)")
 # Where a command named inline or in a code block ends: the end of its code span, a shell
 # comment, or the next command of a pipeline or list.
 COMMAND_END = re.compile(r"`|\s#|;|&&|\|\|?")
@@ -70,14 +73,18 @@ def options_by_script():
 
 
 def readme_commands(text):
-    """(script, [--options]) for every `python3 SCRIPT.py ...` in the text, inline or in a
-    code block (a backslash continues a line)."""
+    """(script, [--options]) for every `python3 SCRIPT.py ...` and `ferkit COMMAND ...` in
+    the text, inline or in a code block (a backslash continues a line)."""
     commands = []
     for line in text.replace("\\\n", " ").splitlines():
         for match in COMMAND.finditer(line):
             arguments = COMMAND_END.split(line[match.end():], maxsplit=1)[0]
-            commands.append((match.group(1), OPTION.findall(arguments)))
+            commands.append((match.group(1) or match.group(2), OPTION.findall(arguments)))
     return commands
+
+
+def shown(script) -> str:
+    return script if script.startswith("ferkit ") else f"python3 {script}"
 
 
 def misnamed_options(text, options_by_script):
@@ -85,9 +92,10 @@ def misnamed_options(text, options_by_script):
     problems = []
     for script, options in readme_commands(text):
         if script not in options_by_script:
-            problems.append(f"`python3 {script}`: not a script tests/test_readme.py knows (SCRIPTS)")
+            problems.append(f"`{shown(script)}`: not a script tests/test_readme.py knows "
+                            f"(SCRIPTS)")
             continue
-        problems += [f"`python3 {script}`: no option {option}"
+        problems += [f"`{shown(script)}`: no option {option}"
                      for option in options if option not in options_by_script[script]]
     every_option = set().union(*options_by_script.values())
     problems += [f"{option}: no script has it"
@@ -101,27 +109,31 @@ def test_every_option_readme_names_exists(options_by_script):
     assert not problems, "README.md names what no script has:\n" + "\n".join(problems)
 
 
-def test_readme_shows_how_to_run_every_script():
-    shown = {script for script, _ in readme_commands(README)}
-    missing = [script for script in SCRIPTS if "/" not in script and script not in shown]
+def test_readme_shows_every_ferkit_command():
+    run = {script for script, _ in readme_commands(README)}
+    missing = [command for command in SCRIPTS if command.startswith("ferkit ")
+               and command not in run]
     assert not missing, f"README never shows how to run {missing}"
 
 
 def test_an_option_no_script_has_is_caught(options_by_script):
     text = ("```\npython3 predict.py data/test.csv out.csv \\\n    --no-such-option\n```\n"
-            "Inline, `python3 cnn_train.py --tta` and `--no-such-option` in prose.\n")
+            "Inline, `python3 cnn_train.py --tta`, `ferkit train --tta` and `--no-such-option`"
+            " in prose.\n")
     assert misnamed_options(text, options_by_script) == [
         "`python3 predict.py`: no option --no-such-option",
         "`python3 cnn_train.py`: no option --tta",
+        "`ferkit train`: no option --tta",
         "--no-such-option: no script has it",
     ]
-    assert misnamed_options("`python3 nowhere.py --tta`", options_by_script) == [
-        "`python3 nowhere.py`: not a script tests/test_readme.py knows (SCRIPTS)"]
+    assert misnamed_options("`python3 nowhere.py --tta`; `ferkit nowhere`", options_by_script) == [
+        "`python3 nowhere.py`: not a script tests/test_readme.py knows (SCRIPTS)",
+        "`ferkit nowhere`: not a script tests/test_readme.py knows (SCRIPTS)"]
 
 
 def test_every_script_is_listed():
     scripts = {path.name for path in ROOT.glob("*.py")}
-    assert scripts == {script for script in SCRIPTS if "/" not in script}
+    assert scripts == {script for script in SCRIPTS if script.endswith(".py") and "/" not in script}
 
 
 def test_readme_is_short():

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -357,7 +358,7 @@ def test_specialist_grows_from_stage1_and_tunes_the_hand_off(data, stage1, speci
     model, sidecar = load_model(specialist)
     assert sidecar["classes"] == [4, 2] and sidecar["class_names"] == ["Sad", "Fear"]
     assert model.output_shape == (None, 2)
-    assert sidecar["init_from"] == recorded_path(stage1[0])
+    assert sidecar["init_from"] == recorded_path(stage1[0], specialist)
     # Its data stream goes on from stage 1's epochs instead of replaying them.
     assert sidecar["prior_epochs"] == stage1[1]["epochs_run"] == 3
     tuning = sidecar["handoff_tuning"]
@@ -384,7 +385,8 @@ def test_specialist_defaults_depend_on_whether_it_grows_from_stage1(tmp_path):
     assert cnn_train_mod.parse_args(["--init-from", "none", "--epochs", "9"]).epochs == 9
     assert cnn_train_mod.parse_args(["--init-from", "none", "--lr", "1e-4"]).lr == 1e-4
     assert cnn_train_mod.parse_args([]).init_from == str(MODELS / "cnn.h5")
-    assert cnn_train_mod.parse_args(["--specific", "2_4"]).out == str(MODELS / "cnn_specific_2_4.h5")
+    assert cnn_train_mod.parse_args(["--specific", "2_4"]).out == \
+        str(Path("models") / "cnn_specific_2_4.h5")  # in the current folder
     stage1 = cnn_train.parse_args([])
     assert (stage1.epochs, stage1.cycles, stage1.cycle_epochs) == (120, 10, 6)
     assert (stage1.label_smoothing, stage1.conv_dropout, stage1.dense_dropout) == (0.1, 0.05, 0.1)
@@ -396,6 +398,7 @@ def test_tune_only_retunes_a_trained_specialist_without_training_it(data, stage1
                                                                   tmp_path):
     out = tmp_path / "spec.h5"
     shutil.copy(specialist, out)
+    shutil.copy(data, tmp_path / data.name)  # its sidecar records its data beside it
     tuned = json.loads(specialist.with_suffix(".json").read_text())
     untuned = {key: value for key, value in tuned.items() if not key.startswith("handoff")}
     out.with_suffix(".json").write_text(json.dumps(untuned))
@@ -404,10 +407,13 @@ def test_tune_only_retunes_a_trained_specialist_without_training_it(data, stage1
                                         "4_2", "--tune-only", "--stage1", str(stage1[0])]) == 0
     after = json.loads(out.with_suffix(".json").read_text())
     assert out.read_bytes() == model_bytes
-    for key in ("handoff_tuning", "handoff_below", "handoff_below_tta"):
+    for key in ("handoff_below", "handoff_below_tta"):
         assert after[key] == tuned[key]
+    # The same tuning, its stage 1 named from the copy's folder.
+    assert after["handoff_tuning"] == {**tuned["handoff_tuning"],
+                                       "stage1": recorded_path(stage1[0], out)}
     # Which stage 1 the hand-off was tuned against: a cascade with another one can tell.
-    assert after["stage1"] == recorded_path(stage1[0])
+    assert after["stage1"] == recorded_path(stage1[0], out)
     assert after["stage1_sha256"] == file_sha256(stage1[0]) == tuned["stage1_sha256"]
 
 
@@ -432,14 +438,14 @@ def test_warm_restart_refuses_a_split_that_would_validate_on_trained_faces(data,
     assert stage1[0].read_bytes() == source_bytes and not out.exists()
 
 
-def test_sidecar_config_names_files_relative_to_the_checkout():
+def test_sidecar_config_names_files_relative_to_the_model_folder():
     recipe = SpecialistRecipe()
     assert recipe.init_from == str(MODELS / "cnn.h5")  # the default is absolute
     config = recorded_config(recipe, ROOT.parent / "shared/fer/train.csv.gz",
                              MODELS / "cnn_specific_0_2_4_6.h5")
-    assert config["out"] == "models/cnn_specific_0_2_4_6.h5"
-    assert config["data"] == "../shared/fer/train.csv.gz"
-    assert config["init_from"] == "models/cnn.h5"
+    assert config["out"] == "cnn_specific_0_2_4_6.h5"
+    assert config["data"] == "../../shared/fer/train.csv.gz"
+    assert config["init_from"] == "cnn.h5"
     assert config["kind"] == "SpecialistRecipe" and config["epochs"] == 18
     assert recipe.init_from == str(MODELS / "cnn.h5")  # the recipe is left as it was
 

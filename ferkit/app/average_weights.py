@@ -92,7 +92,8 @@ def main(argv=None):
         raise UsageError(f"--batch-size: expected a positive integer, found {args.batch_size}")
     check_paths(args)
     from ferkit.averaging import average_weights, recalibrate_batchnorm
-    from ferkit.evaluation import predict_with_progress, recorded_data, split_rows, subset
+    from ferkit.evaluation import (fit_model_calibration, predict_with_progress,
+                                   record_calibration, recorded_data, split_rows, subset)
     from ferkit.litert import export_tflite
     from ferkit.models import build_model, load_model, save_model
 
@@ -132,11 +133,13 @@ def main(argv=None):
 
     sidecar = {key: value for key, value in first.items() if key in MODEL_KEYS}
     sidecar.update(
-        command=" ".join(sys.argv), config={"models": [recorded_path(p) for p in args.models],
-                                           "out": recorded_path(args.out),
-                                           "data": args.data and recorded_path(args.data),
-                                           "batch_size": args.batch_size},
-        averaged_from=[{"model": recorded_path(path), **{k: s.get(k) for k in RUN_KEYS}}
+        command=" ".join(sys.argv),
+        config={"models": [recorded_path(p, args.out) for p in args.models],
+                "out": recorded_path(args.out, args.out),
+                "data": args.data and recorded_path(args.data, args.out),
+                "batch_size": args.batch_size},
+        averaged_from=[{"model": recorded_path(path, args.out),
+                        **{k: s.get(k) for k in RUN_KEYS}}
                        for path, s in zip(args.models, sidecars)],
         batchnorm_faces=len(train_images), init_from=None,
         # A warm restart from the result goes on from the furthest source's stream.
@@ -146,8 +149,13 @@ def main(argv=None):
         wall_time_s=round(time.time() - started, 1))
     save_model(result, args.out, sidecar)
     export_tflite(args.out)  # its LiteRT copy, for predict.py (ferkit.litert)
-    print(f"wrote {args.out}, its sidecar {Path(args.out).with_suffix('.json')} and its "
-          f"LiteRT copy {Path(args.out).with_suffix('.tflite')}")
+    # Calibrated like a trained model: temperatures fitted on the same validation faces.
+    calibration = fit_model_calibration(args.out, args.data)
+    record_calibration(args.out, calibration)
+    print(f"wrote {args.out}, its sidecar {Path(args.out).with_suffix('.json')} (calibrated: "
+          f"validation ECE {calibration['plain']['before']['ece']:.2%} -> "
+          f"{calibration['plain']['after']['ece']:.2%}) and its LiteRT copy "
+          f"{Path(args.out).with_suffix('.tflite')}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import re
 import sys
 from pathlib import Path
 
-from ferkit import ROOT, backend, paths
+from ferkit import backend, paths
 from ferkit.data import DEFAULT_TRAIN, USAGES, check_data_path
 from ferkit.errors import InputError, ParameterError
 from ferkit.inference import (DEFAULT_STAGE1, DEFAULT_STAGE2, MAKE_STAGE1, MAKE_STAGE2, RUNTIMES,
@@ -32,7 +32,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 # Where the analysis scripts write their figures by default: git ignores runs/, so a
 # default run never replaces the committed figures README shows (made with --out figures).
-FIGURES_OUT = ROOT / "runs" / "figures"
+FIGURES_OUT = Path("runs") / "figures"
 
 
 def training_parser(description: str, default_out, recipe) -> argparse.ArgumentParser:
@@ -143,11 +143,8 @@ def training_recipe(recipe, args: argparse.Namespace, **fields):
 
 
 def command_line(script, argv=None) -> str:
-    """The command as a user would type it again from the checkout (``argv``: the options,
-    default sys.argv's)."""
-    script = Path(script)
-    if script.is_absolute() and script.is_relative_to(ROOT):
-        script = script.relative_to(ROOT)
+    """The command as a user would type it again (``script``: the script's name;
+    ``argv``: the options, default sys.argv's)."""
     return " ".join(["python3", str(script), *(sys.argv[1:] if argv is None else argv)])
 
 

@@ -17,12 +17,12 @@ accuracy, time per epoch, machine, versions), the history as CSV and the curves 
 beside it; the run's state, best epoch and cycle ends in OUT.run/.
 """
 import sys
+from pathlib import Path
 
-from ferkit import MODELS
 from ferkit.app import cli
 from ferkit.recipes import Stage1Recipe
 
-DEFAULT_OUT = MODELS / "cnn.h5"
+DEFAULT_OUT = Path("models") / "cnn.h5"  # in the current folder
 
 
 def parse_args(argv=None):

@@ -22,7 +22,7 @@ tuned against (`stage1`, and `stage1_sha256`, the SHA-256 of its .h5).
 import sys
 from pathlib import Path
 
-from ferkit import MODELS, recorded_path
+from ferkit import recorded_path
 from ferkit.app import cli
 from ferkit.files import read_sidecar, write_sidecar
 from ferkit.labels import DEFAULT_SPECIFIC, parse_specific, specific_name
@@ -52,7 +52,7 @@ def parse_args(argv=None):
                              "at --out against --stage1 (after stage 1 was retrained)")
     cli.add_cnn_options(parser)
     args = cli.parse_training_args(parser, argv)
-    args.out = args.out or str(MODELS / f"cnn_specific_{args.specific}.h5")
+    args.out = args.out or str(Path("models") / f"cnn_specific_{args.specific}.h5")
     if args.init_from.lower() == "none":
         args.init_from = None
         for key in {"epochs", "lr"} - args.given:
@@ -100,9 +100,9 @@ def record_handoff(stage1, out, sidecar):
               f"{accuracy_tta[t]:.4f}{'*' if t == threshold_tta else ' '}{what}")
     sidecar["handoff_below"] = threshold
     sidecar["handoff_below_tta"] = threshold_tta
-    sidecar["stage1"] = recorded_path(stage1)
+    sidecar["stage1"] = recorded_path(stage1, out)
     sidecar["stage1_sha256"] = file_sha256(stage1)
-    sidecar["handoff_tuning"] = {"stage1": recorded_path(stage1), "faces": n_faces,
+    sidecar["handoff_tuning"] = {"stage1": recorded_path(stage1, out), "faces": n_faces,
                                  "accuracy": accuracy, "accuracy_tta": accuracy_tta}
     write_sidecar(out, sidecar)
     print(f"hand-off thresholds {threshold:g} (plain), {threshold_tta:g} (flip TTA; * = chosen) "

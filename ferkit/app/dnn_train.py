@@ -10,12 +10,12 @@ epoch kept. It exists to show what the convolutions
 add over a network of about the same size that ignores image structure.
 """
 import sys
+from pathlib import Path
 
-from ferkit import MODELS
 from ferkit.app import cli
 from ferkit.recipes import DnnRecipe
 
-DEFAULT_OUT = MODELS / "dnn.h5"
+DEFAULT_OUT = Path("models") / "dnn.h5"  # in the current folder
 
 
 def parse_args(argv=None):
