@@ -390,9 +390,11 @@ def finish(state: RunState, model, faces: TrainingData, average: list | None, ru
         f"({ece['tta']['before']['ece']:.2%} -> {ece['tta']['after']['ece']:.2%} with TTA); "
         f"sidecar "
         f"{out.with_suffix('.json')}, history and curves beside it; {kept}")
+    spent = run.spent()
     estimated = ("" if run.first_estimate is None else
-                 f" (first estimate: {format_duration(run.first_estimate)})")
-    say(f"done: the command took {format_duration(run.spent())}{estimated}")
+                 f"; the first estimate was {run.first_estimate:.0f} s "
+                 f"({run.first_estimate / spent - 1:+.0%})")
+    say(f"done: the command took {format_duration(spent)} ({spent:.0f} s){estimated}")
     return out, sidecar
 
 

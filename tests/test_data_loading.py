@@ -121,6 +121,9 @@ def test_id_label_answers(tmp_path):
 def test_tests_on_the_real_data_skip_naming_each_file_missing(tmp_path, monkeypatch):
     import conftest
 
+    # data/, where README tells users to put FER2013, first; then beside the checkout.
+    assert conftest.FER2013_FOLDERS == [conftest.ROOT / "data",
+                                        conftest.ROOT.parent / "shared" / "data" / "fer2013"]
     folders = [tmp_path / "data", tmp_path / "shared"]
     for folder in folders:
         folder.mkdir()

@@ -143,9 +143,11 @@ def training_recipe(recipe, args: argparse.Namespace, **fields):
 
 
 def command_line(script, argv=None) -> str:
-    """The command as a user would type it again (``script``: the script's name;
-    ``argv``: the options, default sys.argv's)."""
-    return " ".join(["python3", str(script), *(sys.argv[1:] if argv is None else argv)])
+    """The command as a user would type it again: `ferkit COMMAND ...` when the ferkit
+    command runs it (ferkit.app.command names the program so), else `python3 SCRIPT ...`
+    (``script``: the script's name; ``argv``: the options, default sys.argv's)."""
+    program = sys.argv[0] if sys.argv[0].startswith("ferkit ") else f"python3 {script}"
+    return " ".join([program, *(sys.argv[1:] if argv is None else argv)])
 
 
 def run_training(config, args: argparse.Namespace, script, argv=None):
