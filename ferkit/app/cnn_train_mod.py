@@ -20,6 +20,7 @@ specialist's sidecar as `handoff_below` (and, tuned on flip-TTA probabilities, a
 tuned against (`stage1`, and `stage1_sha256`, the SHA-256 of its .h5).
 """
 import sys
+from pathlib import Path
 
 from ferkit.app import cli
 from ferkit.labels import DEFAULT_SPECIFIC, parse_specific, specific_name
