@@ -23,8 +23,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scipy.optimize import minimize_scalar
-from sklearn.metrics import log_loss
 
 ECE_BINS = 15  # Guo et al.'s count: fine enough to see the shape, ~200 faces a bin here
 # log T searched in [-3, 3] (T from 0.05 to 20): far beyond any softmax seen in practice.
@@ -100,6 +98,8 @@ def ece(probs, truth, bins: int = ECE_BINS) -> float:
 def nll(probs, truth) -> float:
     """Mean negative log-likelihood of the truth (natural log)."""
     probs, truth = check_scored(probs, truth)
+    from sklearn.metrics import log_loss  # scikit-learn takes seconds to import: only when scored
+
     return float(log_loss(truth, probs, labels=np.arange(probs.shape[1])))
 
 
@@ -153,6 +153,8 @@ def _nll_at(z: np.ndarray, truth: np.ndarray, temperature: float) -> float:
 def fit_temperature(probs, truth) -> float:
     """The temperature that minimizes the NLL of softmax(log p / T) on these faces (a
     bounded 1-D search on log T; the NLL is convex in 1/T)."""
+    from scipy.optimize import minimize_scalar  # only when fitting: predicting never needs SciPy
+
     probs, truth = check_scored(probs, truth)
     z = logits(probs)
     found = minimize_scalar(lambda log_t: _nll_at(z, truth, np.exp(log_t)),

@@ -118,6 +118,16 @@ def test_ferkit_predict_writes_what_the_checkouts_predict_py_writes(installed, t
     assert written.count("\n") == 13
 
 
+def test_ferkit_models_replaces_the_shipped_models(installed, tmp_path):
+    """FERKIT_MODELS names the folder the defaults come from: an empty one has no cnn.h5."""
+    faces = write_csv(installed.folder / "few.csv", "id,feature", enumerate(make_faces(2)[0]))
+    done = subprocess.run([str(installed.ferkit), "predict", faces.name, "few_out.csv"],
+                          capture_output=True, text=True, timeout=300, cwd=installed.folder,
+                          env={**installed.env, "FERKIT_MODELS": str(tmp_path)})
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: {tmp_path / 'cnn.h5'}: model file not found")
+
+
 def test_ferkit_help_lists_every_command_and_bad_input_is_one_line(installed):
     done = installed.run(installed.ferkit, "--help")
     assert done.returncode == 0, done.stderr
