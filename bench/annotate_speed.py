@@ -193,15 +193,14 @@ def memory_over_time(annotator, minutes: float, every: int) -> None:
 def measure(args) -> dict:
     """The figures of one runtime (--runtime), printed as they come; returned for the table."""
     from ferkit.app.annotation import Annotator, Source, annotate_video
-    from ferkit.faces import find_faces, source_settings
-    from ferkit.inference import Cascade
+    from ferkit.faces import find_faces
 
-    settings = source_settings("live", None if args.detector == "auto" else args.detector,
-                               args.min_face)
-    cascade = Cascade.from_args(args)
-    print(cascade.runtime_line)
-    annotator = Annotator(cascade, settings)
-    result = {"runtime": cascade.runtime}
+    recognizer = cli.recognizer(args, detector=None if args.detector == "auto"
+                                else args.detector, min_face=args.min_face)
+    print(recognizer.cascade.runtime_line)
+    annotator = Annotator(recognizer, "live")
+    settings = annotator.settings
+    result = {"runtime": recognizer.runtime}
     picture = picture_with_faces(args.faces)
     annotator.look(picture)  # warm-up: traces the cascade for this batch size
     looks, detections = [], []
@@ -210,7 +209,7 @@ def measure(args) -> dict:
         found = annotator.look(picture)
         looks.append(time.perf_counter() - started)
         started = time.perf_counter()
-        find_faces(picture, annotator.detector, annotator.settings)
+        find_faces(picture, recognizer.face_detector(settings.detector), settings)
         detections.append(time.perf_counter() - started)
     look, detect = statistics.median(looks), statistics.median(detections)
     result["faces_per_s"] = len(found) / look

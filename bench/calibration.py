@@ -82,14 +82,14 @@ def main(argv=None):
     args = parse_args(argv)
     from ferkit.data import labelled_file
     from ferkit.evaluation import validation_faces
-    from ferkit.files import read_sidecar
+    from ferkit.record import read_record
     from ferkit.inference import Cascade
 
     cascade = Cascade.load(args.stage1, args.stage2, runtime=args.runtime)
     if args.data is not None:
         faces, source = labelled_file(args.data, labels_path=args.labels), args.data
     else:
-        faces = validation_faces(read_sidecar(args.stage1), args.stage1)
+        faces = validation_faces(read_record(args.stage1), args.stage1)
         source = f"validation split of {args.stage1}"
     print(f"{len(faces)} faces: {source}; {cascade.runtime_line}")
     lines = ["| probabilities | accuracy | mean confidence | ECE | NLL | Brier |",
@@ -98,8 +98,8 @@ def main(argv=None):
         loaded = cascade if not tta else Cascade.load(args.stage1, args.stage2, tta=True,
                                                       runtime=args.runtime)
         raw = dataclasses.replace(loaded, stage1_calibration=None,
-                                  cascade_calibration=None).predict_all(faces.images)
-        calibrated = loaded.predict_all(faces.images)
+                                  cascade_calibration=None).predict(faces.images)
+        calibrated = loaded.predict(faces.images)
         moved = int(np.sum(raw.labels != calibrated.labels))
         suffix = " + flip TTA" if tta else ""
         print(f"labels moved by calibration{suffix}: {moved} of {len(faces)}")

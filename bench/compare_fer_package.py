@@ -140,7 +140,6 @@ def main(argv=None):
     from ferkit.app.annotation import Annotator
     from ferkit.data import labelled_file
     from ferkit.evaluation import subset
-    from ferkit.inference import Cascade
     from ferkit.labels import CLASS_NAMES
 
     faces = labelled_file(args.test_data, labels_path=args.test_labels)
@@ -148,13 +147,16 @@ def main(argv=None):
     composites = make_composites(faces.images, 4, seed=args.seed)
     with tempfile.TemporaryDirectory() as folder:
         theirs = TheirPipeline(*unpack_wheel(args.wheel, Path(folder)))
-        cascade = Cascade.from_args(args)
-        print(cascade.runtime_line)
-        ours = Annotator(cascade)
+        # Haar at 48 px, as the fer package finds faces.
+        recognizer = cli.recognizer(args, detector="haar")
+        print(recognizer.cascade.runtime_line)
+        ours = Annotator(recognizer)
 
         def our_look(picture):
-            found = ours.look(picture)
-            return found.boxes, found.labels, found.probs
+            found = ours.look(picture).results
+            return (np.array([face.box for face in found]).reshape(-1, 4),
+                    np.array([face.label for face in found], dtype=np.int64),
+                    np.array([face.probabilities for face in found]).reshape(-1, 7))
 
         def their_look(picture):
             boxes, probs = theirs.look(picture)

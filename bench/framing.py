@@ -78,11 +78,11 @@ def load_split(args):
     """The labelled faces of --split (and --limit)."""
     from ferkit.data import labelled_file
     from ferkit.evaluation import subset, validation_faces
-    from ferkit.files import read_sidecar
+    from ferkit.record import read_record
     from ferkit.inference import MAKE_STAGE1
 
     if args.split == "validation":
-        faces = validation_faces(read_sidecar(args.stage1, MAKE_STAGE1), args.stage1)
+        faces = validation_faces(read_record(args.stage1, MAKE_STAGE1), args.stage1)
     else:
         faces = labelled_file(args.test_data, labels_path=args.test_labels)
     return faces if args.limit is None else subset(faces, list(range(min(args.limit,
@@ -127,12 +127,11 @@ def main(argv=None):
     import numpy as np
     from ferkit.composites import make_composites
     from ferkit.faces import FaceSettings, face_crops
-    from ferkit.inference import Cascade
 
     settings = FaceSettings(args.min_face, args.min_neighbors, detector=args.detector)
     settings.check()
     faces = load_split(args)
-    cascade = Cascade.from_args(args)
+    cascade = cli.load_cascade(args)
     print(cascade.runtime_line)
     composites = make_composites(faces.images, args.per_picture, args.scale, args.seed)
     print(f"{args.split}: {len(faces)} faces in {len(composites)} pictures of "
@@ -144,7 +143,7 @@ def main(argv=None):
 
     rows = np.concatenate([c.rows[m >= 0] for c, (_, _, m, _) in zip(composites, found)])
     truth = faces.labels[rows]
-    original_labels = cascade.predict(faces.images)[0]
+    original_labels = cascade.predict(faces.images).labels
     share = len(rows) / len(faces)
     spare = sum(f[3] for f in found)
     print(f"found {len(rows)} of {len(faces)} faces ({share:.1%}); {spare} detections on no "
@@ -159,7 +158,8 @@ def main(argv=None):
     for margin in args.margins:
         crops = np.concatenate([face_crops(c.picture, boxes[m[m >= 0]], margin)
                                 for c, (boxes, _, m, _) in zip(composites, found)])
-        labels, probs, _ = cascade.predict(crops)
+        said = cascade.predict(crops)
+        labels, probs = said.labels, said.stage1_probabilities
         right1, right = probs.argmax(axis=1) == truth, labels == truth
         print(f"| {margin:g} | {share:.1%} | {np.mean(right1):.4f} | {np.mean(right):.4f} | "
               f"{right1.sum() / len(faces):.1%} | {right.sum() / len(faces):.1%} | "

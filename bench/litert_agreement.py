@@ -79,9 +79,9 @@ def main(argv=None):
         runs = {r: Cascade(loaded[r]["stage 1"][0], loaded[r]["specialist"][0],
                            info2["classes"], threshold, tta, r).predict(faces.images)
                 for r in loaded}
-        same_handoff = int(np.sum(runs["keras"][2] == runs["litert"][2]))
+        same_handoff = int(np.sum(runs["keras"].handed_over == runs["litert"].handed_over))
         agree &= row(f"cascade (hand-off below {threshold:g})", tta,
-                     {r: run[0] for r, run in runs.items()}, "n/a",
+                     {r: run.labels for r, run in runs.items()}, "n/a",
                      f"; same hand-off {same_handoff}")
         agree &= same_handoff == len(faces)
     print(f"\n{'agree' if agree else 'DISAGREE'}: every probability within {TOLERANCE:g} and "

@@ -91,11 +91,10 @@ def tensor_types(path) -> str:
 def main(argv=None):
     args = parse_args(argv)
     import numpy as np
-    from ferkit.evaluation import recorded_data, split_rows, subset
+    from ferkit.evaluation import calibration_faces, recorded_data, split_rows, subset
     from ferkit.inference import predict_probs
     from ferkit.litert import LiteRTModel, convert_to_tflite
     from ferkit.models import load_model
-    from ferkit.app.export_tflite import calibration_faces
 
     model, sidecar = load_model(args.model)
     faces = recorded_data(sidecar, args.model)
@@ -104,7 +103,7 @@ def main(argv=None):
     position = {c: i for i, c in enumerate(sidecar["classes"])}
     truth = np.array([position.get(label, -1) for label in val.labels])
     # The faces export_tflite.py --int8 calibrates on, with the same count and seed.
-    calibration = calibration_faces(args.model, sidecar, args.calibration_faces, args.seed)
+    calibration = calibration_faces(sidecar, args.model, args.calibration_faces, args.seed)
     timing = val.images[:args.timing_faces]
     print(f"{args.model}: {len(val)} validation faces; full int8 calibrated on "
           f"{len(calibration)} training faces; {len(timing)} faces per timed run")

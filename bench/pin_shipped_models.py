@@ -94,9 +94,9 @@ def behaviour(runtime: str = "keras", models=MODELS) -> dict:
     with TTA, its raw and its calibrated probabilities (its sidecar's calibration) and
     labels; the cascade's labels, hand-offs, thresholds and calibrated probabilities (the
     specialist's cascade_calibration)."""
-    from ferkit.files import read_sidecar
     from ferkit.inference import (Cascade, cascade_calibration, handoff_threshold,
                                   load_predictor, model_calibration, predict_probs)
+    from ferkit.record import read_record
     from ferkit.litert import file_sha256
 
     names, faces = pinned_faces()
@@ -104,7 +104,7 @@ def behaviour(runtime: str = "keras", models=MODELS) -> dict:
               for name in (STAGE1, SPECIALIST, DNN)}
     found = {"command": COMMAND, "faces": names, "models": {}, "cascade": {}}
     for name, model in loaded.items():
-        sidecar = read_sidecar(models / name)
+        sidecar = read_record(models / name)
         classes = sidecar["classes"]
         entry = found["models"][name] = {"classes": classes,
                                          "sha256": file_sha256(models / name)}
@@ -114,15 +114,15 @@ def behaviour(runtime: str = "keras", models=MODELS) -> dict:
             entry["probs" + key] = np.round(probs.astype(float), 6).tolist()
             entry["calibrated" + key] = np.round(calibrated.astype(float), 6).tolist()
             entry["labels" + key] = np.asarray(classes)[probs.argmax(axis=1)].tolist()
-    specialist = read_sidecar(models / SPECIALIST)
+    specialist = read_record(models / SPECIALIST)
     for tta, key in ((False, ""), (True, "_tta")):
         threshold = handoff_threshold(None, specialist, tta)
         found_now = Cascade(loaded[STAGE1], loaded[SPECIALIST], specialist["classes"],
                             threshold, tta, runtime,
-                            stage1_calibration=model_calibration(read_sidecar(models / STAGE1),
+                            stage1_calibration=model_calibration(read_record(models / STAGE1),
                                                                  tta),
                             cascade_calibration=cascade_calibration(
-                                specialist, models / STAGE1, tta)).predict_all(faces)
+                                specialist, models / STAGE1, tta)).predict(faces)
         found["cascade"].update({
             "handoff_below" + key: threshold, "labels" + key: found_now.labels.tolist(),
             "handoff" + key: found_now.handed_over.tolist(),

@@ -50,10 +50,9 @@ def main(argv=None):
     args = parse_args(argv)
     check_paths(args)
     from ferkit.data import labelled_file
-    from ferkit.evaluation import class_metrics, confusion_counts
-    from ferkit.inference import (choose_runtime, handoff_threshold, load_predictor,
-                                  load_specialist, load_stage1, predict_probs, run_cascade,
-                                  runtime_line)
+    from ferkit.evaluation import class_metrics
+    from ferkit.inference import (Cascade, choose_runtime, handoff_threshold, load_predictor,
+                                  load_specialist, load_stage1, predict_probs, runtime_line)
     from ferkit.labels import CLASS_NAMES
 
     faces = labelled_file(args.data, args.usage, args.labels)
@@ -72,12 +71,10 @@ def main(argv=None):
     for tta in (False, True):
         suffix = " + flip TTA" if tta else ""
         predictions["DNN" + suffix] = predict_probs(dnn, faces.images, tta=tta).argmax(1)
-        probs1 = predict_probs(stage1, faces.images, tta=tta)
-        predictions["stage 1 alone" + suffix] = probs1.argmax(1)
-        predictions["cascade" + suffix] = run_cascade(
-            probs1, faces.images, stage2, classes, handoff_below[tta],
-            lambda model, x: predict_probs(model, x, tta=tta))[0]
-    metrics = {name: class_metrics(confusion_counts(truth, labels, range(7)))
+        said = Cascade(stage1, stage2, classes, handoff_below[tta], tta).predict(faces.images)
+        predictions["stage 1 alone" + suffix] = said.stage1_probabilities.argmax(1)
+        predictions["cascade" + suffix] = said.labels
+    metrics = {name: class_metrics(truth, labels, range(7))
                for name, labels in predictions.items()}
 
     print(f"Scored on {args.data}: {len(truth)} faces; the cascade hands a face to the "

@@ -208,13 +208,13 @@ def work_predict(args) -> dict:
     import dataclasses
 
     import numpy as np
-    from ferkit.files import read_sidecar
     from ferkit.inference import Cascade, handoff_threshold
+    from ferkit.record import read_record
 
     runtime = args.worker_runtime
     # As predict.py loads them; TensorFlow is imported only on the Keras runtime.
     plain = Cascade.load(args.stage1, args.stage2, runtime=runtime)
-    info = read_sidecar(args.stage2)
+    info = read_record(args.stage2)
     with_tta = dataclasses.replace(plain, tta=True,
                                    handoff_below=handoff_threshold(None, info, True))
     images, _ = random_faces(args.predict_images, args.seed + 1)
@@ -230,14 +230,14 @@ def work_predict(args) -> dict:
     handed = []
 
     def cascade(tta):  # the lines of predict.py's main between loading and writing
-        labels, _, handoff = (with_tta if tta else plain).predict(images, forced)
-        handed.append(float(handoff.mean()))
-        return labels
+        said = (with_tta if tta else plain).predict(images, forced)
+        handed.append(float(said.handed_over.mean()))
+        return said.labels
 
     alone = dataclasses.replace(plain, stage2=None)  # predict.py --no-cascade
 
     def stage1_alone(tta):
-        return alone.predict(images)[0]
+        return alone.predict(images).labels
 
     def rates(run, tta):
         run(tta)  # warm-up: tracing, oneDNN primitives, XNNPACK's set-up for these shapes

@@ -5,7 +5,8 @@ From Python (README.md, "From Python"):
     import ferkit
     recognizer = ferkit.Recognizer()                 # the shipped two-stage cascade
     recognizer.predict(faces).labels                 # (N, 48, 48) pixels 0-255 -> 0-6
-    recognizer.detect("photo.jpg")                   # faces in a picture, with emotions
+    recognizer.faces("photo.jpg")                    # faces in a picture: ferkit.FaceResult
+    recognizer.detect("photo.jpg")                   # the same as the fer package's dicts
     faces = ferkit.load_faces("test.csv.gz")         # any faces file the scripts read
 
 Importing ferkit is light (no TensorFlow, pandas or OpenCV): the names below are loaded on
@@ -30,6 +31,7 @@ MODELS = models_folder()
 _LAZY = {
     "Recognizer": "ferkit.recognizer",
     "Prediction": "ferkit.inference",
+    "FaceResult": "ferkit.inference",
     "Faces": "ferkit.data",
     "load_faces": "ferkit.data",
     "check_faces": "ferkit.arrays",

@@ -38,7 +38,7 @@ TRAINING_USAGE = "Training"  # the rows of fer2013.csv a trainer reads unless to
 WHERE_TO_GET = (
     "get FER2013 from https://www.kaggle.com/c/challenges-in-representation-learning-facial-"
     "expression-recognition-challenge (see data/README.md); accepted: a CSV 'label,feature' "
-    "(training) or 'id,feature' (test), Kaggle's fer2013.csv with --usage, or an image folder "
+    "(training) or 'id,feature' (test), Kaggle's fer2013.csv (one split at a time), or an image folder "
     "ROOT/<class>/*.png|jpg; .gz files are read as they are"
 )
 
@@ -159,13 +159,13 @@ def _load_csv(path: Path, usage: str | None, several_splits: str = "all") -> Fac
         if usage is None and len(splits) > 1:
             counts = ", ".join(f"{name} {count:,}" for name, count in splits.items())
             if several_splits == "refuse":
-                raise DataError(f"{path}: holds {len(splits)} splits ({counts}); pass --usage "
-                                f"to pick the one to use")
+                raise DataError(f"{path}: holds {len(splits)} splits ({counts}); pass {{usage}} "
+                                f"to pick the one to use", ("usage",))
             if several_splits == TRAINING_USAGE:
                 usage = TRAINING_USAGE
                 if usage not in splits:
                     raise DataError(f"{path}: expected {TRAINING_USAGE} rows, found only "
-                                    f"{counts}; pass --usage to pick a split")
+                                    f"{counts}; pass {{usage}} to pick a split", ("usage",))
     if usage is not None:
         keep = (table["Usage"] == usage).to_numpy()
         table, line_numbers = table[keep], line_numbers[keep]
@@ -371,7 +371,7 @@ def face_ids(faces: Faces) -> np.ndarray:
 
 
 def labelled_file(data, usage=None, labels_path=None, require_labels=True) -> Faces:
-    """A file given with --data (or predict.py's input) to score or predict, labelled by
+    """A file of faces to score or predict (``data``), labelled by
     its own column or by an 'id,label' file; ids are always set (row numbers where the
     file has none). A file of several splits needs ``usage``: its scores would mix them."""
     faces = load_faces(data, usage=usage, several_splits="refuse")
@@ -385,7 +385,8 @@ def labelled_file(data, usage=None, labels_path=None, require_labels=True) -> Fa
         faces.labels = np.array([answers[i] for i in faces.ids], dtype=np.int64)
     if require_labels and faces.labels is None:
         raise DataError(f"{data}: expected labelled faces ('label,feature', fer2013.csv, an "
-                        f"image folder), or 'id,feature' with --labels ANSWERS.csv")
+                        f"image folder), or 'id,feature' with {{labels_path}} ANSWERS.csv",
+                        ("labels_path",))
     return faces
 
 

@@ -13,23 +13,19 @@ from pathlib import Path
 import numpy as np
 
 from ferkit import data as fer_data
-from ferkit import resolve_recorded
+from ferkit import recorded_path, resolve_recorded
 from ferkit.data import (DataError, Faces, face_ids, faces_identity, labelled_file,
                       load_training_faces, train_val_rows)
-from ferkit.labels import NUM_CLASSES
-from ferkit.progress import progress_bar
-
-PROGRESS_CHUNK = 512  # images per progress-bar step: a few tenths of a second on a laptop
-
 
 # --- which faces ---------------------------------------------------------------------------
 
 def recorded_data(sidecar: dict, model_path, train_data=None,
-                  option: str = "--train-data") -> Faces:
+                  parameter: str = "train_data") -> Faces:
     """The labelled faces a model was trained on, read as its trainer read them
     (load_training_faces, the recorded usage), to rebuild its split from.
 
-    From ``train_data`` when given (the ``option`` the user passed), else from the file
+    From ``train_data`` when given (``parameter``: the caller's name for it, which the
+    error names), else from the file
     the sidecar records (``data``, relative to the model's folder), else from README's data
     location (data/train.csv or data/train.csv.gz). A file is used only when it holds the
     faces the sidecar's ``data_identity`` names (ferkit.data.faces_identity); a sidecar
@@ -49,17 +45,18 @@ def recorded_data(sidecar: dict, model_path, train_data=None,
         faces = _load_training(path, sidecar.get("usage"))
         if identity is None or _identity(path, sidecar.get("usage")) == identity:
             return faces
-    raise DataError(_no_training_data(model_path, recorded, identity, train_data, option,
-                                      candidates))
+    raise DataError(_no_training_data(model_path, recorded, identity, train_data, parameter,
+                                      candidates), parameters=(parameter,))
 
 
-def _no_training_data(model_path, recorded, identity, train_data, option, tried) -> str:
-    """The one line saying why no file rebuilds a model's split, and what to pass."""
-    advice = (f"pass {option} FILE, the file it was trained on, to rebuild its validation "
-              f"split")
+def _no_training_data(model_path, recorded, identity, train_data, parameter, tried) -> str:
+    """The one line saying why no file rebuilds a model's split, and what to pass (naming
+    ``parameter``, which the command line shows as its flag)."""
+    advice = (f"pass {{{parameter}}} FILE, the file it was trained on, to rebuild its "
+              f"validation split")
     if train_data is not None:
-        return (f"{option} {train_data}: holds other faces than {model_path} was trained on "
-                f"(not the data_identity in its sidecar); {advice}")
+        return (f"{{{parameter}}} {train_data}: holds other faces than {model_path} was trained "
+                f"on (not the data_identity in its sidecar); {advice}")
     reasons = []
     if recorded is None:
         reasons.append("its sidecar records no training data")
@@ -108,6 +105,22 @@ def training_ids(sidecar: dict, model_path, train_data=None) -> np.ndarray:
     return face_ids(faces)[split_rows(sidecar, faces)[0]]
 
 
+def calibration_faces(sidecar: dict, model_path, count: int, seed: int = 0,
+                      train_data=None, parameter: str = "train_data") -> np.ndarray:
+    """``count`` training faces (uint8 (N, 48, 48)) of the model's own classes, drawn with
+    ``seed`` from its recorded training split (recorded_data: the file its data_identity
+    names, or ``train_data`` when it holds those faces; never its validation faces, nor
+    another split of Kaggle's fer2013.csv than the one it trained on): the int8 copy's
+    calibration faces (ferkit.litert.export_tflite). ``parameter``: the caller's name for
+    ``train_data`` (recorded_data)."""
+    faces = recorded_data(sidecar, model_path, train_data, parameter)
+    train_rows = split_rows(sidecar, faces)[0]
+    train_rows = train_rows[np.isin(faces.labels[train_rows], sidecar["classes"])]
+    rows = np.random.default_rng(seed).choice(train_rows, min(count, len(train_rows)),
+                                              replace=False)
+    return faces.images[rows]
+
+
 def same_training_data(sidecar: dict, other: dict) -> bool:
     """Whether two models were trained on the same faces: by their data identities when
     both sidecars record one (the same faces in two formats are the same data), else by
@@ -133,13 +146,15 @@ def subset(faces: Faces, rows) -> Faces:
     return Faces(faces.images[rows], labels, face_ids(faces)[rows])
 
 
-def faces_for(args, model_path, sidecar: dict, require_labels=True) -> Faces:
-    """The faces a script works on: --data (with --usage, --labels) when given, else the
-    validation split recorded in the model's sidecar (rebuilt from --train-data, or the
-    file recorded_data finds), so no training image is used."""
-    if args.data is not None:
-        return labelled_file(args.data, args.usage, args.labels, require_labels)
-    return validation_faces(sidecar, model_path, args.train_data)
+def faces_for(model_path, sidecar: dict, data=None, usage: str | None = None, labels=None,
+              train_data=None, require_labels: bool = True) -> Faces:
+    """The faces a tool works on: the file ``data`` (with ``usage`` for Kaggle's fer2013.csv
+    and the answers file ``labels`` for an 'id,feature' one) when given, else the validation
+    split recorded in the model's sidecar (rebuilt from ``train_data``, or the file
+    recorded_data finds), so no training image is used."""
+    if data is not None:
+        return labelled_file(data, usage, labels, require_labels)
+    return validation_faces(sidecar, model_path, train_data)
 
 
 def keep_classes(faces: Faces, classes) -> Faces:
@@ -152,20 +167,6 @@ def keep_classes(faces: Faces, classes) -> Faces:
 
 # --- predictions ----------------------------------------------------------------------------
 
-def predict_with_progress(model, images, tta=False, what="predicting") -> np.ndarray:
-    """ferkit.inference.predict_probs in chunks, with a progress bar: (N, K) float32 (a Keras
-    model or its LiteRT copy, ferkit.inference.load_predictor)."""
-    from ferkit.inference import predict_probs
-
-    print(f"{what}: {len(images)} faces")
-    bar = progress_bar(len(images), "face")
-    probs = []
-    for start in range(0, len(images), PROGRESS_CHUNK):
-        probs.append(predict_probs(model, images[start:start + PROGRESS_CHUNK], tta=tta))
-        bar.add(len(probs[-1]))
-    return np.concatenate(probs) if probs else np.zeros((0, model.output_shape[-1]), np.float32)
-
-
 def tune_handoff(stage1_path, specialist_path, train_data=None) -> tuple[dict, int]:
     """Tune the specialist's hand-off threshold against stage 1 on stage 1's validation
     split (all seven classes, as the cascade meets them), leaving out any face the
@@ -173,7 +174,7 @@ def tune_handoff(stage1_path, specialist_path, train_data=None) -> tuple[dict, i
     predict.py --tta makes them. Returns ({tta: (threshold, {threshold: cascade accuracy})}
     for tta False and True, faces used); see ferkit.inference.best_handoff. ``train_data``:
     stage 1's training file when the one its sidecar records is not here (recorded_data)."""
-    from ferkit.inference import best_handoff, load_specialist, load_stage1
+    from ferkit.inference import best_handoff, load_specialist, load_stage1, predict_probs
 
     stage1, info1 = load_stage1(stage1_path)
     stage2, info2 = load_specialist(specialist_path)
@@ -186,26 +187,63 @@ def tune_handoff(stage1_path, specialist_path, train_data=None) -> tuple[dict, i
     tuned = {}
     for tta in (False, True):
         suffix = " + flip TTA" if tta else ""
-        probs1 = predict_with_progress(stage1, faces.images, tta, Path(stage1_path).name + suffix)
-        probs2 = predict_with_progress(stage2, faces.images, tta,
-                                       Path(specialist_path).name + suffix)
+        probs1 = predict_probs(stage1, faces.images, tta, progress=Path(stage1_path).name + suffix)
+        probs2 = predict_probs(stage2, faces.images, tta,
+                               progress=Path(specialist_path).name + suffix)
         tuned[tta] = best_handoff(probs1, probs2, info2["classes"], faces.labels)
     return tuned, len(faces)
+
+
+def record_handoff(stage1_path, specialist_path, train_data=None, say=print):
+    """Tune the specialist's hand-off thresholds against stage 1 (tune_handoff: without and
+    with flip TTA) and record them in its record with which stage 1 they were tuned against
+    (its path, and the SHA-256 of its .h5: a cascade with another stage 1 can then tell),
+    then fit the cascade's calibration again (fit_cascade_calibration: its probabilities
+    changed with the thresholds); ``say`` gets the table of cascade accuracy by threshold.
+    Returns the new record."""
+    from ferkit.litert import file_sha256
+    from ferkit.record import read_record, write_record
+
+    tuned, n_faces = tune_handoff(stage1_path, specialist_path, train_data)
+    (threshold, accuracy), (threshold_tta, accuracy_tta) = tuned[False], tuned[True]
+    say(f"cascade accuracy on {n_faces} validation faces of {stage1_path}, by hand-off "
+        f"threshold:")
+    say("  threshold  plain    flip TTA")
+    for t in accuracy:
+        what = {0.0: " (stage 1 alone)", 1.0: " (always hand over)"}.get(t, "")
+        say(f"  {t:4.2f}       {accuracy[t]:.4f}{'*' if t == threshold else ' '}  "
+            f"{accuracy_tta[t]:.4f}{'*' if t == threshold_tta else ' '}{what}")
+    record = read_record(specialist_path).replace(
+        handoff_below=threshold, handoff_below_tta=threshold_tta,
+        stage1=recorded_path(stage1_path, specialist_path),
+        stage1_sha256=file_sha256(stage1_path),
+        handoff_tuning={"stage1": recorded_path(stage1_path, specialist_path), "faces": n_faces,
+                        "accuracy": accuracy, "accuracy_tta": accuracy_tta})
+    write_record(specialist_path, record)
+    say(f"hand-off thresholds {threshold:g} (plain), {threshold_tta:g} (flip TTA; * = "
+        f"chosen) recorded in {Path(specialist_path).with_suffix('.json')}")
+    # The cascade's probabilities changed with its thresholds: calibrate them again.
+    entry = fit_cascade_calibration(stage1_path, specialist_path, train_data)
+    record_calibration(specialist_path, entry, "cascade_calibration")
+    say(f"cascade calibration recorded: validation ECE {entry['plain']['before']['ece']:.2%} "
+        f"-> {entry['plain']['after']['ece']:.2%} ({entry['tta']['before']['ece']:.2%} -> "
+        f"{entry['tta']['after']['ece']:.2%} with flip TTA)")
+    return read_record(specialist_path)
 
 
 # --- counts and metrics ---------------------------------------------------------------------
 
 def confusion_counts(truth, predicted, classes) -> np.ndarray:
     """(K, K) int64: rows true class, columns predicted, both in the order of ``classes``
-    (class ids 0-6)."""
-    classes = np.asarray(classes)
-    position = np.full(NUM_CLASSES, -1)
-    position[classes] = np.arange(len(classes))
-    truth, predicted = position[np.asarray(truth)], position[np.asarray(predicted)]
-    if (truth < 0).any() or (predicted < 0).any():
-        raise ValueError(f"confusion_counts: labels outside the classes {classes.tolist()}")
-    k = len(classes)
-    return np.bincount(truth * k + predicted, minlength=k * k).reshape(k, k)
+    (class ids 0-6); scikit-learn's confusion_matrix, which would silently drop a label
+    outside ``classes``: that is a ValueError here."""
+    from sklearn.metrics import confusion_matrix
+
+    classes = list(np.asarray(classes).tolist())
+    outside = set(np.unique(truth).tolist()) | set(np.unique(predicted).tolist())
+    if not outside <= set(classes):
+        raise ValueError(f"confusion_counts: labels outside the classes {classes}")
+    return confusion_matrix(truth, predicted, labels=classes).astype(np.int64)
 
 
 def row_shares(counts) -> np.ndarray:
@@ -215,18 +253,17 @@ def row_shares(counts) -> np.ndarray:
     return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
 
 
-def class_metrics(counts) -> dict:
-    """Accuracy, macro-F1 and per-class precision, recall, F1 and support of a confusion
-    matrix; a ratio with nothing to divide by is 0 (scikit-learn's zero_division=0)."""
-    counts = np.asarray(counts, dtype=np.float64)
-    hits = np.diag(counts)
-    def ratio(a, b):
-        return np.divide(a, b, out=np.zeros_like(a), where=b > 0)
-    precision, recall = ratio(hits, counts.sum(axis=0)), ratio(hits, counts.sum(axis=1))
-    f1 = ratio(2 * precision * recall, precision + recall)
-    return {"accuracy": hits.sum() / max(counts.sum(), 1), "macro_f1": f1.mean(),
-            "precision": precision, "recall": recall, "f1": f1,
-            "support": counts.sum(axis=1).astype(np.int64)}
+def class_metrics(truth, predicted, classes) -> dict:
+    """Accuracy, macro-F1 and per-class precision, recall, F1 and support (in the order of
+    ``classes``), by scikit-learn; a ratio with nothing to divide by is 0 (zero_division=0)."""
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    classes = list(np.asarray(classes).tolist())
+    precision, recall, f1, support = precision_recall_fscore_support(
+        truth, predicted, labels=classes, zero_division=0)
+    return {"accuracy": accuracy_score(truth, predicted) if len(truth) else 0.0,
+            "macro_f1": f1.mean(), "precision": precision, "recall": recall, "f1": f1,
+            "support": support.astype(np.int64)}
 
 
 def most_confused(counts, top: int = 5) -> list[tuple[int, int, int, float]]:
@@ -267,15 +304,15 @@ def fit_model_calibration(model_path, train_data=None, runtime: str = "keras") -
     """A model's calibration entry (calibration_entry), fitted on its own validation split
     (its classes only), on plain and on flip-TTA probabilities: the sidecar's
     ``calibration``, which ferkit.inference.model_calibration reads."""
-    from ferkit.inference import load_predictor
+    from ferkit.inference import load_predictor, predict_probs
 
     model, sidecar = load_predictor(model_path, runtime)
     faces = keep_classes(validation_faces(sidecar, model_path, train_data), sidecar["classes"])
     truth = np.searchsorted(sidecar["classes"], faces.labels)  # positions in its outputs
     name = Path(model_path).name
     return calibration_entry(
-        lambda tta: predict_with_progress(model, faces.images, tta,
-                                          name + (" + flip TTA" if tta else "")),
+        lambda tta: predict_probs(model, faces.images, tta,
+                                  progress=name + (" + flip TTA" if tta else "")),
         truth, sidecar["seed"], split_record(sidecar, len(faces)))
 
 
@@ -287,17 +324,17 @@ def fit_cascade_calibration(stage1_path, specialist_path, train_data=None,
     uses), whose truth is one of its classes (only those move the cascade's NLL), plain and
     flip TTA. ``before`` and ``after`` are the whole cascade's ECE, NLL and Brier on all
     those faces, raw against calibrated (stage 1 by its sidecar's calibration, the faces it
-    hands over by this one: ferkit.inference.Cascade.predict_all); ``handed_before`` and
+    hands over by this one: ferkit.inference.Cascade.predict); ``handed_before`` and
     ``handed_after`` the specialist's on the faces fitted. The specialist's sidecar keeps
     it as ``cascade_calibration``, tied to this stage 1 by ``stage1_sha256`` (as the
     hand-off is)."""
     from ferkit.calibration import Calibration, choose_calibration
-    from ferkit.files import read_sidecar
     from ferkit.inference import (Cascade, calibrate, cascade_probs, handoff_mask,
-                                  model_calibration)
+                                  model_calibration, predict_probs)
     from ferkit.litert import file_sha256
+    from ferkit.record import read_record
 
-    info1, info2 = read_sidecar(stage1_path), read_sidecar(specialist_path)
+    info1, info2 = read_record(stage1_path), read_record(specialist_path)
     faces = validation_faces(info1, stage1_path, train_data)
     faces = subset(faces, np.flatnonzero(~seen_in_training(faces, info1, info2,
                                                            specialist_path, train_data)))
@@ -307,11 +344,11 @@ def fit_cascade_calibration(stage1_path, specialist_path, train_data=None,
         cascade = Cascade.load(stage1_path, specialist_path, tta=tta, runtime=runtime,
                                calibrated=False)
         suffix = " + flip TTA" if tta else ""
-        probs1 = predict_with_progress(cascade.stage1, faces.images, tta,
-                                       Path(stage1_path).name + suffix)
+        probs1 = predict_probs(cascade.stage1, faces.images, tta,
+                               progress=Path(stage1_path).name + suffix)
         handoff = handoff_mask(probs1, classes, cascade.handoff_below)
-        handed = predict_with_progress(cascade.stage2, faces.images[handoff], tta,
-                                       f"{Path(specialist_path).name}{suffix} (handed off)")
+        handed = predict_probs(cascade.stage2, faces.images[handoff], tta,
+                               progress=f"{Path(specialist_path).name}{suffix} (handed off)")
         truth = faces.labels[handoff]
         inside = np.isin(truth, classes)
         if inside.any():
@@ -343,8 +380,6 @@ def _rounded_scores(probs, truth) -> dict:
 def record_calibration(model_path, entry: dict, key: str = "calibration") -> None:
     """Write a calibration ``entry`` into the sidecar of ``model_path`` under ``key``
     ("calibration", or the specialist's "cascade_calibration"); the weights are untouched."""
-    from ferkit.files import read_sidecar, write_sidecar
+    from ferkit.record import read_record, write_record
 
-    sidecar = read_sidecar(model_path)
-    sidecar[key] = entry
-    write_sidecar(model_path, sidecar)
+    write_record(model_path, read_record(model_path).replace(**{key: entry}))

@@ -1,17 +1,16 @@
-"""Files the toolkit writes and reads without TensorFlow: atomic writes (a reader or a crash
-never sees half a file), staged output folders, and the JSON sidecar beside each model."""
+"""Files the toolkit writes without TensorFlow: atomic writes (a reader or a crash never sees
+half a file), staged output folders, and where the JSON sidecar beside each model lies (its
+record: ferkit.record)."""
 from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from ferkit import paths
-from ferkit.errors import DataError, InputError
+from ferkit.errors import InputError
 
 
 def sidecar_path(model_path) -> Path:
@@ -41,28 +40,6 @@ def write_atomically(path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def write_sidecar(model_path, sidecar: dict) -> None:
-    text = json.dumps(sidecar, indent=2, default=str) + "\n"
-    write_atomically(sidecar_path(model_path), lambda tmp: Path(tmp).write_text(text))
-
-
-def read_sidecar(model_path, make_command: str = "") -> dict:
-    """The sidecar of the model at ``model_path``; a missing model or sidecar names
-    ``make_command``, the command that makes it (ferkit.paths.model_file)."""
-    path = sidecar_path(paths.model_file(model_path, make_command))
-    try:
-        sidecar = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: expected a JSON sidecar, found invalid JSON ({err})") from None
-    if not isinstance(sidecar, dict):
-        raise DataError(f"{path}: expected a JSON object, found {type(sidecar).__name__}")
-    for key in ("architecture", "classes", "build"):
-        if key not in sidecar:
-            raise DataError(f"{path}: expected a key {key!r} in the sidecar, found "
-                            f"{sorted(sidecar)}")
-    return sidecar
 
 
 @contextlib.contextmanager

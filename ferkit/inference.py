@@ -17,8 +17,9 @@ from ferkit import MODELS
 from ferkit.arrays import check_faces
 from ferkit.calibration import Calibration
 from ferkit.errors import DataError, ParameterError
-from ferkit.files import read_sidecar
-from ferkit.labels import EMOTIONS
+from ferkit.record import read_record
+from ferkit.labels import CLASS_NAMES, EMOTIONS
+from ferkit.progress import progress_bar
 from ferkit.litert import LiteRTModel, file_sha256, load_litert, staleness
 
 DEFAULT_STAGE1 = MODELS / "cnn.h5"
@@ -43,16 +44,22 @@ logger = logging.getLogger(__name__)
 
 
 def predict_probs(model, images: np.ndarray, tta: bool = False,
-                  batch_size: int = PREDICT_BATCH) -> np.ndarray:
+                  batch_size: int = PREDICT_BATCH, progress: str | None = None) -> np.ndarray:
     """uint8/float pixels 0-255 (N, 48, 48) or one face (48, 48) -> float32 (N, K)
     softmax of ``model`` (Keras or LiteRT); ``images`` checked by ferkit.arrays.check_faces.
 
-    With ``tta`` the softmax of each image and of its mirror image are averaged.
+    With ``tta`` the softmax of each image and of its mirror image are averaged. With
+    ``progress`` (what is predicted, say the model's file name) a line ``progress: N
+    faces`` and a progress bar are printed.
     """
     x = check_faces(images, "images")[..., None]
     if len(x) == 0:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
     forward = forward_function(model)
+    bar = None
+    if progress is not None:
+        print(f"{progress}: {len(x)} faces")
+        bar = progress_bar(len(x), "face")
     outputs = []
     for start in range(0, len(x), batch_size):
         batch = x[start:start + batch_size]
@@ -62,6 +69,8 @@ def predict_probs(model, images: np.ndarray, tta: bool = False,
             outputs.append((probs[:n] + probs[n:]) / 2)
         else:
             outputs.append(forward(batch))
+        if bar is not None:
+            bar.add(len(batch))
     return np.concatenate(outputs).astype(np.float32)
 
 
@@ -84,38 +93,37 @@ def forward_function(model):
     return forward
 
 
-def cascade_labels(stage1_probs: np.ndarray, stage2_probs: np.ndarray, classes,
-                   handoff_below: float = 1.0) -> np.ndarray:
-    """Final labels of the two-stage cascade.
-
-    stage1_probs: (N, 7) from the 7-class model. stage2_probs: (N, K) from the specialist,
-    whose output j is class ``classes[j]``. Where stage 1's top class is one of ``classes``
-    and its confidence is at most ``handoff_below``, the specialist's top class among its
-    own replaces it; elsewhere stage 1's top class stands (and stage2_probs is not read
-    there, so a caller may run the specialist only on the handed-off rows).
-    """
+def hand_over(stage1_probs: np.ndarray, stage2_probs: np.ndarray, classes,
+              handoff_below: float = 1.0) -> Prediction:
+    """The cascade's rule, a pure function of probabilities: the Prediction that stage 1's
+    (N, 7) ``stage1_probs`` and the specialist's (N, K) ``stage2_probs`` (output j is class
+    ``classes[j]``) make. Where stage 1's top class is one of ``classes`` and its confidence
+    is at most ``handoff_below`` (handoff_mask), the specialist's top class among its own
+    replaces it and the probabilities are cascade_probs'; elsewhere stage 1's stand (and
+    stage2_probs is not read there). Cascade.predict runs the models through this same rule,
+    the specialist only on the faces handed to it."""
     stage1_probs, stage2_probs = np.asarray(stage1_probs), np.asarray(stage2_probs)
     classes = np.asarray(classes)
     if stage2_probs.shape != (len(stage1_probs), len(classes)):
         raise ValueError(f"stage2_probs: expected shape {(len(stage1_probs), len(classes))}, "
                          f"found {stage2_probs.shape}")
     handoff = handoff_mask(stage1_probs, classes, handoff_below)
-    return _hand_over(stage1_probs, stage2_probs[handoff], classes, handoff)
+    return combine(stage1_probs, stage2_probs[handoff], classes, handoff)
 
 
-def run_cascade(stage1_probs: np.ndarray, images: np.ndarray, stage2, classes,
-                handoff_below: float, predict_stage2=predict_probs, handoff=None):
-    """(labels, handoff) of the cascade, given stage 1's (N, 7) probabilities of ``images``.
-
-    The specialist runs only on the faces handed to it, through
-    ``predict_stage2(model, images) -> (M, K)`` (so a caller chooses TTA or a progress bar).
-    ``handoff`` defaults to handoff_mask's, which gives cascade_labels' labels; the
-    throughput benchmark passes its own to time a given share.
-    """
-    if handoff is None:
-        handoff = handoff_mask(stage1_probs, classes, handoff_below)
-    return _hand_over(stage1_probs, predict_stage2(stage2, images[handoff]), classes,
-                      handoff), handoff
+def combine(stage1_probs: np.ndarray, handed_probs: np.ndarray, classes,
+            handoff: np.ndarray, shown=None) -> Prediction:
+    """The Prediction of faces whose ``handoff`` ones the specialist decided: handed_probs
+    (handoff.sum(), K) are its rows for those faces, stage1_probs (N, 7) stage 1's. The
+    labels come from these; ``shown``: (stage 1's, the specialist's) probabilities to give
+    instead (calibrated: Cascade.predict), default these."""
+    stage1_probs = np.asarray(stage1_probs, dtype=np.float32)
+    handoff = np.asarray(handoff, dtype=bool)
+    labels = stage1_probs.argmax(axis=1)
+    labels[handoff] = np.asarray(classes)[np.asarray(handed_probs).argmax(axis=1)]
+    shown1, shown2 = shown or (stage1_probs, handed_probs)
+    shown1 = np.asarray(shown1, dtype=np.float32)
+    return Prediction(labels, cascade_probs(shown1, shown2, classes, handoff), shown1, handoff)
 
 
 def cascade_probs(stage1_probs: np.ndarray, handed_probs: np.ndarray, classes,
@@ -136,15 +144,6 @@ def cascade_probs(stage1_probs: np.ndarray, handed_probs: np.ndarray, classes,
     return probs
 
 
-def _hand_over(stage1_probs: np.ndarray, handed_probs: np.ndarray, classes,
-               handoff: np.ndarray) -> np.ndarray:
-    """Stage 1's top classes, with the specialist's top class among its own where
-    ``handoff`` is set; handed_probs: (handoff.sum(), K), the specialist's rows for those."""
-    labels = np.asarray(stage1_probs).argmax(axis=1)
-    labels[handoff] = np.asarray(classes)[np.asarray(handed_probs).argmax(axis=1)]
-    return labels
-
-
 def handoff_mask(stage1_probs: np.ndarray, classes, handoff_below: float = 1.0) -> np.ndarray:
     """Which images the cascade hands to the specialist (so stage 2 runs only on those)."""
     stage1_probs = np.asarray(stage1_probs)
@@ -162,7 +161,7 @@ def best_handoff(stage1_probs: np.ndarray, stage2_probs: np.ndarray, classes, tr
     stage2_probs must hold the specialist's output for every face.
     """
     truth = np.asarray(truth)
-    accuracy = {float(t): float(np.mean(cascade_labels(stage1_probs, stage2_probs, classes, t)
+    accuracy = {float(t): float(np.mean(hand_over(stage1_probs, stage2_probs, classes, t).labels
                                         == truth)) for t in sorted(grid)}
     best = max(accuracy.values())
     return next(t for t, a in accuracy.items() if a == best), accuracy
@@ -191,18 +190,17 @@ def handoff_threshold(given, specialist_sidecar: dict, tta: bool = False) -> flo
 def stale_handoff(stage1_path, specialist_path, handoff_below=None) -> str | None:
     """One line of warning when the specialist's tuned hand-off threshold is used with
     another stage 1 than it was tuned against (its sidecar's ``stage1_sha256``, the SHA-256
-    of that stage-1 .h5, differs from ``stage1_path``'s), saying how to retune it; None
-    when it was tuned against this one, when its sidecar does not say, or when a threshold
-    is given (``handoff_below``: the tuned one is not used)."""
+    of that stage-1 .h5, differs from ``stage1_path``'s); None when it was tuned against
+    this one, when its sidecar does not say, or when a threshold is given
+    (``handoff_below``: the tuned one is not used). Retune it with
+    ferkit.evaluation.record_handoff."""
     if handoff_below is not None:
         return None
-    recorded = read_sidecar(specialist_path, MAKE_STAGE2).get("stage1_sha256")
+    recorded = read_record(specialist_path, MAKE_STAGE2).get("stage1_sha256")
     if recorded is None or file_sha256(stage1_path) == recorded:
         return None
     return (f"{specialist_path}: its hand-off threshold was tuned for another stage 1 than "
-            f"{stage1_path} (SHA-256 differs from its sidecar's stage1_sha256); retune it "
-            f"with: python3 cnn_train_mod.py --tune-only --stage1 {stage1_path} "
-            f"--out {specialist_path}")
+            f"{stage1_path} (SHA-256 differs from its sidecar's stage1_sha256)")
 
 
 def choose_runtime(requested: str, model_paths) -> tuple[str, str]:
@@ -213,14 +211,14 @@ def choose_runtime(requested: str, model_paths) -> tuple[str, str]:
     --runtime auto takes LiteRT (float32) when every model has a fresh .tflite
     (ferkit.litert.staleness) and Keras otherwise, saying why; --runtime litert (litert-int8)
     makes a missing or stale .tflite (.int8.tflite) an InputError naming it; --runtime
-    keras is Keras. The sidecars must exist (read_sidecar's errors name the file)."""
+    keras is Keras. The sidecars must exist (read_record's errors name the file)."""
     if requested not in RUNTIMES:
         raise ParameterError("runtime", f"expected one of {', '.join(RUNTIMES)}, found "
                          f"{requested!r}")
     runtime, why = "keras", "--runtime keras"
     if requested != "keras":
         variant = LITERT_VARIANTS.get(requested, "float32")
-        problems = [problem for problem in (staleness(path, read_sidecar(path), variant)
+        problems = [problem for problem in (staleness(path, read_record(path), variant)
                                             for path in model_paths) if problem]
         if requested != "auto" and problems:
             raise ParameterError("runtime", problems[0], requested)
@@ -270,14 +268,77 @@ def load_stage1(path, runtime: str = "keras"):
     """(model, sidecar) of a 7-class stage-1 model; a clear error naming the file and the
     command that makes it when it is missing or is not a 7-class model (checked on the
     sidecar, before loading anything)."""
-    check_stage1(path, read_sidecar(path, MAKE_STAGE1))
+    check_stage1(path, read_record(path, MAKE_STAGE1))
     return load_predictor(path, runtime, MAKE_STAGE1)
 
 
 def load_specialist(path, runtime: str = "keras"):
     """(model, sidecar) of a specialist; which classes it covers comes from its sidecar."""
-    check_specialist(path, read_sidecar(path, MAKE_STAGE2))
+    check_specialist(path, read_record(path, MAKE_STAGE2))
     return load_predictor(path, runtime, MAKE_STAGE2)
+
+
+# --- what the cascade says --------------------------------------------------------------------
+
+# A face's result in every output (faces.csv's columns after the file and frame, the JSON
+# API's keys): FaceResult's fields, the box as x y w h and each probability vector as one
+# column per class (p_angry.. for the label's probabilities, stage1_p_angry.. for stage 1's).
+CLASS_KEYS = tuple(name.lower() for name in CLASS_NAMES)
+LABEL_PROBABILITY_FIELDS = tuple(f"p_{key}" for key in CLASS_KEYS)
+STAGE1_PROBABILITY_FIELDS = tuple(f"stage1_p_{key}" for key in CLASS_KEYS)
+BOX_FIELDS = ("x", "y", "w", "h")
+FACE_FIELDS = ("label", "label_name", "handed_over") + LABEL_PROBABILITY_FIELDS \
+    + STAGE1_PROBABILITY_FIELDS
+RESULT_FIELDS = BOX_FIELDS + ("score",) + FACE_FIELDS
+DECIMALS = 4  # of the probabilities written out (faces.csv, JSON)
+
+
+@dataclasses.dataclass(frozen=True)
+class FaceResult:
+    """One face and what the cascade says of it: the toolkit's one face result, the same in
+    Python (Recognizer.faces), faces.csv, the JSON API and the drawings.
+
+    ``box``: (x, y, w, h) in the picture's pixels (None for a face given already cropped);
+    ``score``: the detector's (Haar: windows merged into the box; MTCNN: its confidence
+    0-1; None without a detector); ``label``: the cascade's class 0-6 (``label_name``:
+    "Happy"); ``probabilities``: the seven probabilities that go with the label (stage 1's,
+    or where the specialist decided, cascade_probs'); ``stage1_probabilities``: stage 1's
+    softmax; ``handed_over``: whether the specialist decided the label. ``record()`` is the
+    flat form faces.csv and the JSON API write, ``as_fer()`` the fer package's dict."""
+
+    box: tuple[int, int, int, int] | None
+    score: float | int | None
+    label: int
+    probabilities: tuple[float, ...]
+    stage1_probabilities: tuple[float, ...]
+    handed_over: bool
+
+    @property
+    def label_name(self) -> str:
+        return CLASS_NAMES[self.label]
+
+    @property
+    def confidence(self) -> float:
+        """The label's probability."""
+        return self.probabilities[self.label]
+
+    def record(self) -> dict:
+        """RESULT_FIELDS -> values: the box's x y w h and the score (None without), the
+        label, its name, handed_over, then one value per class of each probability vector,
+        rounded to DECIMALS."""
+        box = self.box if self.box is not None else (None,) * 4
+        return dict(zip(RESULT_FIELDS, (
+            *box, self.score, self.label, self.label_name, self.handed_over,
+            *(round(p, DECIMALS) for p in self.probabilities),
+            *(round(p, DECIMALS) for p in self.stage1_probabilities))))
+
+    def as_fer(self) -> dict:
+        """The face as the fer package's ``FER().detect_emotions`` gives one: ``{"box": (x,
+        y, w, h), "emotions": {"angry": p, ..., "neutral": p}, "label": "happy",
+        "handed_over": False}`` (the label's probabilities, names as ferkit.labels.EMOTIONS
+        spells them)."""
+        return {"box": self.box, "emotions": dict(zip(EMOTIONS, self.probabilities)),
+                "label": EMOTIONS[self.label], "handed_over": self.handed_over}
 
 
 def model_calibration(sidecar: dict, tta: bool = False) -> Calibration | None:
@@ -329,12 +390,13 @@ def uncalibrated_notice(stage1_path, stage2_path=None, calibrations=()) -> str |
 
 @dataclasses.dataclass(frozen=True)
 class Prediction:
-    """What the cascade says of N faces. ``labels`` int (N,): its classes 0-6;
-    ``probabilities`` float32 (N, 7): the distribution that goes with each label (stage
-    1's where stage 1 decided, the cascade's where the specialist did: cascade_probs),
-    calibrated (Cascade) unless the Cascade was loaded with calibrated=False; ``stage1_probabilities`` (N, 7): stage 1's for every face
-    (calibrated by its own calibration likewise); ``handed_over`` bool (N,): which faces
-    the specialist decided; ``names``: each label's name."""
+    """What the cascade says of N faces, as arrays (FaceResult's vocabulary, one row a face).
+    ``labels`` int (N,): its classes 0-6; ``probabilities`` float32 (N, 7): the distribution
+    that goes with each label (stage 1's where stage 1 decided, the cascade's where the
+    specialist did: cascade_probs), calibrated (Cascade) unless the Cascade was loaded with
+    calibrated=False; ``stage1_probabilities`` (N, 7): stage 1's for every face (calibrated
+    by its own calibration likewise); ``handed_over`` bool (N,): which faces the specialist
+    decided; ``names``: each label's name. ``results(boxes, scores)``: one FaceResult a face."""
 
     labels: np.ndarray
     probabilities: np.ndarray
@@ -349,6 +411,22 @@ class Prediction:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def results(self, boxes=None, scores=None) -> tuple[FaceResult, ...]:
+        """One FaceResult a face, with its box (x, y, w, h) and detector score where given."""
+        n = len(self)
+        boxes = [None] * n if boxes is None else [tuple(int(v) for v in box) for box in boxes]
+        scores = [None] * n if scores is None else [_number(score) for score in scores]
+        return tuple(FaceResult(box, score, int(label), tuple(map(float, probs)),
+                                tuple(map(float, probs1)), bool(handed))
+                     for box, score, label, probs, probs1, handed in zip(
+                         boxes, scores, self.labels, self.probabilities,
+                         self.stage1_probabilities, self.handed_over))
+
+
+def _number(score):
+    """A detector's score as a Python number: Haar's counts stay integers."""
+    return int(score) if np.issubdtype(type(score), np.integer) else round(float(score), DECIMALS)
+
 
 @dataclasses.dataclass
 class Cascade:
@@ -356,8 +434,8 @@ class Cascade:
     specialist (None: stage 1 alone), the specialist's classes, the hand-off threshold,
     TTA, the runtime the models run on ("keras", "litert" or "litert-int8") and why it was
     chosen, and the calibrations applied to the probabilities it returns (None: the raw
-    softmax). predict.py, annotate.py, ferkit.Recognizer and the benchmark all predict
-    through it.
+    softmax). ``predict`` is the one way into the cascade: predict.py, annotate.py, serve.py,
+    ferkit.Recognizer and the benchmarks all predict through it.
 
     Calibration is applied after the models, here, so it is the same on every runtime:
     stage 1's probabilities by its own calibration, the specialist's on the faces handed to
@@ -389,10 +467,10 @@ class Cascade:
         without one gives the raw softmax, with uncalibrated_notice's line logged
         (WARNING) and kept as ``calibration_notice``. False: the raw softmax."""
         # Every sidecar checked before the runtime is chosen or a model loaded.
-        check_stage1(stage1_path, read_sidecar(stage1_path, MAKE_STAGE1))
+        check_stage1(stage1_path, read_record(stage1_path, MAKE_STAGE1))
         paths = [stage1_path]
         if stage2_path is not None:
-            check_specialist(stage2_path, read_sidecar(stage2_path, MAKE_STAGE2))
+            check_specialist(stage2_path, read_record(stage2_path, MAKE_STAGE2))
             paths.append(stage2_path)
         runtime, why = choose_runtime(runtime, paths)
         stage1, info1 = load_stage1(stage1_path, runtime)
@@ -410,39 +488,30 @@ class Cascade:
         return cls(stage1, stage2, info["classes"], threshold, tta, runtime, why,
                    *calibrations, notice)
 
-    @classmethod
-    def from_args(cls, args) -> Cascade:
-        """From the options add_prediction_options adds."""
-        return cls.load(args.stage1, args.stage2 if args.cascade else None, args.handoff_below,
-                        args.tta, args.runtime, getattr(args, "calibrated", True))
-
     @property
     def runtime_line(self) -> str:
         """``runtime: LiteRT (why)``, the line the scripts print."""
         return runtime_line(self.runtime, self.runtime_reason)
 
-    def predict_all(self, faces, handoff=None) -> Prediction:
+    def predict(self, faces, handoff=None, progress: tuple[str, str] | None = None
+                ) -> Prediction:
         """uint8 or float pixels 0-255 (N, 48, 48) or (48, 48) (ferkit.arrays.check_faces)
-        -> the Prediction of every face. ``handoff`` forces which faces go to the
-        specialist (the benchmark times a given share); the specialist runs only on those."""
+        -> the Prediction of every face: stage 1 on every face, the specialist only on the
+        faces handed to it (handoff_mask; ``handoff`` forces which, as the benchmark times a
+        given share), combined by the cascade's rule (combine). ``progress``: what to call
+        stage 1 and the specialist in a progress bar each (predict_probs), None: silent."""
         images = check_faces(faces)
-        probs1 = predict_probs(self.stage1, images, tta=self.tta)
+        names = progress or (None, None)
+        probs1 = predict_probs(self.stage1, images, tta=self.tta, progress=names[0])
         shown1 = calibrate(self.stage1_calibration, probs1)
         if self.stage2 is None:
             return Prediction(probs1.argmax(axis=1), shown1, shown1,
                               np.zeros(len(probs1), dtype=bool))
         if handoff is None:
             handoff = handoff_mask(probs1, self.classes, self.handoff_below)
-        handed = predict_probs(self.stage2, images[handoff], tta=self.tta)
-        return Prediction(_hand_over(probs1, handed, self.classes, handoff),
-                          cascade_probs(shown1, calibrate(self.cascade_calibration, handed),
-                                        self.classes, handoff), shown1, handoff)
-
-    def predict(self, images, handoff=None):
-        """predict_all's (labels (N,), stage 1's probabilities (N, 7), handoff (N,) bool:
-        which faces the specialist decided), as the scripts use them."""
-        found = self.predict_all(images, handoff)
-        return found.labels, found.stage1_probabilities, found.handed_over
+        handed = predict_probs(self.stage2, images[handoff], tta=self.tta, progress=names[1])
+        return combine(probs1, handed, self.classes, handoff,
+                       (shown1, calibrate(self.cascade_calibration, handed)))
 
 
 def calibrate(calibration: Calibration | None, probs: np.ndarray) -> np.ndarray:

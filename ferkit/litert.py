@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.errors import ParameterError
-from ferkit.files import read_sidecar, write_atomically, write_sidecar
+from ferkit.files import write_atomically
+from ferkit.record import read_record, write_record
 
 MAKE_TFLITE = "python3 export_tflite.py"
 # variant: (file suffix, sidecar key, export_tflite.py's option that makes it, --runtime)
@@ -103,9 +104,8 @@ def export_tflite(model_path, variant: str = "float32", calibration=None) -> Pat
         flatbuffer = convert_to_tflite(model)
     out = tflite_path(model_path, variant)
     write_atomically(out, lambda tmp: Path(tmp).write_bytes(flatbuffer))
-    sidecar[VARIANTS[variant][1]] = {**record,
-                                     "sha256": hashlib.sha256(flatbuffer).hexdigest()}
-    write_sidecar(model_path, sidecar)
+    write_record(model_path, sidecar.replace(**{
+        VARIANTS[variant][1]: {**record, "sha256": hashlib.sha256(flatbuffer).hexdigest()}}))
     return out
 
 
@@ -206,8 +206,8 @@ def load_litert(model_path, make_model: str = "", variant: str = "float32"
                 ) -> tuple[LiteRTModel, dict]:
     """(LiteRTModel of ``MODEL.tflite`` or ``MODEL.int8.tflite``, sidecar); a stale or
     missing one is an InputError naming it and the command that remakes it. ``make_model``:
-    the command that makes a missing .h5 (read_sidecar's hint)."""
-    sidecar = read_sidecar(model_path, make_model)
+    the command that makes a missing .h5 (read_record's hint)."""
+    sidecar = read_record(model_path, make_model)
     problem = staleness(model_path, sidecar, variant)
     if problem is not None:
         raise ParameterError("runtime", problem, VARIANTS[variant][3])

@@ -13,7 +13,8 @@ import logging
 from ferkit import DataError
 from ferkit.backend import keras
 from ferkit.data import IMAGE_SIZE
-from ferkit.files import read_sidecar, sidecar_path, write_atomically, write_sidecar
+from ferkit.files import sidecar_path, write_atomically
+from ferkit.record import ModelRecord, read_record, write_record
 from ferkit.labels import CLASS_NAMES
 
 layers = keras.layers
@@ -86,8 +87,9 @@ def logits_model(model: keras.Model) -> keras.Model:
     return keras.Model(model.input, model.get_layer("logits").output, name=f"{model.name}_logits")
 
 
-def save_model(model: keras.Model, path, sidecar: dict) -> None:
-    """Write the .h5 (weights and architecture, no optimizer state) and its JSON sidecar."""
+def save_model(model: keras.Model, path, record: ModelRecord | dict) -> None:
+    """Write the .h5 (weights and architecture, no optimizer state) and its sidecar: the
+    model's record (a dict of its fields, as a run's state keeps it, becomes one)."""
     # .h5 is the format this toolkit ships on purpose; Keras logs (through absl) that it is
     # "legacy" on every save, which would repeat after every better epoch of a training run.
     absl_logger = logging.getLogger("absl")
@@ -97,16 +99,17 @@ def save_model(model: keras.Model, path, sidecar: dict) -> None:
         write_atomically(path, lambda tmp: model.save(tmp, include_optimizer=False))
     finally:
         absl_logger.setLevel(level)
-    write_sidecar(path, sidecar)
+    write_record(path, record if isinstance(record, ModelRecord)
+                 else ModelRecord.from_dict(record, path))
 
 
-def load_model(path, make_command: str = "") -> tuple[keras.Model, dict]:
+def load_model(path, make_command: str = "") -> tuple[keras.Model, ModelRecord]:
     """Rebuild the architecture from the sidecar in float32 and load the weights.
 
     Rebuilding (rather than keras.models.load_model) makes a model trained under mixed
-    precision load as plain float32 anywhere. Returns (model, sidecar).
+    precision load as plain float32 anywhere. Returns (model, its record).
     """
-    sidecar = read_sidecar(path, make_command)
+    sidecar = read_record(path, make_command)
     if sidecar["architecture"] not in BUILDERS:
         raise DataError(f"{sidecar_path(path)}: architecture: expected one of "
                         f"{sorted(BUILDERS)}, found {sidecar['architecture']!r}")

@@ -98,9 +98,15 @@ class SpecialistRecipe(Stage1Recipe):
     """The specialist (cnn_train_mod.py), grown from stage 1 (``init_from``): a short first
     phase at the fine-tuning rate, then short warm restarts, whose ends' mean beat Adam's
     moving average on validation. 18 epochs: 6 + 4 x 3. From scratch (``from_scratch``)
-    it takes stage 1's first phase and rate before the same warm restarts."""
+    it takes stage 1's first phase and rate before the same warm restarts.
+
+    Training ends by tuning the cascade's hand-off against ``stage1`` (default: the
+    ``init_from`` model) on its validation split, recorded in the specialist's record
+    (ferkit.evaluation.record_handoff); with neither, nothing is tuned and the cascade
+    hands over every face stage 1 puts in the specialist's classes."""
 
     specific: tuple[int, ...] = (0, 2, 4, 6)  # its classes, in output order
+    stage1: str | None = None  # the 7-class CNN to tune the hand-off against
     epochs: int = 18
     lr: float = FINE_TUNE_LR
     cycles: int = 4
@@ -113,6 +119,11 @@ class SpecialistRecipe(Stage1Recipe):
     @property
     def classes(self) -> tuple[int, ...]:
         return tuple(self.specific)
+
+    @property
+    def handoff_stage1(self) -> str | None:
+        """The stage 1 the hand-off is tuned against (None: not tuned)."""
+        return self.stage1 or self.init_from
 
     @classmethod
     def from_scratch(cls, **fields) -> SpecialistRecipe:

@@ -1,10 +1,12 @@
-"""ferkit.Recognizer: the toolkit from Python, what predict.py and annotate.py do from the
-command line.
+"""ferkit.Recognizer: the toolkit from Python, and the one path that finds faces in a picture
+and reads their expressions (annotate.py and serve.py render what it returns).
 
     recognizer = ferkit.Recognizer()              # the shipped cascade
     found = recognizer.predict(faces)              # 48x48 grey faces -> ferkit.Prediction
-    records = recognizer.detect("photo.jpg")       # faces found in a picture, as the fer
-                                                   # package's FER().detect_emotions gives
+    for face in recognizer.faces("photo.jpg"):     # faces in a picture -> ferkit.FaceResult
+        print(face.box, face.label_name, face.confidence)
+    records = recognizer.detect("photo.jpg")       # the same faces as the fer package's
+                                                   # FER().detect_emotions gives them
 
 Nothing here prints; the runtime chosen is an attribute and is logged (logging, INFO).
 """
@@ -17,18 +19,19 @@ import numpy as np
 
 from ferkit import paths
 from ferkit.errors import DataError, ParameterError
-from ferkit.faces import FaceSettings, find_faces, load_face_detector
+from ferkit.faces import (DEFAULT_MIN_NEIGHBORS, SOURCE_DETECTORS, find_faces,
+                          load_face_detector, source_settings)
 from ferkit.inference import (DEFAULT_STAGE1, DEFAULT_STAGE2, MAKE_STAGE1, MAKE_STAGE2,
-                              Cascade, Prediction)
-from ferkit.labels import EMOTIONS
+                              Cascade, FaceResult, Prediction)
 
-COLORS = ("rgb", "bgr")  # the channel orders detect takes
+COLORS = ("rgb", "bgr")  # the channel orders faces and detect take
 
 
 class Recognizer:
     """Facial expressions of 48x48 grey faces (predict) and of the faces in a picture
-    (detect), by stage 1 and the specialist that re-decides among its classes when stage 1
-    is unsure (the cascade predict.py runs, with the same labels).
+    (faces; detect in the fer package's form), by stage 1 and the specialist that re-decides
+    among its classes when stage 1 is unsure (the cascade predict.py runs, with the same
+    labels).
 
     ``stage1``, ``stage2``: model files (.h5 with their sidecars; default: the shipped
     models/cnn.h5 and models/cnn_specific_0_2_4_6.h5); ``cascade=False``: stage 1 alone.
@@ -40,15 +43,18 @@ class Recognizer:
     ``calibrated``: probabilities calibrated by the temperatures fitted on validation and
     kept in the sidecars (a model without them gives its raw softmax, logged once, WARNING);
     False: the raw softmax. Labels are the same either way.
-    ``face_settings``: how detect finds and frames faces (ferkit.faces.FaceSettings, as
-    annotate.py's --detector, --min-face, --min-neighbors, --margin; default: OpenCV's Haar
-    cascade, which needs no TensorFlow; annotate.py's choice for photos, MTCNN, finds more
-    faces: ``face_settings=ferkit.faces.source_settings("photo")``).
+    How faces are found and framed in a picture, as annotate.py finds them: ``detector``
+    ("haar", "mtcnn"; None: each source's own, ferkit.faces.SOURCE_DETECTORS: MTCNN for a
+    photo, which finds the most faces and loads TensorFlow, Haar for a live frame, which
+    keeps the frame rate), ``min_face`` (pixels; None: the source's), ``min_neighbors``
+    (Haar's overlapping windows) and ``margin`` (None: the detector's tuned one).
     """
 
     def __init__(self, stage1=None, stage2=None, *, cascade: bool = True,
                  runtime: str = "auto", tta: bool = False, handoff_below: float | None = None,
-                 face_settings: FaceSettings | None = None, calibrated: bool = True):
+                 detector: str | None = None, min_face: int | None = None,
+                 min_neighbors: int = DEFAULT_MIN_NEIGHBORS, margin: float | None = None,
+                 calibrated: bool = True):
         if not cascade and stage2 is not None:
             raise ParameterError("stage2", "expected no specialist with cascade=False, found "
                                            f"{stage2}")
@@ -57,45 +63,48 @@ class Recognizer:
         paths.model_file(self.stage1, MAKE_STAGE1)
         if self.stage2 is not None:
             paths.model_file(self.stage2, MAKE_STAGE2)
-        self.face_settings = face_settings or FaceSettings()
-        self.face_settings.check()
-        self._cascade = Cascade.load(self.stage1, self.stage2, handoff_below, tta, runtime,
-                                     calibrated)
-        self._detector = None  # loaded by the first detect
+        # Checked now, before any model loads: a bad value fails fast.
+        self.detector = detector
+        self.face_settings = {source: source_settings(source, detector, min_face,
+                                                      min_neighbors, margin)
+                              for source in SOURCE_DETECTORS}
+        self.cascade = Cascade.load(self.stage1, self.stage2, handoff_below, tta, runtime,
+                                    calibrated)
+        self._detectors = {}  # name -> detector, each loaded by its first use
 
     @property
     def runtime(self) -> str:
-        return self._cascade.runtime
+        return self.cascade.runtime
 
     @property
     def runtime_reason(self) -> str:
-        return self._cascade.runtime_reason
+        return self.cascade.runtime_reason
 
     @property
     def tta(self) -> bool:
-        return self._cascade.tta
+        return self.cascade.tta
 
     @property
     def calibrated(self) -> bool:
         """Whether the probabilities are calibrated (False: asked for the raw softmax, or
         no calibration in the sidecars: calibration_notice says which)."""
-        return (self._cascade.cascade_calibration if self.stage2 is not None
-                else self._cascade.stage1_calibration) is not None
+        return (self.cascade.cascade_calibration if self.stage2 is not None
+                else self.cascade.stage1_calibration) is not None
 
     @property
     def calibration_notice(self) -> str | None:
         """The line saying which probabilities are uncalibrated and how to calibrate them."""
-        return self._cascade.calibration_notice
+        return self.cascade.calibration_notice
 
     @property
     def handoff_below(self) -> float:
         """The threshold in use (1.0 with cascade=False: nothing is handed over then)."""
-        return self._cascade.handoff_below
+        return self.cascade.handoff_below
 
     @property
     def specialist_classes(self) -> list[int]:
         """The classes the specialist decides among ([] with cascade=False)."""
-        return list(self._cascade.classes)
+        return list(self.cascade.classes)
 
     def __repr__(self) -> str:
         return (f"Recognizer(stage1={str(self.stage1)!r}, stage2="
@@ -107,29 +116,50 @@ class Recognizer:
         """Grey faces framed as FER2013's, uint8 or float pixels 0-255, one (48, 48) or
         N (N, 48, 48) -> ferkit.Prediction: ``labels`` (N,) 0-6, ``probabilities`` (N, 7)
         that go with them (the cascade's where the specialist decided), stage 1's
-        ``stage1_probabilities``, the ``handed_over`` mask and the labels' ``names``.
-        Any other array is a ValueError saying what was expected (ferkit.arrays)."""
-        return self._cascade.predict_all(faces)
+        ``stage1_probabilities``, the ``handed_over`` mask and the labels' ``names``
+        (``.results()``: one ferkit.FaceResult a face). Any other array is a ValueError
+        saying what was expected (ferkit.arrays)."""
+        return self.cascade.predict(faces)
 
-    def detect(self, image, color: str = "rgb") -> list[dict]:
-        """Every face in a picture with its expression, one dict per face, top to bottom:
-        ``{"box": (x, y, w, h), "emotions": {"angry": p, ..., "neutral": p}, "label":
-        "happy", "handed_over": False}``. ``emotions`` are the probabilities that go with
-        the label (Prediction.probabilities). ``image``: a uint8 array (H, W, 3), or (H, W, 4)
-        with alpha, in ``color`` order ("rgb", as PIL, matplotlib and scikit-image give it, or "bgr", as
-        cv2.imread does and the fer package takes), or grey (H, W); a PIL image; or a
-        path to a photo. Faces are found and framed as ``face_settings`` say (as
-        annotate.py's options do)."""
-        picture = bgr_picture(image, color)
-        if self._detector is None:
-            self._detector = load_face_detector(self.face_settings.detector)
-        boxes, _, crops = find_faces(picture, self._detector, self.face_settings)
-        found = self.predict(crops)
-        return [{"box": tuple(int(v) for v in box),
-                 "emotions": dict(zip(EMOTIONS, map(float, probs))),
-                 "label": name, "handed_over": bool(handed)}
-                for box, probs, name, handed in zip(boxes, found.probabilities, found.names,
-                                                    found.handed_over)]
+    def faces(self, image, color: str = "rgb", source: str = "photo") -> tuple[FaceResult, ...]:
+        """Every face in a picture with its expression, top to bottom: one ferkit.FaceResult
+        a face (box, detector score, label and name, the label's probabilities, stage 1's,
+        handed_over). ``image``: a uint8 array (H, W, 3), or (H, W, 4) with alpha, in
+        ``color`` order ("rgb", as PIL, matplotlib and scikit-image give it, or "bgr", as
+        cv2.imread does and the fer package takes), or grey (H, W); a PIL image; or a path
+        to a photo. ``source``: "photo" or "live" (a video frame, a webcam's), which picks
+        the detector and smallest face unless the Recognizer's ``detector`` and
+        ``min_face`` say otherwise (as annotate.py picks them)."""
+        return self.look(bgr_picture(image, color), source)[0]
+
+    def detect(self, image, color: str = "rgb", source: str = "photo") -> list[dict]:
+        """faces() in the fer package's form, one dict per face: ``{"box": (x, y, w, h),
+        "emotions": {"angry": p, ..., "neutral": p}, "label": "happy", "handed_over":
+        False}`` (FaceResult.as_fer): ``[face.as_fer() for face in recognizer.faces(image)]``."""
+        return [face.as_fer() for face in self.faces(image, color, source)]
+
+    def look(self, picture: np.ndarray, source: str = "photo", detector: str | None = None
+             ) -> tuple[tuple[FaceResult, ...], np.ndarray]:
+        """(the FaceResults, their grey crops uint8 (N, 48, 48)) of a BGR, BGRA or grey
+        uint8 picture (bgr_picture's), its faces found by ``detector`` (None: the one
+        ``source`` gets) and labelled by the cascade. annotate.py and serve.py go through
+        this, and draw the crops' Grad-CAM."""
+        if source not in self.face_settings:
+            raise ParameterError("source", f"expected one of {', '.join(self.face_settings)}, "
+                                           f"found {source!r}")
+        settings = self.face_settings[source]
+        if detector is not None and detector != settings.detector:
+            settings = source_settings(source, detector, settings.min_face,
+                                       settings.min_neighbors, settings.margin)
+        boxes, scores, crops = find_faces(picture, self.face_detector(settings.detector),
+                                          settings)
+        return self.predict(crops).results(boxes, scores), crops
+
+    def face_detector(self, name: str):
+        """The face detector ``name`` ("haar", "mtcnn"), loaded once (ferkit.faces)."""
+        if name not in self._detectors:
+            self._detectors[name] = load_face_detector(name)
+        return self._detectors[name]
 
 
 def bgr_picture(image, color: str = "rgb") -> np.ndarray:

@@ -32,7 +32,7 @@ def recorded_config(recipe: Recipe, data, out, usage=None) -> dict:
     of the machine it trained on)."""
     config = recipe_record(recipe)
     config.update(data=data, usage=usage, out=out)
-    for key in ("data", "out", "init_from"):
+    for key in ("data", "out", "init_from", "stage1"):
         if config.get(key):
             config[key] = recorded_path(config[key], out)
     return config
@@ -57,13 +57,13 @@ def check_fresh_start(out, overwrite: bool) -> None:
     if overwrite:
         return
     if out.exists():
-        raise ParameterError("out", "a model is already there; resume its run (--resume), "
-                                    "replace it (--overwrite), or choose another path",
-                             value=out)
+        raise ParameterError("out", "a model is already there; resume its run ({resume}), "
+                                    "replace it ({overwrite}), or choose another path",
+                             value=out, others=("resume", "overwrite"))
     if (folder / "state.json").exists() and not RunState.open(out).finished:
-        raise ParameterError("out", f"an unfinished run is in {folder}; resume it (--resume), "
-                                    f"start afresh (--overwrite), or choose another path",
-                             value=out)
+        raise ParameterError("out", f"an unfinished run is in {folder}; resume it ({{resume}}), "
+                                    f"start afresh ({{overwrite}}), or choose another path",
+                             value=out, others=("resume", "overwrite"))
 
 
 class RunState:
@@ -102,7 +102,7 @@ class RunState:
         if not path.exists():
             finished = (" (its model is there: a run without warm restarts keeps no state, "
                         "and has nothing to resume)" if Path(out).exists() else
-                        " (start a run without --resume)")
+                        " (start a run without {resume})")
             raise ParameterError("resume", f"expected the state of a run in {path.parent}, "
                                            f"found none{finished}")
         return cls(out, upgraded(json.loads(path.read_text())))
@@ -220,7 +220,8 @@ class RunState:
             finished = "it has finished, and " if self.finished else ""
             raise ParameterError("resume", f"the run in {self.folder} has no warm restarts "
                                            f"(its model is its best epoch): {finished}neither "
-                                           f"--cycles nor --average can change it")
+                                           f"{{cycles}} nor {{average}} can change it",
+                                 others=("cycles", "average"))
         if changes.get("cycles", schedule.cycles) < schedule.cycles:
             raise ParameterError("cycles", f"expected more warm restarts than the "
                                            f"{schedule.cycles} of the run in {self.folder} "
@@ -229,8 +230,8 @@ class RunState:
         if changes.get("average") == "swa" and any(
                 schedule.ends_cycle(epoch) for epoch in range(self.epochs_done)):
             raise ParameterError("average", f"the run in {self.folder} was started with "
-                                            f"--average ema and kept no average of the cycle "
-                                            f"ends it has passed", value="swa")
+                                            f"{{average}} ema and kept no average of the "
+                                            f"cycle ends it has passed", value="swa")
 
 
 # --- run folders written before epochs meant the whole run -----------------------------------

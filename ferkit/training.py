@@ -31,8 +31,9 @@ from ferkit.backend import keras
 from ferkit.data import IMAGE_SIZE
 from ferkit.errors import Interrupted, ParameterError
 from ferkit.evaluation import calibration_entry, split_record
-from ferkit.files import read_sidecar, write_atomically
-from ferkit.inference import predict_probs
+from ferkit.files import write_atomically
+from ferkit.inference import check_stage1, predict_probs
+from ferkit.record import read_record
 from ferkit.litert import export_tflite
 from ferkit.machine import (configure_threads, default_strategy, dtype_policy,
                             library_versions, machine_description, resolve_precision)
@@ -78,6 +79,8 @@ def train(config: Recipe, data, out, *, usage: str | None = None, overwrite: boo
     init_from = getattr(config, "init_from", None)
     if init_from:
         check_init_from(init_from, out, config, data, faces.identity)
+    if getattr(config, "handoff_stage1", None):  # a bad stage 1 fails now, not at the end
+        check_stage1(config.handoff_stage1, read_record(config.handoff_stage1))
     model, policy = build_run_model(config, schedule, say)
     info = new_run_info(config, schedule, faces, model, policy, command,
                         {"data": data, "out": out, "usage": usage})
@@ -108,8 +111,9 @@ def resume(out, *, cycles: int | None = None, average: str | None = None,
     state.change(cycles, average)
     if state.finished:
         raise ParameterError("resume", f"the run in {state.folder} has finished; give "
-                                       f"--cycles N (more than its {state.schedule.cycles}) "
-                                       f"to add warm restarts to it, or the other --average")
+                                       f"{{cycles}} N (more than its {state.schedule.cycles}) "
+                                       f"to add warm restarts to it, or the other {{average}}",
+                             others=("cycles", "average"))
     say(f"resuming {state.folder} after epoch {state.epochs_done} with the options it started "
         f"with: {state.info['command']}")
     configure_threads()
@@ -171,7 +175,7 @@ def new_run_info(config: Recipe, schedule: Schedule, faces: TrainingData, model,
     init_from = getattr(config, "init_from", None)
     prior_epochs = 0
     if init_from:  # a warm restart goes on with its source's data stream, not replays it
-        source = read_sidecar(init_from)
+        source = read_record(init_from)
         prior_epochs = source.get("prior_epochs", 0) + source.get("epochs_run", 0)
     data, out, usage = files["data"], files["out"], files["usage"]
     sidecar = {
@@ -368,7 +372,12 @@ def finish(state: RunState, model, faces: TrainingData, average: list | None, ru
     out = Path(state.info["out"])
     save_model(final, out, sidecar)
     export_tflite(out)  # the LiteRT copy predict.py runs; it records its hashes in the sidecar
-    sidecar = read_sidecar(out)
+    sidecar = read_record(out)
+    stage1 = getattr(state.recipe, "handoff_stage1", None)
+    if stage1 is not None:  # a specialist: the cascade's hand-off tuned against stage 1
+        from ferkit.evaluation import record_handoff
+
+        sidecar = record_handoff(stage1, out, say=say)
     write_history(out, history)
     state.mark_finished()
     kept = (f"best epoch, cycle ends and last state kept in {state.folder} (resuming with "
@@ -502,7 +511,7 @@ def check_init_from(source_path, out, config: Recipe, data, identity: str) -> No
     if Path(source_path).resolve() == Path(out).resolve():
         raise ParameterError("out", "expected another file than init_from's (this run would "
                                     "replace the model it starts from)", value=out)
-    source = read_sidecar(source_path)
+    source = read_record(source_path)
     for name in ("seed", "val_split"):
         theirs = source.get(name)
         if theirs is not None and getattr(config, name) != theirs:

@@ -33,13 +33,13 @@ def pngs(folder):
 
 
 def test_validation_split_is_rebuilt_exactly_as_training_drew_it(models):
-    from ferkit.files import read_sidecar
+    from ferkit.record import read_record
 
     faces = load_faces(models["data"], require_labels=True)
     for path, classes, (train, val) in zip((models["stage1"], models["stage2"]),
                                            ([0, 1, 2, 3, 4, 5, 6], [0, 2, 4, 6]),
                                            models["splits"]):
-        sidecar = read_sidecar(path)
+        sidecar = read_record(path)
         # Training drew the split over all classes, then kept the model's own.
         keep = np.isin(faces.labels, classes)
         train_rows, val_rows = split_rows(sidecar, faces)
@@ -199,13 +199,12 @@ def test_bad_input_is_one_line_exit_2_and_no_figure(models, tmp_path, capsys, mo
                                                     script, argv, message):
     import re
 
-    import ferkit.evaluation
+    import ferkit.inference
     from ferkit import explain
 
     def ran(*args, **kwargs):
         raise AssertionError("a model ran on the faces before the options were checked")
-    for module, name in ((saliency, "predict_with_progress"),
-                         (ferkit.evaluation, "predict_with_progress"),
+    for module, name in ((saliency, "predict_probs"), (ferkit.inference, "predict_probs"),
                          (explain, "filter_ascent"), (explain, "class_ascent"),
                          (explain, "activation_maps")):
         monkeypatch.setattr(module, name, ran)

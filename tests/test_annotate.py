@@ -12,7 +12,8 @@ from conftest import ROOT
 from ferkit.app import annotate
 from ferkit.composites import ASTRONAUT_FACE, astronaut_head, astronaut_path, scene
 from ferkit.app import cli
-from ferkit.app.annotation import (CSV_COLUMNS, LABEL_PROBABILITY_FIELDS,
+from ferkit.app.annotation import CSV_COLUMNS
+from ferkit.inference import (LABEL_PROBABILITY_FIELDS,
                                STAGE1_PROBABILITY_FIELDS)
 from ferkit.labels import CLASS_NAMES
 from ferkit.faces import (DEFAULT_MARGIN, FaceSettings, face_crops, find_faces, haar_score,
@@ -72,7 +73,7 @@ def test_astronaut_gives_one_face_in_the_right_place(tmp_path, capsys):
     # The label's probabilities are stage 1's unless the specialist decided.
     same = np.allclose(row[list(LABEL_PROBABILITY_FIELDS)].to_numpy(float),
                        row[list(STAGE1_PROBABILITY_FIELDS)].to_numpy(float))
-    assert same != bool(row["specialist"])
+    assert same != bool(row["handed_over"])
     assert b"\r" not in (out / "faces.csv").read_bytes()
     drawn = cv2.imread(str(out / "astronaut_annotated.png"))
     assert drawn.shape == cv2.imread(str(astronaut_path())).shape

@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 
 from ferkit.app.annotation import Found, draw_found
+from ferkit.inference import FaceResult
 from ferkit.composites import astronaut_path
 
 
 def found_at(boxes):
     """A Found of faces at ``boxes`` (x, y, w, h), each labelled Happy at 86%."""
-    n = len(boxes)
-    probs = np.tile(np.array([0.02, 0.02, 0.02, 0.86, 0.02, 0.04, 0.02], np.float32), (n, 1))
-    return Found(np.array(boxes), np.ones(n), np.zeros((n, 48, 48), np.uint8),
-                 np.full(n, 3), probs, probs, np.zeros(n, bool))
+    probs = (0.02, 0.02, 0.02, 0.86, 0.02, 0.04, 0.02)
+    return Found(tuple(FaceResult(tuple(box), 1, 3, probs, probs, False) for box in boxes),
+                 np.zeros((len(boxes), 48, 48), np.uint8))
 
 
 def picture(width, height):

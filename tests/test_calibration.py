@@ -106,13 +106,13 @@ def test_the_cascade_calibrates_after_the_models_and_keeps_its_labels(tiny_model
 
     faces = make_faces(64)[0]
     stage1, specialist = tiny_models
-    raw = Cascade(stage1, specialist, [0, 2, 4, 6], 0.5).predict_all(faces)
+    raw = Cascade(stage1, specialist, [0, 2, 4, 6], 0.5).predict(faces)
     handed = raw.handed_over
     assert handed.any() and not handed.all()
     on_stage1 = Calibration(1.0, "class_temperatures", (0.3, 0.5, 1, 2, 3, 4, 9))
     on_handed = Calibration(0.4)
     found = Cascade(stage1, specialist, [0, 2, 4, 6], 0.5, stage1_calibration=on_stage1,
-                    cascade_calibration=on_handed).predict_all(faces)
+                    cascade_calibration=on_handed).predict(faces)
     np.testing.assert_array_equal(found.labels, raw.labels)
     np.testing.assert_array_equal(found.handed_over, handed)
     np.testing.assert_allclose(found.stage1_probabilities,
@@ -127,7 +127,7 @@ def test_the_cascade_calibrates_after_the_models_and_keeps_its_labels(tiny_model
     np.testing.assert_allclose(found.probabilities, expected, atol=1e-6)
     assert np.abs(found.probabilities[handed] - raw.probabilities[handed]).max() > 1e-3
     np.testing.assert_allclose(found.probabilities.sum(axis=1), 1, atol=1e-5)
-    alone = Cascade(stage1, stage1_calibration=on_stage1).predict_all(faces)
+    alone = Cascade(stage1, stage1_calibration=on_stage1).predict(faces)
     np.testing.assert_allclose(alone.probabilities, found.stage1_probabilities, atol=1e-6)
 
 
@@ -167,7 +167,7 @@ def test_an_old_sidecar_runs_uncalibrated_with_one_line_naming_the_command(tmp_p
     assert "\n" not in line and line == alone.calibration_notice
     assert f"{stage1} (no calibration in its sidecar)" in line
     assert line.endswith(f"calibrate with: python3 calibrate.py --stage1 {stage1}")
-    np.testing.assert_allclose(alone.predict_all(faces).probabilities,
+    np.testing.assert_allclose(alone.predict(faces).probabilities,
                                predict_probs(alone.stage1, faces), atol=1e-6)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="ferkit.inference"):

@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from ferkit.inference import (HANDOFF_GRID, cascade_labels, handoff_mask, handoff_threshold,
-                           run_cascade, best_handoff)
+from ferkit.inference import (HANDOFF_GRID, Cascade, handoff_mask, handoff_threshold,
+                              hand_over, best_handoff)
+from ferkit.litert import LiteRTModel
 from ferkit.labels import parse_specific, specific_name
 
 
@@ -11,6 +12,21 @@ def one_hot_probs(labels, k, confidence=0.9):
     probs = np.full((len(labels), k), (1 - confidence) / (k - 1))
     probs[np.arange(len(labels)), labels] = confidence
     return probs
+
+
+def cascade_labels(stage1_probs, stage2_probs, classes, handoff_below=1.0):
+    return hand_over(stage1_probs, stage2_probs, classes, handoff_below).labels
+
+
+class RowModel(LiteRTModel):
+    """A stand-in model (predict_probs runs it as it runs a LiteRT copy): face i is the
+    48x48 picture of grey level i; ``answer(rows)`` gives its probabilities."""
+
+    def __init__(self, answer, k):
+        self.answer, self.output_shape = answer, (None, k)
+
+    def __call__(self, x):
+        return np.asarray(self.answer(x[:, 0, 0, 0].astype(int)), np.float32)
 
 
 def test_specialist_decides_only_where_stage1_says_one_of_its_classes():
@@ -37,25 +53,27 @@ def test_rows_not_handed_off_are_never_read():
     assert cascade_labels(stage1, stage2, [0, 2]).tolist() == [3, 2]
 
 
-def test_run_cascade_shows_the_specialist_only_the_faces_handed_to_it():
+def test_the_cascade_shows_the_specialist_only_the_faces_handed_to_it():
     classes = [0, 2, 4, 6]
     stage1 = np.vstack([one_hot_probs([4], 7, 0.95), one_hot_probs([4, 3, 0], 7, 0.5)])
-    images = np.arange(4)  # stand-ins: the fake specialist sees which rows it was given
+    images = np.repeat(np.arange(4), 48 * 48).reshape(4, 48, 48)  # face i: grey level i
     shown = []
 
-    def specialist(model, rows):  # picks Neutral (its output 3) for every face shown
+    def specialist(rows):  # picks Neutral (its output 3) for every face shown
         shown.append(rows.tolist())
         return one_hot_probs([3] * len(rows), 4)
 
-    labels, handoff = run_cascade(stage1, images, "stage 2", classes, 0.8, specialist)
+    cascade = Cascade(RowModel(lambda rows: stage1[rows], 7), RowModel(specialist, 4), classes,
+                      0.8)
+    said = cascade.predict(images)
     assert shown == [[1, 3]]  # row 0 is too confident, row 2 is Happy
-    assert handoff.tolist() == [False, True, False, True]
-    assert labels.tolist() == [4, 6, 3, 6]
-    assert labels.tolist() == cascade_labels(stage1, one_hot_probs([3] * 4, 4), classes,
-                                             0.8).tolist()
+    assert said.handed_over.tolist() == [False, True, False, True]
+    assert said.labels.tolist() == [4, 6, 3, 6]
+    assert said.labels.tolist() == cascade_labels(stage1, one_hot_probs([3] * 4, 4), classes,
+                                                  0.8).tolist()
     forced = np.array([True, False, False, False])
-    labels, _ = run_cascade(stage1, images, "stage 2", classes, 0.8, specialist, forced)
-    assert shown[-1] == [0] and labels.tolist() == [6, 4, 3, 0]
+    said = cascade.predict(images, forced)
+    assert shown[-1] == [0] and said.labels.tolist() == [6, 4, 3, 0]
 
 
 def test_shape_mismatch_is_a_value_error():

@@ -4,7 +4,7 @@ import pytest
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
 from ferkit.evaluation import class_metrics, confusion_counts, most_confused, row_shares
-from ferkit.inference import cascade_labels
+from ferkit.inference import hand_over
 
 
 def random_labels(n, classes, seed):
@@ -24,7 +24,7 @@ def test_metrics_equal_scikit_learns_including_a_class_never_predicted():
     classes = list(range(7))
     truth, predicted = random_labels(300, classes, seed=1)
     predicted[predicted == 1] = 3          # Disgust is never predicted: precision 0, not NaN
-    metrics = class_metrics(confusion_counts(truth, predicted, classes))
+    metrics = class_metrics(truth, predicted, classes)
     precision, recall, f1, support = precision_recall_fscore_support(
         truth, predicted, labels=classes, zero_division=0)
     np.testing.assert_allclose(metrics["precision"], precision)
@@ -44,7 +44,7 @@ def test_cascade_matrix_differs_from_stage1_exactly_where_the_specialist_changed
     stage1_probs = rng.dirichlet(np.ones(7), n)
     stage2_probs = rng.dirichlet(np.ones(4), n)
     stage1 = stage1_probs.argmax(axis=1)
-    cascade = cascade_labels(stage1_probs, stage2_probs, special)
+    cascade = hand_over(stage1_probs, stage2_probs, special).labels
     changed = np.flatnonzero(cascade != stage1)
     assert 50 < len(changed) < n
 

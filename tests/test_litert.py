@@ -70,8 +70,10 @@ def test_cascade_labels_and_handoff_are_the_same_on_both_runtimes(loaded, faces,
     classes = loaded("specialist", "keras")[1]["classes"]
     # Hand-off at 1.0: the specialist decides every face stage 1 gives one of its classes.
     (labels_k, probs_k, handoff_k), (labels_l, probs_l, handoff_l) = (
-        Cascade(loaded("stage1", runtime)[0], loaded("specialist", runtime)[0], classes, 1.0,
-                tta, runtime).predict(faces) for runtime in ("keras", "litert"))
+        (said.labels, said.stage1_probabilities, said.handed_over)
+        for said in (Cascade(loaded("stage1", runtime)[0], loaded("specialist", runtime)[0],
+                             classes, 1.0, tta, runtime).predict(faces)
+                     for runtime in ("keras", "litert")))
     assert handoff_k.sum() > 10
     np.testing.assert_array_equal(handoff_l, handoff_k)
     np.testing.assert_array_equal(labels_l, labels_k)
@@ -203,6 +205,15 @@ def test_int8_copy_runs_only_when_asked_for(models, tmp_path, capsys):
     assert (f"error: --runtime litert-int8: {tflite_path(dnn, 'int8')} not found; make it "
             f"with: python3 export_tflite.py --int8 {dnn}\n") == capsys.readouterr().err
 
+    # Calibration faces are the model's own training faces: a file of other faces is refused.
+    assert cli.run(export_tflite.main, [str(dnn), "--int8", "--data", str(train)]) == 2
+    assert "--data " + str(train) + ": holds other faces than" in capsys.readouterr().err
+    # The copy, recorded as trained on train.csv, calibrates on its training split.
+    from ferkit.data import faces_identity, load_training_faces
+    from ferkit.record import read_record, write_record
+
+    write_record(dnn, read_record(dnn).replace(
+        data=str(train), data_identity=faces_identity(load_training_faces(train))))
     with op_determinism():  # the calibration's outcome is thresholded below
         assert cli.run(export_tflite.main, [str(dnn), "--int8", "--data", str(train),
                                             "--calibration-faces", "30"]) == 0

@@ -21,14 +21,14 @@ STAGE2 = str(ROOT / "models" / "cnn_specific_0_2_4_6.h5")
 
 @pytest.fixture
 def predictions(monkeypatch):
-    """Counts the cascade's predictions (every script predicts through Cascade.predict_all)."""
+    """Counts the cascade's predictions (every script predicts through Cascade.predict)."""
     calls = []
-    original = Cascade.predict_all
+    original = Cascade.predict
 
     def counted(self, *args, **kwargs):
         calls.append(1)
         return original(self, *args, **kwargs)
-    monkeypatch.setattr(Cascade, "predict_all", counted)
+    monkeypatch.setattr(Cascade, "predict", counted)
     return calls
 
 

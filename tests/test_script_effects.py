@@ -14,7 +14,7 @@ from ferkit.app import confusion
 from ferkit.app import saliency
 import ferkit.explain
 from ferkit.app import cli
-from ferkit.app.annotation import LABEL_PROBABILITY_FIELDS
+from ferkit.inference import LABEL_PROBABILITY_FIELDS
 from ferkit.composites import astronaut_head, astronaut_path, scene
 from ferkit.data import labelled_file
 from ferkit.inference import Cascade, predict_probs
@@ -108,7 +108,8 @@ def test_confusion_prints_scikit_learns_accuracy_and_macro_f1(models, tmp_path, 
     out = capsys.readouterr().out
     faces = labelled_file(models["test"], labels_path=models["answers"])
     cascade = Cascade.load(models["stage1"], models["stage2"], 0.9, tta, "keras")
-    labels, probs, handoff = cascade.predict(faces.images)
+    said = cascade.predict(faces.images)
+    labels, probs, handoff = said.labels, said.stage1_probabilities, said.handed_over
     assert 0 < handoff.sum() < len(handoff)  # the specialist decides some faces
     capsys.readouterr()
     for title, predicted in (("cnn.h5 alone", probs.argmax(axis=1)), ("cascade", labels)):

@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 
 from ferkit.app import serve
 from ferkit.app import cli
-from ferkit.app.annotation import LABEL_PROBABILITY_FIELDS
+from ferkit.inference import LABEL_PROBABILITY_FIELDS
 from ferkit.composites import ASTRONAUT_FACE, ASTRONAUT_HEAD, astronaut_head, astronaut_path, scene
 from ferkit.faces import SOURCE_DETECTORS, one_box_per_face, source_settings
-from ferkit.inference import DEFAULT_STAGE1, load_stage1
+from ferkit.inference import DEFAULT_STAGE1, FaceResult, load_stage1
 from ferkit.recognizer import Recognizer
-from ferkit.app.server import FaceReader, Limits, RequestError, create_app, read_body
+from ferkit.app.server import FaceReader, Limits, RequestError, create_app, limited_receive
 from test_annotate import overlap, read_rows, run_annotate
 
 MAX_BYTES = 300_000     # the test server's upload limit: the astronaut PNG (~790 kB) is over
@@ -202,28 +202,38 @@ def test_bad_upload_gets_its_status_and_one_line_then_a_good_one_is_answered(
 
 
 class Streamed:
-    """A request as read_body sees it: its headers and a body arriving in chunks."""
+    """An ASGI receive whose body arrives in chunks, counting the chunks it gave."""
 
-    def __init__(self, chunks, headers=None):
-        self.headers, self.chunks, self.sent = headers or {}, chunks, 0
+    def __init__(self, chunks):
+        self.chunks, self.sent = chunks, 0
 
-    async def stream(self):
-        for chunk in self.chunks:
-            self.sent += 1
-            yield chunk
+    async def __call__(self):
+        self.sent += 1
+        more = self.sent < len(self.chunks)
+        return {"type": "http.request", "body": self.chunks[self.sent - 1], "more_body": more}
+
+
+async def read_all(receive) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        body += message["body"]
+        if not message["more_body"]:
+            return body
 
 
 def test_an_upload_without_content_length_is_cut_off_at_the_limit():
     """A chunked upload (no Content-Length, or one that lies) is refused as soon as more
     than the limit has streamed in: the rest is never read."""
-    for headers in ({}, {"content-length": "10"}):
-        request = Streamed([bytes(100_000)] * 100, headers)
+    for declared in (None, "10"):
+        request = Streamed([bytes(100_000)] * 100)
         with pytest.raises(RequestError) as refused:
-            asyncio.run(read_body(request, Limits(MAX_BYTES)))
+            asyncio.run(read_all(limited_receive(request, declared, Limits(MAX_BYTES))))
         assert refused.value.status == 413
         assert refused.value.message == "upload: expected at most 300000 bytes, found more"
         assert request.sent == 4
-    assert asyncio.run(read_body(Streamed([b"ab", b"c"]), Limits(3))) == b"abc"
+    assert asyncio.run(read_all(limited_receive(Streamed([b"ab", b"c"]), None, Limits(3)))) \
+        == b"abc"
 
 
 def test_concurrent_requests_each_get_their_own_faces(client, astronaut_jpeg):
@@ -293,3 +303,50 @@ def test_a_taken_port_gives_one_error_line_before_any_model_loads(capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.startswith(f"error: --port {port}: cannot listen on 127.0.0.1")
     assert err.count("\n") == 1
+
+
+def test_docs_show_every_answers_schema_from_the_response_models(client):
+    """/docs reads openapi.json: each endpoint's answer is its response model's schema (the
+    face's fields are FaceResult's, faces.csv's columns), refusals are ErrorAnswer, and
+    /api/predict's body is FacesRequest; nothing hand-written."""
+    schema = client.get("/openapi.json").json()
+    paths, models = schema["paths"], schema["components"]["schemas"]
+
+    def answer(path, method, status="200"):
+        content = paths[path][method]["responses"][status]["content"]["application/json"]
+        return content["schema"]["$ref"].rsplit("/", 1)[1]
+
+    assert answer("/api/faces", "post") == "PictureAnswer"
+    assert answer("/api/predict", "post") == "PredictAnswer"
+    assert answer("/api/health", "get") == "HealthAnswer"
+    assert answer("/api/faces", "post", "413") == "ErrorAnswer"
+    request = paths["/api/predict"]["post"]["requestBody"]["content"]["application/json"]
+    assert request["schema"]["$ref"].endswith("/FacesRequest")
+    upload = paths["/api/faces"]["post"]["requestBody"]["content"]
+    assert "multipart/form-data" in upload
+    face = models["FaceAnswer"]["properties"]
+    assert set(face) == set(FaceResult(None, None, 0, (0.0,) * 7, (0.0,) * 7, False).record()) \
+        | {"gradcam"}
+    assert models["PictureAnswer"]["properties"]["faces"]["items"]["$ref"].endswith(
+        "/FaceAnswer")
+
+
+def test_python_annotate_and_serve_give_a_photo_the_same_faces(client, astronaut_jpeg,
+                                                               tmp_path, capsys):
+    """One path finds faces and runs the cascade: ferkit.Recognizer.faces, annotate.py and
+    /api/faces, each with its defaults, give the same photo the same FaceResult (box,
+    detector score, label, probabilities, handed_over), in faces.csv's and JSON's spelling."""
+    import ferkit
+
+    photo = tmp_path / "astronaut.jpg"
+    photo.write_bytes(astronaut_jpeg)
+    recognizer = ferkit.Recognizer()
+    [face] = recognizer.faces(photo)
+    expected = face.record()
+    [answered] = post_image(client, astronaut_jpeg).json()["faces"]
+    assert answered == expected
+    assert run_annotate([photo, "--out", tmp_path / "out", "--no-draw"], capsys)[0] == 0
+    row = read_rows(tmp_path / "out").iloc[0]
+    written = {name: row[name] for name in expected}
+    assert written == {**expected, "handed_over": int(expected["handed_over"])}
+    assert recognizer.detect(photo) == [face.as_fer()]  # the fer package's spelling

@@ -44,7 +44,7 @@ def test_trainers_read_only_the_training_rows_and_say_so(fer2013, capsys):
 @pytest.mark.usefixtures("no_tflite_export")
 @pytest.mark.slow
 def test_a_trainer_trains_and_validates_on_the_training_rows_only(fer2013, tmp_path, capsys):
-    from ferkit.files import read_sidecar
+    from ferkit.record import read_record
 
     out = tmp_path / "dnn.h5"
     dnn_train.main(["--data", str(fer2013["path"]), "--out", str(out), "--epochs", "1",
@@ -54,7 +54,7 @@ def test_a_trainer_trains_and_validates_on_the_training_rows_only(fer2013, tmp_p
     assert "14 Training rows of 28 (--usage to pick another split)" in printed
     assert f"data: {fer2013['path']}: 14 faces of 7 classes (7 training, 7 validation)" \
         in printed
-    sidecar = read_sidecar(out)
+    sidecar = read_record(out)
     assert sidecar["usage"] is None  # read again the same way: Training rows
     # The sidecar names the faces trained on by their identity (as the shipped models'
     # name FER2013's train.csv.gz): the Training rows', not the whole file's.
@@ -65,7 +65,8 @@ def test_a_trainer_trains_and_validates_on_the_training_rows_only(fer2013, tmp_p
 def test_scorers_refuse_a_file_of_several_splits_without_usage(fer2013, tmp_path, capsys):
     message = (f"{fer2013['path']}: holds 3 splits (Training 14, PublicTest 7, PrivateTest 7); "
                f"pass --usage to pick the one to use")
-    with pytest.raises(DataError, match=re.escape(message)):
+    # The library names its parameter; the command line shows it as the flag.
+    with pytest.raises(DataError, match=re.escape(message.replace("--usage", "usage"))):
         labelled_file(fer2013["path"])
     public = labelled_file(fer2013["path"], usage="PublicTest")
     assert len(public) == 7
@@ -117,3 +118,24 @@ def test_averaging_compares_the_sources_data_by_identity():
             {**common, "data": "data/train.csv"},
             {**common, "data": "data/train.csv", "data_identity": "xyz"}])
 
+
+
+def test_int8_calibration_faces_are_training_faces_of_the_recorded_split_only(fer2013,
+                                                                             tmp_path):
+    """export_tflite --int8's calibration faces come through the data-identity path every
+    tool uses (evaluation.recorded_data): the model's training split of its Training rows,
+    never a validation, PublicTest or PrivateTest face; another file is refused."""
+    from ferkit.evaluation import calibration_faces, split_rows
+
+    faces = load_training_faces(fer2013["path"])
+    sidecar = {"classes": list(range(7)), "seed": 42, "val_split": 0.5, "usage": None,
+               "data": str(fer2013["path"]), "data_identity": faces_identity(faces)}
+    drawn = calibration_faces(sidecar, tmp_path / "m.h5", 100, seed=1)
+    train_rows, val_rows = split_rows(sidecar, faces)
+    assert len(drawn) == len(train_rows) < 14  # every training face, no other
+    as_bytes = {face.tobytes() for face in faces.images[train_rows]}
+    assert {face.tobytes() for face in drawn} == as_bytes
+    assert len(calibration_faces(sidecar, tmp_path / "m.h5", 3, seed=1)) == 3
+    other = write_csv(tmp_path / "other.csv", "label,feature", zip(*make_faces(14, 9)[::-1]))
+    with pytest.raises(DataError, match="holds other faces"):
+        calibration_faces(sidecar, tmp_path / "m.h5", 3, train_data=other)

@@ -13,7 +13,7 @@ from ferkit.app import annotate
 from ferkit.app import confusion
 from ferkit.app import predict
 from ferkit.app import cli
-from ferkit.files import read_sidecar, write_sidecar
+from ferkit.record import read_record, write_record
 from ferkit.inference import stale_handoff
 
 MODELS = ROOT / "models"
@@ -22,7 +22,7 @@ OTHER_STAGE1 = MODELS / "dnn.h5"  # a 7-class model too, with its own .tflite
 
 
 def test_the_shipped_specialist_records_the_shipped_stage1():
-    recorded = read_sidecar(STAGE2)["stage1_sha256"]
+    recorded = read_record(STAGE2)["stage1_sha256"]
     assert recorded == hashlib.sha256(STAGE1.read_bytes()).hexdigest()
     assert stale_handoff(STAGE1, STAGE2) is None
 
@@ -30,18 +30,17 @@ def test_the_shipped_specialist_records_the_shipped_stage1():
 def test_another_stage1_gets_one_line_naming_the_retune_command():
     warning = stale_handoff(OTHER_STAGE1, STAGE2)
     assert warning == (f"{STAGE2}: its hand-off threshold was tuned for another stage 1 than "
-                       f"{OTHER_STAGE1} (SHA-256 differs from its sidecar's stage1_sha256); "
-                       f"retune it with: python3 cnn_train_mod.py --tune-only --stage1 "
-                       f"{OTHER_STAGE1} --out {STAGE2}")
+                       f"{OTHER_STAGE1} (SHA-256 differs from its sidecar's stage1_sha256)")
+    # The command line adds the command that retunes it (the library names no script).
+    assert cli.retune_command(OTHER_STAGE1, STAGE2) == (
+        f"python3 cnn_train_mod.py --tune-only --stage1 {OTHER_STAGE1} --out {STAGE2}")
     assert stale_handoff(OTHER_STAGE1, STAGE2, handoff_below=0.4) is None  # not the tuned one
 
 
 def test_a_sidecar_without_the_record_gives_no_warning(tmp_path):
     specialist = tmp_path / "specialist.h5"
     shutil.copy(STAGE2, specialist)
-    sidecar = read_sidecar(STAGE2)
-    del sidecar["stage1_sha256"]
-    write_sidecar(specialist, sidecar)
+    write_record(specialist, read_record(STAGE2).replace(stage1_sha256=None))
     assert stale_handoff(OTHER_STAGE1, specialist) is None
 
 
@@ -67,4 +66,5 @@ def test_scripts_warn_in_one_line_for_another_stage1(tmp_path, inputs, capsys, s
     argv = [a.format(faces=faces, photo=photo, tmp=tmp_path) for a in argv]
     assert cli.run(script.main, argv + ["--stage1", str(stage1)]) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning")]
-    assert lines == ([f"warning: {stale_handoff(stage1, STAGE2)}"] if warned else [])
+    assert lines == ([f"warning: {stale_handoff(stage1, STAGE2)}; retune it with: "
+                      f"{cli.retune_command(stage1, STAGE2)}"] if warned else [])

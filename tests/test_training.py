@@ -369,6 +369,20 @@ def test_specialist_grows_from_stage1_and_tunes_the_hand_off(data, stage1, speci
         assert accuracy[sidecar[threshold]] == max(accuracy.values())
 
 
+def test_train_from_python_writes_a_specialist_with_its_hand_off_tuned(data, stage1, tmp_path):
+    """ferkit.train(SpecialistRecipe(...)) tunes the cascade's hand-off against its stage 1
+    (init_from), as cnn_train_mod.py does: the cascade does not hand over every face."""
+    recipe = SpecialistRecipe(specific=(4, 2), init_from=str(stage1[0]), epochs=1, cycles=0,
+                              batch_size=16, precision="float32", val_split=0.25,
+                              augment=False, bn_momentum=0.8)
+    out, sidecar = ferkit.train(recipe, data, tmp_path / "spec.h5")
+    written = json.loads(out.with_suffix(".json").read_text())
+    assert written["stage1_sha256"] == file_sha256(stage1[0])
+    assert written["handoff_tuning"]["stage1"] == recorded_path(stage1[0])
+    for key in ("handoff_below", "handoff_below_tta"):
+        assert written[key] in HANDOFF_GRID and sidecar[key] == written[key]
+
+
 def test_stage1_keeps_the_moving_average_and_the_specialist_the_cycle_ends_mean(capsys):
     assert cnn_train.parse_args([]).average == "ema"
     assert cnn_train_mod.parse_args([]).average == "swa"

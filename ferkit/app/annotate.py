@@ -14,7 +14,7 @@ given or as found in a folder, the frame, 0 for a photo, a video's seconds from 
 and the face's track id, the same for one person across frames (ferkit.tracking; empty for
 a photo), the box in the input's pixels, the detector's score: Haar's number of windows
 merged into the box, MTCNN's confidence 0-1),
-label,label_name (the cascade's, 0-6 and its name), specialist (1 where the specialist
+label,label_name (the cascade's, 0-6 and its name), handed_over (1 where the specialist
 decided), p_angry..p_neutral (the probabilities that go with the label: stage 1's, or where
 the specialist decided, stage 1's share of the specialist's classes split as the specialist
 says), stage1_p_angry..stage1_p_neutral (stage 1's own; all averaged with the mirror
@@ -41,7 +41,7 @@ from ferkit.app import annotation, cli
 from ferkit.faces import DEFAULT_MIN_NEIGHBORS, DETECTORS, SOURCE_DETECTORS, source_settings
 from ferkit.files import staged_folder
 from ferkit.tracking import DEFAULT_SMOOTH, MIN_TRACK_FRAMES, SMOOTH_RANGE
-from ferkit.inference import Cascade, load_stage1
+from ferkit.inference import load_stage1
 from ferkit.words import counted
 
 
@@ -135,10 +135,13 @@ def write_video_report(stage, annotated_name, video_name, rows) -> None:
 def main(argv=None):
     started = time.perf_counter()
     args = parse_args(argv)
-    # Photos get the detector that finds the most faces, videos the one that keeps up.
-    settings = {kind: source_settings(kind, None if args.detector == "auto" else args.detector,
-                                      args.min_face, args.min_neighbors, args.margin)
-                for kind in SOURCE_DETECTORS}
+    # Photos get the detector that finds the most faces, videos the one that keeps up
+    # (ferkit.Recognizer's per-source settings, checked here before any model loads).
+    face_options = {"detector": None if args.detector == "auto" else args.detector,
+                    "min_face": args.min_face, "min_neighbors": args.min_neighbors,
+                    "margin": args.margin}
+    for kind in SOURCE_DETECTORS:
+        source_settings(kind, **face_options)
     tracking.check_smooth(args.smooth)  # a bad --smooth: one line naming it, before any work
     sources = annotation.find_sources(args.inputs, args.camera)
     check_paths(args)
@@ -146,11 +149,11 @@ def main(argv=None):
     photos = [i for i, source in enumerate(sources) if source.kind == "photo"]
     videos = [i for i, source in enumerate(sources) if source.kind != "photo"]
     frames = 0
-    cascade = Cascade.from_args(args)
-    cli.announce_cascade(cascade, args.stage1, args.stage2, args.handoff_below)
+    recognizer = cli.recognizer(args, **face_options)
+    cli.announce_cascade(recognizer.cascade, args.stage1, args.stage2, args.handoff_below)
     # Grad-CAM needs stage 1 as a Keras model, whatever runs the cascade.
     explain_model = load_stage1(args.stage1)[0] if args.explain else None
-    annotators = {kind: annotation.Annotator(cascade, settings[kind], explain_model)
+    annotators = {kind: annotation.Annotator(recognizer, kind, explain_model)
                   for kind, used in (("photo", photos), ("live", videos)) if used}
     # A failure to write (a full disk) is one line naming the folder, not a traceback.
     with paths.writing(args.out, "annotated files"), staged_folder(args.out) as stage:

@@ -1,8 +1,8 @@
-"""Annotating photos and videos: which inputs, every face in them (ferkit.faces), its
-expression (ferkit.inference.Cascade), the drawing beside each face, faces.csv.
+"""Annotating photos and videos: which inputs, every face in them and its expression (the
+recognizer's FaceResults: ferkit.Recognizer.look), the drawing beside each face, faces.csv.
 
 Everything up to reading the inputs runs without TensorFlow, so bad input fails fast; the
-Annotator is handed a loaded Cascade.
+Annotator is handed a loaded Recognizer.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ferkit import DataError, paths
-from ferkit.faces import FaceSettings, find_faces, load_face_detector
+from ferkit.inference import RESULT_FIELDS, FaceResult
 from ferkit.labels import CLASS_NAMES
 from ferkit.progress import progress_bar
 from ferkit.tracking import DEFAULT_SMOOTH, MIN_TRACK_FRAMES, VideoTracks, frame_time
@@ -25,23 +25,14 @@ VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG"}  # suffix -> the annotated video
 CAMERA_SUFFIX = ".avi"    # MJPG: every OpenCV build writes it
 CAMERA_FPS = 30.0         # a camera that does not say its frame rate
 CSV_NAME = "faces.csv"
-# What is said of each face, by name: here faces.csv's columns after the face's place, and
-# the names any other output of faces should use. label (0-6) and label_name are the
-# cascade's; p_angry..p_neutral the probabilities that go with that label (stage 1's, or
-# where the specialist decided, stage 1's share of the specialist's classes split as the
-# specialist says: ferkit.inference.cascade_probs); stage1_p_angry.. stage 1's own.
-CLASS_KEYS = tuple(name.lower() for name in CLASS_NAMES)
-LABEL_PROBABILITY_FIELDS = tuple(f"p_{key}" for key in CLASS_KEYS)
-STAGE1_PROBABILITY_FIELDS = tuple(f"stage1_p_{key}" for key in CLASS_KEYS)
-FACE_FIELDS = ("label", "label_name", "specialist") + LABEL_PROBABILITY_FIELDS \
-    + STAGE1_PROBABILITY_FIELDS
-# In a video: its seconds from the start and the face's track (ferkit.tracking), and the
-# track's smoothed label (--smooth); a photo's face has no time or track, and its smoothed
-# label is its label.
+# faces.csv: the input and frame; in a video, its seconds from the start and the face's
+# track (ferkit.tracking); then each face's result as FaceResult.record() names it (the box
+# x y w h, the detector's score, the label, its name, handed_over as 1/0, the label's
+# probabilities p_angry..p_neutral, stage 1's stage1_p_angry..); then the track's smoothed
+# label (--smooth). A photo's face has no time or track, and its smoothed label is its label.
 TRACK_FIELDS = ("time", "track")
 SMOOTH_FIELDS = ("smooth_label", "smooth_label_name")
-CSV_COLUMNS = ("file", "frame", *TRACK_FIELDS, "x", "y", "w", "h", "score") + FACE_FIELDS \
-    + SMOOTH_FIELDS
+CSV_COLUMNS = ("file", "frame", *TRACK_FIELDS) + RESULT_FIELDS + SMOOTH_FIELDS
 
 # One colour per class (BGR), for the box, the label and the class's bar.
 CLASS_COLOURS = ((60, 60, 230), (40, 160, 40), (200, 90, 170), (0, 210, 255),
@@ -186,76 +177,87 @@ def output_names(sources) -> dict[int, str]:
 
 @dataclasses.dataclass
 class Found:
-    """The faces of one picture: boxes (N, 4) x y w h, detector scores (N,), grey crops
-    (N, 48, 48), the cascade's labels (N,) and the probabilities that go with them (N, 7),
-    stage 1's own probabilities (N, 7), which faces the specialist decided (N,), and
-    Grad-CAM maps (N, 48, 48) in 0-1 with --explain."""
+    """The faces of one picture: the recognizer's ``results`` (one FaceResult a face), their
+    grey crops (N, 48, 48) and, with --explain, their Grad-CAM maps (N, 48, 48) in 0-1."""
 
-    boxes: np.ndarray
-    scores: np.ndarray
+    results: tuple[FaceResult, ...]
     crops: np.ndarray
-    labels: np.ndarray
-    probs: np.ndarray
-    stage1_probs: np.ndarray
-    handoff: np.ndarray
     heat: np.ndarray | None = None
     tracks: np.ndarray | None = None  # a video's track ids (N,)
 
     def __len__(self) -> int:
-        return len(self.boxes)
+        return len(self.results)
+
+    @property
+    def boxes(self) -> np.ndarray:
+        """int (N, 4): each face's x, y, w, h."""
+        return np.array([face.box for face in self.results], np.int64).reshape(-1, 4)
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """(N, 7): each face's label's probabilities."""
+        return np.array([face.probabilities for face in self.results]).reshape(-1, 7)
 
     def select(self, keep) -> Found:
         """The faces where the mask ``keep`` (N,) is true."""
-        return Found(**{field.name: value if value is None else value[keep]
-                        for field in dataclasses.fields(self)
-                        for value in [getattr(self, field.name)]})
+        keep = np.asarray(keep, dtype=bool)
+        return Found(tuple(face for face, kept in zip(self.results, keep) if kept),
+                     *(value if value is None else value[keep]
+                       for value in (self.crops, self.heat, self.tracks)))
+
+    def smoothed(self, labels, probabilities, tracks) -> Found:
+        """The faces as a video draws them: each with its track id and its track's smoothed
+        label and probabilities (none marked as the specialist's: the smoothing mixes
+        both stages' labels)."""
+        results = tuple(dataclasses.replace(face, label=int(label),
+                                            probabilities=tuple(map(float, probs)),
+                                            handed_over=False)
+                        for face, label, probs in zip(self.results, labels, probabilities))
+        return Found(results, self.crops, self.heat, np.asarray(tracks))
 
 
 class Annotator:
-    """Finds the faces of a picture and reads their expressions: the detector, the framing
-    settings, the cascade and (for --explain) the Keras stage-1 model Grad-CAM explains."""
+    """Finds the faces of a picture and reads their expressions through the recognizer
+    (ferkit.Recognizer.look, as serve.py does), for one kind of ``source`` ("photo", or
+    "live" for video frames and the camera: each its own detector and smallest face); for
+    --explain, ``explain_model`` is the Keras stage-1 model Grad-CAM explains."""
 
-    def __init__(self, cascade, settings: FaceSettings | None = None, explain_model=None):
-        self.cascade = cascade
-        self.settings = settings or FaceSettings()
+    def __init__(self, recognizer, source: str = "photo", explain_model=None):
+        self.recognizer = recognizer
+        self.source = source
         self.explain_model = explain_model
-        self.detector = load_face_detector(self.settings.detector)
+        recognizer.face_detector(self.settings.detector)  # loaded now, not on the first frame
+
+    @property
+    def settings(self):
+        """How this source's faces are found and framed (ferkit.faces.FaceSettings)."""
+        return self.recognizer.face_settings[self.source]
 
     def look(self, image: np.ndarray) -> Found:
-        boxes, scores, crops = find_faces(image, self.detector, self.settings)
-        if len(boxes) == 0:
-            empty, no_probs = np.zeros(0, dtype=np.int64), np.zeros((0, len(CLASS_NAMES)))
-            return Found(boxes, scores, crops, empty, no_probs, no_probs, empty.astype(bool))
-        said = self.cascade.predict_all(crops)
-        labels = said.labels
+        results, crops = self.recognizer.look(image, self.source)
         heat = None
-        if self.explain_model is not None:
+        if self.explain_model is not None and results:
             from ferkit.explain import gradcam  # TensorFlow: only with --explain
             from ferkit.figures import normalized  # matplotlib: only with --explain
 
             # Grad-CAM of stage 1's logit for the label the cascade gave.
-            heat = normalized(gradcam(self.explain_model, crops, labels))
-        return Found(boxes, scores, crops, labels, said.probabilities, said.stage1_probabilities, said.handed_over,
-                     heat)
-
-
-def face_values(label, probs, stage1_probs, handoff) -> list:
-    """FACE_FIELDS' values for one face, in their order (probabilities to 4 decimals)."""
-    return [int(label), CLASS_NAMES[int(label)], int(bool(handoff)),
-            *(round(float(p), 4) for p in probs), *(round(float(p), 4) for p in stage1_probs)]
+            heat = normalized(gradcam(self.explain_model, crops,
+                                      np.array([face.label for face in results])))
+        return Found(results, crops, heat)
 
 
 def csv_rows(name: str, frame: int, found: Found, time="", tracks=None,
              smooth_labels=None) -> list[list]:
-    """faces.csv's rows of one picture or frame; a video's with its time, the faces' track
-    ids and smoothed labels (a photo's smoothed label is its label)."""
+    """faces.csv's rows of one picture or frame: the input's name, the frame, a video's
+    time and the faces' track ids, each face's FaceResult.record() (handed_over as 1 or 0),
+    its smoothed label (a photo's is its label)."""
     tracks = [""] * len(found) if tracks is None else tracks
-    smooth_labels = found.labels if smooth_labels is None else smooth_labels
-    return [[name, frame, time, track, *map(int, box), f"{score:.4g}", *face_values(*said),
+    smooth_labels = ([face.label for face in found.results] if smooth_labels is None
+                     else smooth_labels)
+    return [[name, frame, time, track, *(int(value) if isinstance(value, bool) else value
+                                         for value in face.record().values()),
              int(smooth), CLASS_NAMES[int(smooth)]]
-            for box, score, track, smooth, *said in zip(
-                found.boxes, found.scores, tracks, smooth_labels, found.labels, found.probs,
-                found.stage1_probs, found.handoff)]
+            for face, track, smooth in zip(found.results, tracks, smooth_labels)]
 
 
 def write_faces_csv(path, rows) -> None:
@@ -288,14 +290,13 @@ def draw_found(image: np.ndarray, found: Found, widen: bool = False) -> np.ndarr
     is fixed) the panel goes where it covers the least. Returns the drawn picture:
     ``image`` itself, drawn in place, or its widened copy."""
     tracks = [""] * len(found) if found.tracks is None else [f"#{t} " for t in found.tracks]
-    labels = [(f"{track}{CLASS_NAMES[label]}{'*' if handed else ''} {probs[label]:.0%}", box)
-              for box, label, probs, handed, track in zip(found.boxes, found.labels,
-                                                          found.probs, found.handoff, tracks)]
+    labels = [(f"{track}{face.label_name}{'*' if face.handed_over else ''} "
+               f"{face.confidence:.0%}", face.box) for face, track in zip(found.results, tracks)]
     taken = [_label_and_box(image, text, box, draw=False) for text, box in labels]
     smallest = READABLE_ROW if widen else CHART_ROW[0]
     homeless = []
     for i in range(len(found)):
-        largest = max(smallest, _chart_row(found.boxes[i][3]))
+        largest = max(smallest, _chart_row(found.results[i].box[3]))
         for row in range(largest, smallest - 1, -1):
             panel = _panel(found, i, row)
             spot = _free_spot(image.shape, panel.shape, taken[i], taken)
@@ -305,16 +306,16 @@ def draw_found(image: np.ndarray, found: Found, widen: bool = False) -> np.ndarr
         else:
             homeless.append(i)
     if homeless and widen:
-        image = _strip(image, [(found.boxes[i], _panel(found, i, max(
-            smallest, _chart_row(found.boxes[i][3])))) for i in homeless])
+        image = _strip(image, [(found.results[i].box, _panel(found, i, max(
+            smallest, _chart_row(found.results[i].box[3])))) for i in homeless])
     else:
         for i in homeless:
             panel = _panel(found, i, CHART_ROW[0])
             spot = _least_covering_spot(image.shape, panel.shape, taken[i], taken)
             if spot is not None:
                 _place(image, panel, spot, taken)
-    for (text, box), label in zip(labels, found.labels):
-        _label_and_box(image, text, box, CLASS_COLOURS[int(label)])
+    for (text, box), face in zip(labels, found.results):
+        _label_and_box(image, text, box, CLASS_COLOURS[face.label])
     return image
 
 
@@ -325,7 +326,8 @@ def _chart_row(face_height) -> int:
 
 
 def _panel(found: Found, i: int, row: int) -> np.ndarray:
-    return face_panel(found.probs[i], int(found.labels[i]), row,
+    face = found.results[i]
+    return face_panel(face.probabilities, face.label, row,
                       None if found.heat is None else found.heat[i], found.crops[i])
 
 
@@ -365,7 +367,7 @@ def _strip(image, boxed_panels) -> np.ndarray:
 
 def _label_and_box(image, text, box, colour=None, draw=True):
     """Draw the box and 'Label NN%' above it (inside its top where the picture ends): NN
-    is the label's probability (Found.probs), '*' marks a label the specialist chose. Returns
+    is the label's probability (FaceResult.confidence), '*' marks a label the specialist chose. Returns
     the rectangle (x0, y0, x1, y1) the two cover; ``draw`` False only measures it."""
     x, y, w, h = (int(v) for v in box)
     scale = float(np.clip(w / 160, 0.4, 1.2))
@@ -527,13 +529,12 @@ def annotate_video(annotator: Annotator, source: Source, out_path=None, every: i
                     break
                 if frame % every == 0:
                     found = annotator.look(image)
-                    ids, smoothed, shown = tracks.update(frame, found.boxes, found.probs)
+                    ids, smoothed, shown = tracks.update(frame, found.boxes,
+                                                         found.probabilities)
                     smooth_labels = smoothed.argmax(axis=1)
                     rows += csv_rows(source.name, frame, found, frame_time(frame, tracks.fps),
                                      ids, smooth_labels)
-                    drawn = dataclasses.replace(
-                        found, labels=smooth_labels, probs=smoothed, tracks=ids,
-                        handoff=np.zeros(len(found), bool)).select(shown)
+                    drawn = found.smoothed(smooth_labels, smoothed, ids).select(shown)
                 if out_path is not None:
                     writer = writer or _video_writer(out_path, capture, image.shape)
                     writer.write(draw_found(image, drawn))

@@ -92,10 +92,12 @@ def main(argv=None):
         raise UsageError(f"--batch-size: expected a positive integer, found {args.batch_size}")
     check_paths(args)
     from ferkit.averaging import average_weights, recalibrate_batchnorm
-    from ferkit.evaluation import (fit_model_calibration, predict_with_progress,
-                                   record_calibration, recorded_data, split_rows, subset)
+    from ferkit.evaluation import (fit_model_calibration, record_calibration, recorded_data,
+                                   split_rows, subset)
+    from ferkit.inference import predict_probs
     from ferkit.litert import export_tflite
     from ferkit.models import build_model, load_model, save_model
+    from ferkit.record import ModelRecord
 
     started = time.time()
     loaded = [load_model(path) for path in args.models]
@@ -103,7 +105,7 @@ def main(argv=None):
     check_sources(args.models, sidecars)
 
     # Faces: the sources' training data, split as they were trained (uint8 (N, 48, 48)).
-    faces = recorded_data(sidecars[0], args.models[0], args.data, option="--data")
+    faces = recorded_data(sidecars[0], args.models[0], args.data, parameter="data")
     train_rows, val_rows = split_rows(sidecars[0], faces)
     train_images, val = faces.images[train_rows], subset(faces, val_rows)
     classes = sidecars[0]["classes"]
@@ -111,7 +113,7 @@ def main(argv=None):
     truth = [position[label] for label in val.labels]
 
     def accuracies(model, name):
-        return [float((predict_with_progress(model, val.images, tta, name + suffix)
+        return [float((predict_probs(model, val.images, tta, progress=name + suffix)
                        .argmax(axis=1) == truth).mean())
                 for tta, suffix in ((False, ""), (True, " + flip TTA"))]
 
@@ -131,8 +133,8 @@ def main(argv=None):
     for name, (plain, tta) in scores.items():
         print(f"  {str(name):<40} {plain:7.4f} {tta:9.4f}")
 
-    sidecar = {key: value for key, value in first.items() if key in MODEL_KEYS}
-    sidecar.update(
+    sidecar = ModelRecord(**{key: value for key, value in first.items() if key in MODEL_KEYS})
+    sidecar = sidecar.replace(
         command=" ".join(sys.argv),
         config={"models": [recorded_path(p, args.out) for p in args.models],
                 "out": recorded_path(args.out, args.out),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ferkit import backend, paths
 from ferkit.data import DEFAULT_TRAIN, USAGES, check_data_path
-from ferkit.errors import InputError, ParameterError
+from ferkit.errors import InputError
 from ferkit.inference import (DEFAULT_STAGE1, DEFAULT_STAGE2, MAKE_STAGE1, MAKE_STAGE2, RUNTIMES,
                               Cascade, stale_handoff)
 from ferkit.recipes import AVERAGES, PRECISIONS, recipe_fields
@@ -262,6 +262,31 @@ def add_prediction_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tta", action="store_true",
                         help="average the softmax of each face and its mirror image")
 
+def load_cascade(args) -> Cascade:
+    """The cascade add_prediction_options' options describe, loaded (ferkit.inference)."""
+    return Cascade.load(args.stage1, args.stage2 if args.cascade else None, args.handoff_below,
+                        args.tta, args.runtime, getattr(args, "calibrated", True))
+
+
+def recognizer(args, **face_options):
+    """The ferkit.Recognizer add_prediction_options' options describe; ``face_options``:
+    how it finds faces (detector, min_face, min_neighbors, margin)."""
+    from ferkit.recognizer import Recognizer
+
+    return Recognizer(args.stage1, args.stage2 if args.cascade else None, cascade=args.cascade,
+                      runtime=args.runtime, tta=args.tta, handoff_below=args.handoff_below,
+                      calibrated=getattr(args, "calibrated", True), **face_options)
+
+
+def analysis_faces(args, model_path, sidecar, require_labels: bool = True):
+    """The faces an analysis script works on (add_data_options' --data, --usage, --labels,
+    --train-data; ferkit.evaluation.faces_for)."""
+    from ferkit.evaluation import faces_for
+
+    return faces_for(model_path, sidecar, args.data, args.usage, args.labels, args.train_data,
+                     require_labels)
+
+
 def add_calibration_option(parser: argparse.ArgumentParser) -> None:
     """--no-calibration of the commands whose output holds probabilities."""
     parser.add_argument("--no-calibration", dest="calibrated", action="store_false",
@@ -299,7 +324,13 @@ def announce_cascade(cascade: Cascade, stage1, stage2, handoff_below) -> None:
     print(cascade.runtime_line)
     notice = stale_handoff(stage1, stage2, handoff_below) if cascade.stage2 is not None else None
     if notice:
-        print(f"warning: {notice}", file=sys.stderr)
+        print(f"warning: {notice}; retune it with: {retune_command(stage1, stage2)}",
+              file=sys.stderr)
+
+
+def retune_command(stage1, specialist) -> str:
+    """The command that retunes a specialist's hand-off against another stage 1."""
+    return f"python3 cnn_train_mod.py --tune-only --stage1 {stage1} --out {specialist}"
 
 
 def add_cnn_options(parser: argparse.ArgumentParser) -> None:
@@ -322,18 +353,21 @@ def summary(doc: str) -> str:
     return " ".join(doc.strip().split("\n\n")[0].split())
 
 
+# Library parameters whose option is not named after them.
+FLAGS = {"labels_path": "--labels"}
+
+
 def flag(parameter: str) -> str:
     """The option that sets a library parameter: ``val_split`` -> ``--val-split``."""
-    return "--" + parameter.replace("_", "-")
+    return FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
 
 
 def error_line(err: InputError) -> str:
-    """The one line a user sees for ``err``: a ParameterError names the flag that set the
-    parameter, any other InputError its message's first line."""
-    if isinstance(err, ParameterError):
-        named = flag(err.parameter) + ("" if err.value is None else f" {err.value}")
-        return f"{named}: {err.message}".splitlines()[0]
-    return str(err).splitlines()[0] if str(err) else err.__class__.__name__
+    """The one line a user sees for ``err``: its message's first line, each library
+    parameter it names (a ParameterError's own, and InputError.parameters) shown as the
+    flag that sets it."""
+    text = err.render(flag) if isinstance(err, InputError) else str(err)
+    return text.splitlines()[0] if text else err.__class__.__name__
 
 
 def run(main, argv=None) -> int:

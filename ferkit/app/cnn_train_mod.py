@@ -22,11 +22,8 @@ tuned against (`stage1`, and `stage1_sha256`, the SHA-256 of its .h5).
 import sys
 from pathlib import Path
 
-from ferkit import recorded_path
 from ferkit.app import cli
-from ferkit.files import read_sidecar, write_sidecar
 from ferkit.labels import DEFAULT_SPECIFIC, parse_specific, specific_name
-from ferkit.litert import file_sha256
 from ferkit.recipes import SPECIALIST_FROM_SCRATCH, SpecialistRecipe
 
 
@@ -66,53 +63,17 @@ def main(argv=None):
     args.specific = specific_name(classes)
     config = cli.training_recipe(SpecialistRecipe, args, specific=tuple(classes))
     cli.check_training_paths(args)
-    # TensorFlow loads only now, after the input checks: --help and input errors stay fast.
-    from ferkit.inference import load_stage1
-
-    stage1 = args.stage1 or args.init_from
     if args.tune_only:
-        if stage1 is None:
+        if config.handoff_stage1 is None:
             raise cli.UsageError("--tune-only: expected --stage1, the 7-class CNN to tune the "
                                  "hand-off against, found none")
-        record_handoff(stage1, args.out, read_sidecar(args.out))
+        # TensorFlow loads only now, after the input checks: --help and input errors stay fast.
+        from ferkit.evaluation import record_handoff
+
+        record_handoff(config.handoff_stage1, args.out)
         return
-    if stage1 is not None:
-        load_stage1(stage1)  # a bad stage 1 fails now, not after the training
-    out, sidecar = cli.run_training(config, args, "cnn_train_mod.py", argv)
-    if stage1 is not None:
-        record_handoff(stage1, out, sidecar)
-
-
-def record_handoff(stage1, out, sidecar):
-    """Record in the specialist's sidecar the hand-off thresholds that make the cascade
-    most accurate on stage 1's validation split, without and with flip TTA
-    (ferkit.evaluation.tune_handoff), and which stage 1 they were tuned against (its path
-    and the SHA-256 of its .h5: a cascade with another stage 1 can then tell)."""
-    from ferkit.evaluation import fit_cascade_calibration, record_calibration, tune_handoff
-
-    tuned, n_faces = tune_handoff(stage1, out)
-    (threshold, accuracy), (threshold_tta, accuracy_tta) = tuned[False], tuned[True]
-    print(f"cascade accuracy on {n_faces} validation faces of {stage1}, by hand-off threshold:")
-    print("  threshold  plain    flip TTA")
-    for t in accuracy:
-        what = {0.0: " (stage 1 alone)", 1.0: " (always hand over)"}.get(t, "")
-        print(f"  {t:4.2f}       {accuracy[t]:.4f}{'*' if t == threshold else ' '}  "
-              f"{accuracy_tta[t]:.4f}{'*' if t == threshold_tta else ' '}{what}")
-    sidecar["handoff_below"] = threshold
-    sidecar["handoff_below_tta"] = threshold_tta
-    sidecar["stage1"] = recorded_path(stage1, out)
-    sidecar["stage1_sha256"] = file_sha256(stage1)
-    sidecar["handoff_tuning"] = {"stage1": recorded_path(stage1, out), "faces": n_faces,
-                                 "accuracy": accuracy, "accuracy_tta": accuracy_tta}
-    write_sidecar(out, sidecar)
-    print(f"hand-off thresholds {threshold:g} (plain), {threshold_tta:g} (flip TTA; * = chosen) "
-          f"recorded in {Path(out).with_suffix('.json')}")
-    # The cascade's probabilities changed with its thresholds: calibrate them again.
-    entry = fit_cascade_calibration(stage1, out)
-    record_calibration(out, entry, "cascade_calibration")
-    print(f"cascade calibration recorded: validation ECE {entry['plain']['before']['ece']:.2%}"
-          f" -> {entry['plain']['after']['ece']:.2%} ({entry['tta']['before']['ece']:.2%} -> "
-          f"{entry['tta']['after']['ece']:.2%} with flip TTA)")
+    # Training ends by tuning the hand-off against the stage 1 (ferkit.training).
+    cli.run_training(config, args, "cnn_train_mod.py", argv)
 
 
 if __name__ == "__main__":

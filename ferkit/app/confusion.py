@@ -50,7 +50,7 @@ def report(title, truth, predicted, classes, names):
     from ferkit.evaluation import class_metrics, confusion_counts, most_confused
 
     counts = confusion_counts(truth, predicted, classes)
-    metrics = class_metrics(counts)
+    metrics = class_metrics(truth, predicted, classes)
     print(f"\n{title}: accuracy {percent(metrics['accuracy'])}, macro-F1 "
           f"{metrics['macro_f1']:.4f}")
     print(f"  {'class':<9} {'precision':>9} {'recall':>7} {'F1':>6} {'faces':>6}")
@@ -88,12 +88,12 @@ def main(argv=None):
                              else [(args.stage1, MAKE_STAGE1), (args.stage2, MAKE_STAGE2)])
     import numpy as np
     from ferkit import figures
-    from ferkit.evaluation import (faces_for, keep_classes, predict_with_progress,
-                                seen_in_training)
-    from ferkit.files import read_sidecar
-    from ferkit.inference import (Cascade, calibrate, cascade_probs, choose_runtime,
-                                  handoff_mask, load_predictor, model_calibration,
-                                  run_cascade, runtime_line)
+    import dataclasses
+
+    from ferkit.evaluation import keep_classes, seen_in_training
+    from ferkit.inference import (Cascade, calibrate, choose_runtime, load_predictor,
+                                  model_calibration, predict_probs, runtime_line)
+    from ferkit.record import read_record
     from ferkit.models import class_names
 
     # Load (and so check) every model and the faces before the slow predictions; Keras or
@@ -107,39 +107,41 @@ def main(argv=None):
         cascade = Cascade.load(args.stage1, args.stage2, args.handoff_below, args.tta,
                                args.runtime)
         cli.announce_cascade(cascade, args.stage1, args.stage2, args.handoff_below)
-        model, stage2 = cascade.stage1, cascade.stage2
-        info, info2 = read_sidecar(args.stage1), read_sidecar(args.stage2)
+        info, info2 = read_record(args.stage1), read_record(args.stage2)
         first_path, calibration = args.stage1, cascade.stage1_calibration
     classes = info["classes"]
-    faces = keep_classes(faces_for(args, first_path, info), classes)
+    faces = keep_classes(cli.analysis_faces(args, first_path, info), classes)
     names = class_names(classes)
     source = (figures.shown_path(args.data) if args.data
               else f"validation split of {figures.shown_path(first_path)}")
     print(f"scoring {len(faces)} faces: {source}")
 
-    probs = predict_with_progress(model, faces.images, args.tta, Path(first_path).name)
+    if args.model is None:  # stage 1 on every face, the specialist on those handed to it
+        # The raw softmax and, as Cascade.predict calibrates them, the calibrated
+        # probabilities (the same labels: hand-off and labels come from the raw softmax).
+        raw = dataclasses.replace(cascade, stage1_calibration=None, cascade_calibration=None)
+        raw = raw.predict(faces.images, progress=(Path(first_path).name,
+                                                  f"{Path(args.stage2).name} (handed off)"))
+        said = cascade.predict(faces.images)
+        probs = raw.stage1_probabilities
+    else:
+        probs = predict_probs(model, faces.images, args.tta, progress=Path(first_path).name)
     predicted = np.asarray(classes)[probs.argmax(axis=1)]
     first_title = Path(first_path).name + (" alone" if args.model is None else "")
     panels = [report(first_title, faces.labels, predicted, classes, names)]
     truth = np.searchsorted(classes, faces.labels)  # positions in the models' outputs
-    reliability_panels = [calibration_report(
-        first_title, probs, None if calibration is None else calibrate(calibration, probs),
-        truth)]
+    shown = (None if calibration is None else
+             said.stage1_probabilities if args.model is None else calibrate(calibration, probs))
+    reliability_panels = [calibration_report(first_title, probs, shown, truth)]
     if args.model is None:
         print(f"hand-off threshold {cascade.handoff_below:g}")
-        handoff = handoff_mask(probs, cascade.classes, cascade.handoff_below)
-        handed = predict_with_progress(stage2, faces.images[handoff], args.tta,
-                                       f"{Path(args.stage2).name} (handed off)")
-        cascaded, _ = run_cascade(probs, faces.images, stage2, cascade.classes,
-                                  cascade.handoff_below, lambda model, x: handed, handoff)
+        cascaded = raw.labels
         panels.append(report("cascade", faces.labels, cascaded, classes, names))
-        # Calibrated as Cascade.predict_all calibrates: stage 1's probabilities by its own
+        # Calibrated as Cascade.predict calibrates: stage 1's probabilities by its own
         # calibration, the specialist's on the faces handed to it by the cascade's.
         reliability_panels.append(calibration_report(
-            "cascade", cascade_probs(probs, handed, cascade.classes, handoff),
-            None if cascade.cascade_calibration is None else cascade_probs(
-                calibrate(calibration, probs), calibrate(cascade.cascade_calibration, handed),
-                cascade.classes, handoff), truth))
+            "cascade", raw.probabilities,
+            None if cascade.cascade_calibration is None else said.probabilities, truth))
         print(f"\n{cli.cascade_changes(predicted, cascaded, faces.labels)}")
         if args.data is None:
             # Trained with another seed or share, the specialist may have trained on some of

@@ -36,7 +36,8 @@ def parse_args(argv=None):
                              "model's recorded training split, that calibrate it")
     parser.add_argument("--data", default=None,
                         help="with --int8: the model's training data, when it is not where "
-                             "its sidecar records it (split again by its seed and share)")
+                             "its sidecar records it (used only when it holds the faces its "
+                             "data_identity names; split again by its seed and share)")
     parser.add_argument("--seed", type=int, default=0,
                         help="with --int8: seed of the calibration faces' draw")
     args = parser.parse_args(argv)
@@ -46,39 +47,23 @@ def parse_args(argv=None):
     return args
 
 
-def calibration_faces(model_path, sidecar, count, seed, data=None):
-    """``count`` training faces (uint8 (N, 48, 48)) drawn with ``seed`` from the model's
-    recorded training split of its recorded data (or of ``data``) and classes."""
-    import numpy as np
-    from ferkit.data import load_faces
-    from ferkit.evaluation import recorded_data, split_rows
-
-    if data is None:
-        faces = recorded_data(sidecar, model_path)
-    else:
-        faces = load_faces(data, usage=sidecar.get("usage"), require_labels=True)
-    train_rows = split_rows(sidecar, faces)[0]
-    train_rows = train_rows[np.isin(faces.labels[train_rows], sidecar["classes"])]
-    rows = np.random.default_rng(seed).choice(train_rows, min(count, len(train_rows)),
-                                              replace=False)
-    return faces.images[rows]
-
-
 def main(argv=None):
     args = parse_args(argv)
-    from ferkit.files import read_sidecar
+    from ferkit.evaluation import calibration_faces
     from ferkit.litert import staleness
+    from ferkit.record import read_record
 
     variant = "int8" if args.int8 else "float32"
     # Every model checked (file, sidecar, calibration faces) before the first conversion.
     todo = []
     for path in args.models:
-        sidecar = read_sidecar(path)
+        sidecar = read_record(path)
         if staleness(path, sidecar, variant) is None and not args.force:
             print(f"{path}: its {variant} copy is up to date")
         else:
-            todo.append((path, calibration_faces(path, sidecar, args.calibration_faces,
-                                                 args.seed, args.data) if args.int8 else None))
+            todo.append((path, calibration_faces(sidecar, path, args.calibration_faces,
+                                                 args.seed, args.data, "data")
+                               if args.int8 else None))
     if todo:
         from ferkit.litert import export_tflite
 

@@ -26,7 +26,6 @@ import numpy as np
 from ferkit import figures
 from ferkit.app import cli
 from ferkit.app.cli import UsageError
-from ferkit.evaluation import faces_for
 from ferkit.inference import DEFAULT_STAGE1, MAKE_STAGE1
 from ferkit.labels import CLASS_NAMES
 from ferkit.progress import progress_bar
@@ -116,7 +115,7 @@ def main(argv=None):
               else default_layers(explain.conv_layers(model), model.name))
     face = None
     if args.image is not None:
-        faces = faces_for(args, args.model, info, require_labels=False)
+        faces = cli.analysis_faces(args, args.model, info, require_labels=False)
         rows = np.flatnonzero(faces.ids == args.image)
         if not len(rows):
             raise UsageError(f"--image: no face with id {args.image!r} among the "

@@ -26,7 +26,6 @@ from ferkit.app import cli
 from ferkit.app.annotation import annotate_command
 from ferkit.data import USAGES, check_data_path, labelled_file
 from ferkit.files import write_atomically
-from ferkit.inference import Cascade
 from ferkit.words import percent
 
 
@@ -69,13 +68,14 @@ def main(argv=None):
     # Check every input before the slow work, so a bad file fails fast.
     # ids as given (row numbers for files without ids); labels from --labels, if given.
     faces = labelled_file(args.test, args.usage, args.labels, require_labels=False)
-    cascade = Cascade.from_args(args)
+    cascade = cli.load_cascade(args)
     cli.announce_cascade(cascade, args.stage1, args.stage2, args.handoff_below)
     loaded = time.perf_counter()
 
     # Stage 1 on every face: (N, 7); the specialist only on the faces handed to it.
-    labels, probs1, handoff = cascade.predict(faces.images)
-    stage1_labels = probs1.argmax(axis=1)
+    said = cascade.predict(faces.images)
+    labels, handoff = said.labels, said.handed_over
+    stage1_labels = said.stage1_probabilities.argmax(axis=1)
     predicted = time.perf_counter()
 
     def write_csv(tmp):

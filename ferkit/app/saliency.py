@@ -23,7 +23,7 @@ import numpy as np
 from ferkit import figures
 from ferkit.app import cli
 from ferkit.app.cli import UsageError
-from ferkit.evaluation import faces_for, predict_with_progress
+from ferkit.inference import predict_probs
 from ferkit.inference import DEFAULT_STAGE1, MAKE_STAGE1
 from ferkit.labels import CLASS_NAMES
 from ferkit.progress import progress_bar
@@ -116,12 +116,12 @@ def main(argv=None):
         else:
             print(f"{args.model}: no convolutional layer, so no Grad-CAM")
             methods.remove("gradcam")
-    faces = faces_for(args, args.model, info, require_labels=False)
+    faces = cli.analysis_faces(args, args.model, info, require_labels=False)
     if args.ids is not None:  # only the faces asked for are scored
         rows = rows_of_ids(faces, args.ids)
-        probs = predict_with_progress(model, faces.images[rows], what=Path(args.model).name)
+        probs = predict_probs(model, faces.images[rows], progress=Path(args.model).name)
     else:
-        all_probs = predict_with_progress(model, faces.images, what=Path(args.model).name)
+        all_probs = predict_probs(model, faces.images, progress=Path(args.model).name)
         rows = pick_faces(faces, all_probs, classes)
         probs = all_probs[rows]
 

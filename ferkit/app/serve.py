@@ -84,17 +84,14 @@ def main(argv=None):
 
     import uvicorn
     from ferkit.inference import load_stage1, runtime_line
-    from ferkit.recognizer import Recognizer
     from ferkit.app.server import FaceReader, Limits, create_app
 
-    recognizer = Recognizer(args.stage1, args.stage2 if args.cascade else None,
-                            cascade=args.cascade, runtime=args.runtime, tta=args.tta,
-                            handoff_below=args.handoff_below, calibrated=args.calibrated)
+    detector = None if args.detector == "auto" else args.detector
+    recognizer = cli.recognizer(args, detector=detector)
     print(runtime_line(recognizer.runtime, recognizer.runtime_reason))
     # Grad-CAM needs stage 1 as a Keras model, whatever runs the cascade.
     explain_model = load_stage1(args.stage1)[0] if args.explain else None
-    reader = FaceReader(recognizer, explain_model,
-                        None if args.detector == "auto" else args.detector)
+    reader = FaceReader(recognizer, explain_model, detector)
     app = create_app(reader, Limits(round(args.max_upload_mb * 1_000_000), args.max_pixels),
                      {"runtime": recognizer.runtime, "cascade": recognizer.stage2 is not None,
                       "tta": recognizer.tta, "calibrated": recognizer.calibrated})

@@ -17,7 +17,6 @@ Nothing a client sends names a file on the server.
 from __future__ import annotations
 
 import base64
-import json
 import dataclasses
 import io
 import threading
@@ -27,21 +26,23 @@ from typing import Literal
 
 import cv2
 import numpy as np
-from fastapi import Query, Request
+from fastapi import File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Match
 from fastapi_offline import FastAPIOffline  # the OpenAPI page's scripts from its wheel
+from pydantic import BaseModel, Field, create_model
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from ferkit.app.annotation import CLASS_KEYS, FACE_FIELDS, _heat_tile, face_values
+from ferkit.app.annotation import _heat_tile
 from ferkit.data import IMAGE_SIZE
 from ferkit.errors import InputError
-from ferkit.faces import (DETECTORS, SOURCE_DETECTORS, find_faces, load_face_detector,
-                          source_settings)
+from ferkit.faces import DETECTORS, SOURCE_DETECTORS
 from ferkit.figures import normalized
+from ferkit.inference import (BOX_FIELDS, CLASS_KEYS, LABEL_PROBABILITY_FIELDS,
+                              STAGE1_PROBABILITY_FIELDS, FaceResult)
 
 STATIC = Path(__file__).resolve().parent / "web" / "static"
 DEFAULT_MAX_UPLOAD_MB = 10
@@ -52,35 +53,109 @@ IMAGE_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
 GRADCAM_SIDE = 96                 # pixels of the Grad-CAM picture sent back per face
 
 
-class RequestError(Exception):
-    """A request the server refuses: its HTTP status and the one-line message."""
+class RequestError(HTTPException):
+    """A request the server refuses: its HTTP status and the one-line message (an
+    HTTPException, so FastAPI passes it on from wherever the request is read)."""
 
     def __init__(self, status: int, message: str):
-        super().__init__(message)
+        super().__init__(status, message)
         self.status = status
         self.message = message
 
 
+# --- the answers: request and response models, which /docs shows --------------------------------
+
+def _face_fields() -> dict:
+    """FaceAnswer's fields: FaceResult.record()'s keys (faces.csv's columns), described."""
+    fields = {name: (int | None, Field(None, description=f"the face's box: {what}, pixels"))
+              for name, what in zip(BOX_FIELDS, ("left", "top", "width", "height"))}
+    fields["score"] = (int | float | None, Field(
+        None, description="the detector's score: Haar's windows merged into the box, MTCNN's "
+                          "confidence 0-1"))
+    fields["label"] = (int, Field(description="the cascade's class, 0-6"))
+    fields["label_name"] = (str, Field(description="its name (Angry .. Neutral)"))
+    fields["handed_over"] = (bool, Field(description="whether the specialist chose the label"))
+    for name, key in zip(LABEL_PROBABILITY_FIELDS, CLASS_KEYS):
+        fields[name] = (float, Field(description=f"the label's probability of {key}"))
+    for name, key in zip(STAGE1_PROBABILITY_FIELDS, CLASS_KEYS):
+        fields[name] = (float, Field(description=f"stage 1's probability of {key}"))
+    fields["gradcam"] = (str | None, Field(None, description="with explain: where stage 1 "
+                                                             "looked, a PNG data URL"))
+    return fields
+
+
+FaceAnswer = create_model(
+    "FaceAnswer", __doc__="One face (ferkit.FaceResult): its box and detector score (none for "
+                          "a face sent already cropped), label and probabilities.",
+    **_face_fields())
+
+
+class PictureAnswer(BaseModel):
+    """Every face of a picture."""
+
+    width: int = Field(description="the picture's width, pixels")
+    height: int = Field(description="its height, pixels")
+    detector: str = Field(description="the face detector used (haar, mtcnn)")
+    faces: list[FaceAnswer] = Field(description="the faces, top to bottom")
+    ms: float = Field(description="milliseconds the server took")
+
+
+class FacesRequest(BaseModel):
+    """48x48 grey faces to label: each 2304 grey levels 0-255 as a list (flat, or 48 rows of
+    48) or as FER2013's space-separated string."""
+
+    faces: list[str | list[float] | list[list[float]]] = Field(
+        min_length=1, examples=[["0 12 255 ... (2304 values)"]])
+
+
+class PredictAnswer(BaseModel):
+    """Each face's label and probabilities, in the order sent."""
+
+    faces: list[FaceAnswer]
+    ms: float = Field(description="milliseconds the server took")
+
+
+class SourceAnswer(BaseModel):
+    detector: str
+    min_face: int
+
+
+class HealthAnswer(BaseModel):
+    """The server's models and limits."""
+
+    status: Literal["ok"]
+    runtime: str | None = Field(None, description="what runs the models (keras, litert, ...)")
+    cascade: bool | None = Field(None, description="whether the specialist runs")
+    tta: bool | None = Field(None, description="whether flip TTA is on")
+    detectors: list[str] = Field(description="the face detectors loaded")
+    sources: dict[str, SourceAnswer] = Field(description="each source's detector and "
+                                                         "smallest face")
+    explain: bool = Field(description="whether Grad-CAM is on")
+    max_upload_bytes: int
+    max_pixels: int
+    classes: list[str]
+
+
+class ErrorAnswer(BaseModel):
+    """A refusal, in one line."""
+
+    error: str
+
+
+REFUSALS = {status: {"model": ErrorAnswer} for status in (400, 413, 415, 422)}
+
+
+def face_answer(face: FaceResult, gradcam: str | None = None) -> dict:
+    """One face as the API answers it: FaceResult.record() (and its Grad-CAM)."""
+    return {**face.record(), "gradcam": gradcam}
+
+
 # --- the adapter: the one place the server meets the toolkit ---------------------------------
 
-def face_json(box, score, label, probs, stage1_probs, specialist) -> dict:
-    """One face as the API answers it, under faces.csv's column names (x y w h score, then
-    ferkit.app.annotation.FACE_FIELDS: the label, its name, whether the specialist chose it, the
-    label's probabilities p_* and stage 1's stage1_p_*), ``specialist`` as a JSON boolean."""
-    face = {} if box is None else dict(zip(("x", "y", "w", "h"), map(int, box)))
-    if score is not None:  # Haar's: a count of windows; MTCNN's: a confidence 0-1
-        face["score"] = (int(score) if np.issubdtype(type(score), np.integer)
-                         else round(float(score), 4))
-    face.update(zip(FACE_FIELDS, face_values(label, probs, stage1_probs, specialist)))
-    face["specialist"] = bool(specialist)
-    return face
-
-
 class FaceReader:
-    """The face detectors, the cascade and (for Grad-CAM) stage 1's Keras model, each
-    loaded once; one picture at a time (a lock) through the toolkit's face finder
-    (ferkit.faces) and the package's public recognizer (ferkit.Recognizer: the cascade
-    predict.py runs)."""
+    """The recognizer (ferkit.Recognizer: the faces found and read as annotate.py finds and
+    reads them, the cascade predict.py runs) and, for Grad-CAM, stage 1's Keras model, each
+    loaded once; one picture at a time (a lock)."""
 
     def __init__(self, recognizer, explain_model=None, detector: str | None = None):
         """``detector``: the one every picture goes through (None: each source's own,
@@ -88,48 +163,39 @@ class FaceReader:
         self.recognizer = recognizer
         self.explain_model = explain_model
         self.detector = detector
-        self.detectors = {name: load_face_detector(name)
+        self.detectors = {name: recognizer.face_detector(name)
                           for name in ([detector] if detector else DETECTORS)}
         self._lock = threading.Lock()
 
     def faces(self, image: np.ndarray, source: str = "photo", detector: str | None = None,
               explain: bool = False) -> tuple[list[dict], str]:
-        """([face_json of every face, with "gradcam" (a PNG data URL) when ``explain``],
-        the detector used) of a BGR picture; ``source`` "photo" or "live" picks the
-        detector and resolution (ferkit.faces.source_settings) unless ``detector`` names
-        one."""
-        settings = source_settings(source, detector or self.detector)
-        if settings.detector not in self.detectors:
-            raise RequestError(400, f"detector: {settings.detector} is not loaded on this "
-                                    f"server (serve.py --detector {self.detector} loads only "
-                                    f"that one)")
+        """([face_answer of every face, with its Grad-CAM when ``explain``], the detector
+        used) of a BGR picture; ``source`` "photo" or "live" picks the detector and
+        resolution (ferkit.Recognizer.look) unless ``detector`` names one."""
+        used = detector or self.detector or SOURCE_DETECTORS[source][0]
+        if used not in self.detectors:
+            raise RequestError(400, f"detector: {used} is not loaded on this server (it "
+                                    f"loads only {self.detector})")
         if explain and self.explain_model is None:
-            raise RequestError(400, "explain: Grad-CAM is off on this server (serve.py "
-                                    "--no-explain)")
+            raise RequestError(400, "explain: Grad-CAM is off on this server")
         with self._lock:
-            boxes, scores, crops = find_faces(image, self.detectors[settings.detector], settings)
-            said = self.recognizer.predict(crops)
-            heat = None
-            if explain and len(crops):
+            found, crops = self.recognizer.look(image, source, used)
+            gradcams = [None] * len(found)
+            if explain and found:
                 from ferkit.explain import gradcam  # TensorFlow: loaded with explain_model
 
-                heat = normalized(gradcam(self.explain_model, crops, said.labels))
-        faces = [face_json(*face) for face in zip(boxes, scores, *said_columns(said))]
-        for i, face in enumerate(faces if heat is not None else []):
-            face["gradcam"] = png_data_url(cv2.resize(_heat_tile(crops[i], heat[i]),
-                                                      (GRADCAM_SIDE, GRADCAM_SIDE)))
-        return faces, settings.detector
+                heat = normalized(gradcam(self.explain_model, crops,
+                                          np.array([face.label for face in found])))
+                gradcams = [png_data_url(cv2.resize(_heat_tile(crop, map_),
+                                                    (GRADCAM_SIDE, GRADCAM_SIDE)))
+                            for crop, map_ in zip(crops, heat)]
+        return [face_answer(face, url) for face, url in zip(found, gradcams)], used
 
     def predict(self, crops: np.ndarray) -> list[dict]:
-        """face_json (no box, no score) of each uint8 (N, 48, 48) face."""
+        """face_answer (no box, no score) of each uint8 (N, 48, 48) face."""
         with self._lock:
             said = self.recognizer.predict(crops)
-        return [face_json(None, None, *face) for face in zip(*said_columns(said))]
-
-
-def said_columns(said) -> tuple:
-    """A cascade Prediction as face_json's per-face arguments after the box and score."""
-    return said.labels, said.probabilities, said.stage1_probabilities, said.handed_over
+        return [face_answer(face) for face in said.results()]
 
 
 def png_data_url(image: np.ndarray) -> str:
@@ -145,42 +211,40 @@ class Limits:
     max_pixels: int = DEFAULT_MAX_PIXELS
 
 
-async def read_body(request, limits: Limits) -> bytes:
-    """The request's body, refused (413) by its Content-Length or, without one or when it
-    lies, as soon as more than the limit has streamed in."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limits.max_upload_bytes:
-        raise RequestError(413, f"upload: expected at most {limits.max_upload_bytes} bytes, "
-                                f"found a Content-Length of {declared}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limits.max_upload_bytes:
+class LimitedUploads:
+    """ASGI middleware: a request's body refused (413) by its Content-Length or, without one
+    or when it lies, as soon as more than ``limits.max_upload_bytes`` has streamed in
+    (limited_receive), whoever reads it (FastAPI's form and JSON parsing, or the endpoint)."""
+
+    def __init__(self, app, limits: Limits):
+        self.app, self.limits = app, limits
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers", ()))
+            declared = headers.get(b"content-length", b"").decode("latin-1") or None
+            receive = limited_receive(receive, declared, self.limits)
+        await self.app(scope, receive, send)
+
+
+def limited_receive(receive, declared: str | None, limits: Limits):
+    """``receive`` that raises RequestError 413 when the body's declared length
+    (Content-Length) is over the limit, or as soon as the chunks received pass it."""
+    size = 0
+
+    async def limited():
+        nonlocal size
+        if declared is not None and declared.isdigit() and int(declared) > limits.max_upload_bytes:
             raise RequestError(413, f"upload: expected at most {limits.max_upload_bytes} "
-                                    f"bytes, found more")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def image_bytes(request, limits: Limits) -> bytes:
-    """The picture's bytes of a raw upload (the body itself) or a multipart form (its
-    first file field), the whole request within the byte limit."""
-    body = await read_body(request, limits)
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        return body
-    async def replay():
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    try:
-        form = await Request(request.scope, replay).form(max_files=1, max_fields=10)
-    except Exception as err:  # python-multipart's and Starlette's parse errors alike
-        raise RequestError(400, f"upload: expected a multipart form with one file, cannot "
-                                f"parse it ({str(err).splitlines()[0] if str(err) else err!r})")
-    files = [value for value in form.values() if hasattr(value, "read")]
-    if not files:
-        raise RequestError(400, "upload: expected a multipart form with a file field, found "
-                                "none")
-    return await files[0].read()
+                                    f"bytes, found a Content-Length of {declared}")
+        message = await receive()
+        if message["type"] == "http.request":
+            size += len(message.get("body", b""))
+            if size > limits.max_upload_bytes:
+                raise RequestError(413, f"upload: expected at most {limits.max_upload_bytes} "
+                                        f"bytes, found more")
+        return message
+    return limited
 
 
 def decode_image(data: bytes, limits: Limits) -> np.ndarray:
@@ -212,13 +276,9 @@ def decode_image(data: bytes, limits: Limits) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
-def parse_faces(payload) -> np.ndarray:
-    """uint8 (N, 48, 48) from {"faces": [face, ...]}, each face 2304 grey levels 0-255 as a
-    list (flat or 48 rows of 48) or as FER2013's space-separated 'pixels' string."""
-    faces = payload.get("faces") if isinstance(payload, dict) else None
-    if not isinstance(faces, list) or not faces:
-        raise RequestError(400, 'faces: expected {"faces": [...]} with at least one face of '
-                                f"{IMAGE_SIZE}x{IMAGE_SIZE} grey levels")
+def parse_faces(faces: list) -> np.ndarray:
+    """uint8 (N, 48, 48) from FacesRequest's faces (FastAPI has parsed the JSON and its
+    shape), each face checked: 2304 grey levels 0-255."""
     if len(faces) > MAX_FACES_PER_REQUEST:
         raise RequestError(413, f"faces: expected at most {MAX_FACES_PER_REQUEST} faces, "
                                 f"found {len(faces)}")
@@ -243,7 +303,8 @@ def parse_faces(payload) -> np.ndarray:
 
 def answer_errors_in_one_line(app) -> None:
     """Every refusal as ``{"error": one line}`` with its status: the server's own
-    (RequestError), the toolkit's (InputError: 400), FastAPI's and its validation's."""
+    (RequestError), the toolkit's (InputError: 400), FastAPI's and its validation's (a body
+    that is not JSON: 400; one of another shape: 422)."""
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": " ".join(str(message).split())}, status_code=status)
@@ -263,29 +324,31 @@ def answer_errors_in_one_line(app) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request, err: RequestValidationError):
         first = err.errors()[0]
+        if first.get("type") == "json_invalid":
+            return error(400, f"body: expected JSON, cannot parse it "
+                              f"({first.get('ctx', {}).get('error', 'invalid')})")
         where = ".".join(str(part) for part in first.get("loc", ()))
         return error(422, f"{where}: {first.get('msg', 'invalid')}")
 
 
 def create_app(reader: FaceReader, limits: Limits | None = None, about: dict | None = None):
-    """The FastAPI app: the page at /, the API under /api, FastAPI's OpenAPI page at /docs.
-    ``about``: what /api/health reports beside the limits (runtime, cascade, TTA,
-    calibrated)."""
+    """The FastAPI app: the page at /, the API under /api, FastAPI's OpenAPI page at /docs
+    (its schemas: the request and response models above). ``about``: what /api/health
+    reports beside the limits (runtime, cascade, TTA, calibrated)."""
     limits = limits or Limits()
-    app = FastAPIOffline(redoc_url=None, title="ferkit", version="1",
+    # strict_content_type off: a JSON body is read as JSON when it comes without a
+    # Content-Type, as before FastAPI checked it.
+    app = FastAPIOffline(redoc_url=None, title="ferkit", version="1", strict_content_type=False,
                          description="Facial expressions of the faces in a picture (FER2013's "
                                      "seven classes), by the toolkit's two-stage cascade.")
+    app.add_middleware(LimitedUploads, limits=limits)
     answer_errors_in_one_line(app)
 
-    image_body = {"requestBody": {"required": True, "content": {
-        **{mime: {"schema": {"type": "string", "format": "binary"}}
-           for mime in IMAGE_FORMATS.values()},
-        "multipart/form-data": {"schema": {"type": "object", "properties": {
-            "file": {"type": "string", "format": "binary"}}}}}}}
-
-    @app.post("/api/faces", openapi_extra=image_body,
-              summary="Every face of a picture: box, label, probabilities")
+    @app.post("/api/faces", response_model=PictureAnswer, response_model_exclude_none=True,
+              responses=REFUSALS, summary="Every face of a picture: box, label, probabilities")
     async def faces(request: Request,
+                    file: UploadFile | None = File(None, description="the picture (or send it "
+                                                                     "as the raw body)"),
                     source: Literal[tuple(SOURCE_DETECTORS)] = Query(
                         "photo", description="photo: the detector and resolution that "
                                              "find the most faces; live: a webcam frame, "
@@ -294,33 +357,36 @@ def create_app(reader: FaceReader, limits: Limits | None = None, about: dict | N
                         None, description="another detector than the source's"),
                     explain: bool = Query(False, description="add each face's Grad-CAM "
                                                              "(a PNG data URL)")):
-        """The picture (a JPEG, PNG, WebP or BMP, as the raw body or a multipart form's
-        file) -> its size and, per face, the box (x, y, w, h), the detector's score, the
-        cascade's label and name, the label's seven probabilities and stage 1's by name
-        (faces.csv's columns), and the milliseconds the server took."""
+        """The picture (a JPEG, PNG, WebP or BMP, as a multipart form's file or as the raw
+        body) -> its size and, per face, the box (x, y, w, h), the detector's score, the
+        cascade's label and name, whether the specialist chose it, the label's seven
+        probabilities and stage 1's by name (faces.csv's columns), and the milliseconds
+        the server took."""
         started = time.perf_counter()
-        image = decode_image(await image_bytes(request, limits), limits)
+        if file is not None:
+            data = await file.read()
+        elif request.headers.get("content-type", "").startswith("multipart/form-data"):
+            raise RequestError(400, "upload: expected a multipart form with a file field, "
+                                    "found none")
+        else:
+            data = await request.body()
+        image = decode_image(data, limits)
         found, used = await run_in_threadpool(reader.faces, image, source, detector, explain)
         return {"width": image.shape[1], "height": image.shape[0], "detector": used,
                 "faces": found, "ms": round(1000 * (time.perf_counter() - started), 1)}
 
-    @app.post("/api/predict", summary="Labels of 48x48 grey faces, no detection",
-              openapi_extra={"requestBody": {"required": True, "content": {
-                  "application/json": {"example": {"faces": ["0 12 255 ... (2304 values)"]}}}}})
-    async def predict(request: Request):
-        """{"faces": [face, ...]}, each face 48x48 grey levels (2304 numbers as a list, 48
-        lists of 48, or FER2013's space-separated string) -> each face's label, name, the
-        label's probabilities and stage 1's by name (faces.csv's columns)."""
+    @app.post("/api/predict", response_model=PredictAnswer, response_model_exclude_none=True,
+              responses=REFUSALS, summary="Labels of 48x48 grey faces, no detection")
+    async def predict(body: FacesRequest):
+        """48x48 grey faces (2304 numbers as a list, 48 lists of 48, or FER2013's
+        space-separated string) -> each face's label, name, whether the specialist chose
+        it, the label's probabilities and stage 1's by name (faces.csv's columns)."""
         started = time.perf_counter()
-        body = await read_body(request, limits)
-        try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise RequestError(400, f"body: expected JSON, cannot parse it ({err})") from None
-        found = await run_in_threadpool(reader.predict, parse_faces(payload))
+        found = await run_in_threadpool(reader.predict, parse_faces(body.faces))
         return {"faces": found, "ms": round(1000 * (time.perf_counter() - started), 1)}
 
-    @app.get("/api/health", summary="The server is up: its models and limits")
+    @app.get("/api/health", response_model=HealthAnswer, response_model_exclude_none=True,
+             summary="The server is up: its models and limits")
     async def health():
         return {"status": "ok", **(about or {}), "detectors": list(reader.detectors),
                 "sources": {source: {"detector": reader.detector or detector,

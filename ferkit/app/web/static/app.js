@@ -100,7 +100,7 @@ function showPhoto(file) {
       `${answer.width}x${answer.height}, ${answer.ms} ms`;
     answer.faces.forEach((face, i) => {
       const probs = probsOf(face);
-      const text = labelText(face.label, probs, face.specialist);
+      const text = labelText(face.label, probs, face.handed_over);
       const box = faceBox(face.label, text);
       placeBox(box, face, answer.width, answer.height);
       overlay.append(box);
@@ -183,7 +183,7 @@ function track(faces, now) {
     for (const key of ["x", "y", "w", "h"]) best[key] += 0.6 * (face[key] - best[key]);
     best.probs = best.probs.map((p, i) => p + SMOOTHING * (probs[i] - p));
     best.vote = best.vote.map((v, i) => v + SMOOTHING * (vote[i] - v));
-    best.specialist = face.specialist;
+    best.handed_over = face.handed_over;
     best.seen = now;
     best.history.push([now, probs]);
     while (best.history[0][0] < now - CHART_SPAN_MS) best.history.shift();
