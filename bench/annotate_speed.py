@@ -141,7 +141,7 @@ class TrackingClock:
 
 def report_seconds(folder, rows) -> float:
     """Seconds annotate.py takes to write one video's summary and timeline."""
-    from ferkit.app.annotate import write_video_report
+    from ferkit.app.annotation import write_video_report
 
     started = time.perf_counter()
     write_video_report(Path(folder), "astronaut_annotated.mp4", "astronaut.mp4", rows)

@@ -38,8 +38,8 @@ TRAINING_USAGE = "Training"  # the rows of fer2013.csv a trainer reads unless to
 WHERE_TO_GET = (
     "get FER2013 from https://www.kaggle.com/c/challenges-in-representation-learning-facial-"
     "expression-recognition-challenge (see data/README.md); accepted: a CSV 'label,feature' "
-    "(training) or 'id,feature' (test), Kaggle's fer2013.csv (one split at a time), or an image folder "
-    "ROOT/<class>/*.png|jpg; .gz files are read as they are"
+    "(training) or 'id,feature' (test), Kaggle's fer2013.csv (one split at a time), or an "
+    "image folder ROOT/<class>/*.png|jpg; .gz files are read as they are"
 )
 
 

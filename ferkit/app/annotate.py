@@ -117,21 +117,6 @@ def check_paths(args) -> None:
     paths.output_folder(args.out, "annotated files (--out)")
 
 
-def write_video_report(stage, annotated_name, video_name, rows) -> None:
-    """NAME.summary.csv (per track: ferkit.tracking.summary) and NAME.timeline.png (per
-    track, its probabilities over time and its smoothed label) of one video's rows."""
-    import pandas as pd
-    from ferkit.figures import timeline_figure
-
-    table = pd.DataFrame(rows, columns=list(annotation.CSV_COLUMNS))
-    stem = Path(annotated_name).stem.removesuffix("_annotated")
-    tracking.summary(table).to_csv(stage / f"{stem}.summary.csv", index=False,
-                                   lineterminator="\n")
-    timeline_figure(tracking.timeline_arrays(table), f"{Path(video_name).name}: expressions over time",
-                    stage / f"{stem}.timeline.png")
-    print(f"  {len(table['track'].unique())} track(s): {stem}.summary.csv, {stem}.timeline.png")
-
-
 def main(argv=None):
     started = time.perf_counter()
     args = parse_args(argv)
@@ -170,7 +155,7 @@ def main(argv=None):
                 args.max_frames, smooth=args.smooth, min_track=args.min_track)
             rows += found
             frames += read
-            write_video_report(stage, names[i], sources[i].name, found)
+            annotation.write_video_report(stage, names[i], sources[i].name, found)
         annotation.write_faces_csv(stage / annotation.CSV_NAME, rows)
     print(f"wrote {Path(args.out) / annotation.CSV_NAME}: {counted(len(rows), 'face')} from "
           f"{counted(len(photos), 'photo')} and {counted(frames, 'video frame')}"

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ferkit import DataError, paths
+from ferkit import DataError, paths, tracking
 from ferkit.inference import RESULT_FIELDS, FaceResult
 from ferkit.labels import CLASS_NAMES
 from ferkit.progress import progress_bar
@@ -267,6 +267,22 @@ def write_faces_csv(path, rows) -> None:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
         writer.writerows(rows)
+
+
+def write_video_report(stage, annotated_name, video_name, rows) -> None:
+    """NAME.summary.csv (per track: ferkit.tracking.summary) and NAME.timeline.png (per
+    track, its probabilities over time and its smoothed label) of one video's rows."""
+    import pandas as pd
+    from ferkit.figures import timeline_figure
+
+    table = pd.DataFrame(rows, columns=list(CSV_COLUMNS))
+    stem = Path(annotated_name).stem.removesuffix("_annotated")
+    tracking.summary(table).to_csv(stage / f"{stem}.summary.csv", index=False,
+                                   lineterminator="\n")
+    timeline_figure(tracking.timeline_arrays(table),
+                    f"{Path(video_name).name}: expressions over time",
+                    stage / f"{stem}.timeline.png")
+    print(f"  {len(table['track'].unique())} track(s): {stem}.summary.csv, {stem}.timeline.png")
 
 
 # --- drawing -----------------------------------------------------------------------------------
