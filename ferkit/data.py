@@ -66,7 +66,7 @@ def load_faces(path, usage: str | None = None, require_labels: bool = False,
     ``require_labels`` turns an unlabelled file into a DataError (trainers need labels).
     ``several_splits``: what to read, when ``usage`` is None, of a file whose Usage column
     holds more than one split: "all" its rows, TRAINING_USAGE's only (trainers:
-    load_training_faces), or "refuse" (a DataError asking for --usage: a score or a
+    load_training_faces), or "refuse" (a DataError asking for ``usage``: a score or a
     prediction file must not mix splits; labelled_file).
     """
     path = check_data_path(path)
@@ -100,7 +100,7 @@ def load_training_faces(path, usage: str | None = None) -> Faces:
     if faces.splits is not None:
         read = usage or (TRAINING_USAGE if len(faces.splits) > 1 else next(iter(faces.splits)))
         print(f"data: {path}: {len(faces):,} {read} rows of {sum(faces.splits.values()):,}"
-              + (" (--usage to pick another split)" if usage is None else ""))
+              + (" (pass usage to pick another split)" if usage is None else ""))
     return faces
 
 

@@ -47,8 +47,8 @@ def open_camera(index: int) -> cv2.VideoCapture:
     capture = cv2.VideoCapture(index)
     if not capture.isOpened() or not capture.read()[0]:
         capture.release()
-        raise CameraError(f"--camera {index}: cannot open camera {index} (no such device, or "
-                          f"no access to it)")
+        raise CameraError(f"{{camera}} {index}: cannot open camera {index} (no such device, "
+                          f"or no access to it)", ("camera",))
     return capture
 
 

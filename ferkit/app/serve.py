@@ -88,7 +88,7 @@ def main(argv=None):
 
     detector = None if args.detector == "auto" else args.detector
     recognizer = cli.recognizer(args, detector=detector)
-    print(runtime_line(recognizer.runtime, recognizer.runtime_reason))
+    print(runtime_line(recognizer.runtime, recognizer.runtime_reason, cli.flag))
     # Grad-CAM needs stage 1 as a Keras model, whatever runs the cascade.
     explain_model = load_stage1(args.stage1)[0] if args.explain else None
     reader = FaceReader(recognizer, explain_model, detector)
