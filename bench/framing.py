@@ -131,7 +131,7 @@ def main(argv=None):
     settings.check()
     faces = load_split(args)
     cascade = cli.load_cascade(args)
-    print(cascade.runtime_line)
+    print(cli.runtime_said(cascade))
     composites = make_composites(faces.images, args.per_picture, args.scale, args.seed)
     print(f"{args.split}: {len(faces)} faces in {len(composites)} pictures of "
           f"{composites[0].picture.shape[1]}x{composites[0].picture.shape[0]}, each face "

@@ -21,12 +21,12 @@ from pathlib import Path
 from ferkit.errors import DataError, InputError
 
 
-def input_file(path, what: str = "file", hint: str = "", makes: tuple = ()) -> Path:
+def input_file(path, what: str = "file", makes: tuple = ()) -> Path:
     """An existing, readable file (not a folder). ``what`` names it in the message
-    ("model file"); ``hint`` is added when it is missing, and the error carries ``makes``
-    (InputError.makes: what would make it)."""
+    ("model file"); when it is missing the error carries ``makes`` (InputError.makes: what
+    would make it)."""
     path = Path(path)
-    _must_exist(path, what, hint, makes)
+    _must_exist(path, what, "", makes)
     if path.is_dir():
         raise DataError(f"{path}: expected a {what}, found a folder")
     _must_be_readable(path, what)

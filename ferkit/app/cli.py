@@ -319,11 +319,16 @@ def cascade_changes(stage1_labels, cascade_labels, truth) -> str:
             f"another")
 
 
+def runtime_said(cascade: Cascade) -> str:
+    """The cascade's runtime line as a command says it (a requested runtime as its flag)."""
+    return runtime_line(cascade.runtime, cascade.runtime_reason, flag)
+
+
 def announce_cascade(cascade: Cascade, stage1, stage2, handoff_below) -> None:
     """What a script says once its cascade is loaded: the runtime line, and (stderr) the
     command that calibrates it when a calibration is missing (the library warned which),
     and a warning when the specialist's hand-off was tuned against another stage 1."""
-    print(runtime_line(cascade.runtime, cascade.runtime_reason, flag))
+    print(runtime_said(cascade))
     if cascade.calibration_notice:
         print(f"calibrate with: {calibrate_command(stage1, None if cascade.stage2 is None else stage2)}",
               file=sys.stderr)

@@ -103,7 +103,7 @@ def main(argv=None):
     from ferkit import explain
     from ferkit.models import load_model
 
-    model, info = load_model(args.model, hint)
+    model, info = load_model(args.model, makes[0] if makes else "")
     classes = info["classes"]
     methods = list(METHODS) if args.method == "all" else [args.method]
     if "gradcam" in methods:
