@@ -1,6 +1,7 @@
 """README's timeline figure: a video the repository makes (the astronaut and her mirror image
 crossing the picture; for two of its six seconds the astronaut's mouth is turned upside
-down), annotated by annotate.py; its NAME.timeline.png is copied into figures/.
+down), annotated by `ferkit annotate` (annotate.py); its NAME.timeline.png is copied into
+figures/.
 
 Usage:
     python3 -m bench.timeline_figure                   # figures/astronauts.timeline.png
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -17,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ferkit.app import annotate, cli
+from ferkit.app import cli
 from ferkit.composites import astronaut_head, scene, write_video
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +70,9 @@ def main(argv=None):
         work.mkdir(parents=True, exist_ok=True)
         video = work / "astronauts.mp4"
         write_video(video, frames(), FPS)
-        annotate.main([str(video), "--out", str(work / "annotated")])
+        # The command itself, as a user runs it (bench imports no command).
+        subprocess.run([sys.executable, "-m", "ferkit", "annotate", str(video), "--out",
+                        str(work / "annotated")], cwd=ROOT, check=True)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(work / "annotated" / "astronauts.timeline.png", args.out)
     print(f"wrote {args.out}")

@@ -2,6 +2,7 @@
 scenes of ferkit.composites.TRACKING_SCENES and on a still composite of FER2013 faces.
 
 Usage:
+    pip install motpy==0.0.10 filterpy==2.0.0  # the other candidate (not a requirement)
     python3 -m bench.tracking
     python3 -m bench.tracking --trackers norfair       # the chosen one alone
 
@@ -129,7 +130,12 @@ def score(ids, boxes_per_frame, heads) -> dict:
 
 
 def compare_trackers(names) -> None:
+    import importlib.util
     from ferkit.composites import TRACKING_SCENES, scene_video
+
+    if "motpy" in names and importlib.util.find_spec("motpy") is None:
+        print("(motpy is not installed: pip install motpy==0.0.10; compared without it)")
+        names = [name for name in names if name != "motpy"]
 
     print("| scene | tracker | persons | tracks | id switches | tracks with 2 persons | "
           "false tracks' frames | ms/frame |\n| --- | --- | --- | --- | --- | --- | --- | --- |")

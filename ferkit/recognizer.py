@@ -7,6 +7,8 @@ and reads their expressions (annotate.py and serve.py render what it returns).
         print(face.box, face.label_name, face.confidence)
     records = recognizer.detect("photo.jpg")       # the same faces as the fer package's
                                                    # FER().detect_emotions gives them
+    table = recognizer.analyze_video("clip.mp4")   # a pandas DataFrame: faces.csv's rows,
+                                                   # each face's track, time, smoothed label
 
 Nothing here prints; the runtime chosen is an attribute and is logged (logging, INFO).
 """
@@ -22,6 +24,8 @@ from ferkit.errors import DataError, ParameterError
 from ferkit.faces import (DEFAULT_MIN_NEIGHBORS, SOURCE_DETECTORS, find_faces,
                           load_face_detector, source_settings)
 from ferkit.inference import DEFAULT_STAGE1, DEFAULT_STAGE2, Cascade, FaceResult, Prediction
+from ferkit.tracking import DEFAULT_SMOOTH, MIN_TRACK_FRAMES, TABLE_COLUMNS, VideoTable
+from ferkit.video import frames, open_video_file, video_fps
 
 COLORS = ("rgb", "bgr")  # the channel orders faces and detect take
 
@@ -157,6 +161,33 @@ class Recognizer:
         boxes, scores, crops = find_faces(picture, self.face_detector(settings.detector),
                                           settings)
         return self.predict(crops).results(boxes, scores), crops
+
+    def analyze_video(self, path, every: int = 1, max_frames: int | None = None,
+                      smooth: float = DEFAULT_SMOOTH, min_track: int = MIN_TRACK_FRAMES):
+        """Every face of a video over time: a pandas DataFrame with faces.csv's columns
+        (ferkit.tracking.TABLE_COLUMNS), the rows annotate.py writes for it. One row a face
+        of every ``every``-th frame (up to ``max_frames`` frames): ``file`` (``path`` as
+        given), ``frame``, ``time`` (seconds from the start), ``track`` (the same for one
+        person across frames), the face (FaceResult.record(): box, score, label,
+        probabilities, stage 1's, handed_over), ``smooth_label`` and its name (the track's
+        probabilities averaged over the last ``smooth`` seconds). A track seen in fewer
+        than ``min_track`` sampled frames (a detector's false face) is left out. Faces are
+        found as in a video frame (``source="live"``). ferkit.tracking.summary(table) and
+        ferkit.tracking.timeline_arrays(table) summarise and draw it."""
+        import pandas as pd
+
+        for name, value in (("every", every), ("max_frames", max_frames)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ParameterError(name, f"expected a count >= 1, found {value}")
+        capture = open_video_file(paths.input_file(path, "video"), str(path))
+        try:
+            table = VideoTable(str(path), video_fps(capture), every, smooth, min_track)
+            for frame, image, sampled in frames(capture, every, max_frames):
+                if sampled:
+                    table.add(frame, self.look(image, "live")[0])
+        finally:
+            capture.release()
+        return pd.DataFrame(table.rows(), columns=list(TABLE_COLUMNS))
 
     def face_detector(self, name: str):
         """The face detector ``name`` ("haar", "mtcnn"), loaded once (ferkit.faces)."""

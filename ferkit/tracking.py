@@ -18,6 +18,7 @@ import collections
 import numpy as np
 
 from ferkit.errors import ParameterError
+from ferkit.inference import LABEL_PROBABILITY_FIELDS, RESULT_FIELDS
 from ferkit.labels import CLASS_NAMES, NUM_CLASSES
 
 # How long a track waits, unseen, for its face to come back (a head turned away, a hand in
@@ -33,7 +34,14 @@ MIN_TRACK_FRAMES = 5
 # and up to each frame (bench/tracking.py measured label flips against lag).
 DEFAULT_SMOOTH = 1.0
 SMOOTH_RANGE = (0.0, 60.0)
-PROBABILITY_FIELDS = tuple(f"p_{name.lower()}" for name in CLASS_NAMES)
+PROBABILITY_FIELDS = LABEL_PROBABILITY_FIELDS  # p_angry..p_neutral: what is smoothed
+# The faces table (faces.csv, Recognizer.analyze_video's DataFrame), one row a face: the
+# input, the frame (0 for a photo), a video's seconds from its start and the face's track
+# ("" for a photo), the face (ferkit.FaceResult.record()), and the track's smoothed label
+# and its name (a photo's: its label).
+TRACK_FIELDS = ("time", "track")
+SMOOTH_FIELDS = ("smooth_label", "smooth_label_name")
+TABLE_COLUMNS = ("file", "frame", *TRACK_FIELDS) + RESULT_FIELDS + SMOOTH_FIELDS
 
 
 def check_smooth(seconds) -> float:
@@ -119,7 +127,10 @@ class VideoTracks:
         """(track ids (N,), smoothed probabilities (N, 7), shown (N,) bool) of one sampled
         frame's faces: their boxes (x, y, w, h) and probabilities (N, 7); the smoothed
         label is the smoothed probabilities' argmax."""
-        time = frame_time(frame, self.fps)
+        return self.update_at(frame_time(frame, self.fps), boxes, probs)
+
+    def update_at(self, time: float, boxes, probs):
+        """update() for a frame at ``time`` seconds (a camera's frames, timed as they come)."""
         ids = self.tracker.update(boxes)
         smoothed = np.array([self.smoother.update(track, time, p)
                              for track, p in zip(ids, probs)]).reshape(len(ids), NUM_CLASSES)
@@ -170,6 +181,31 @@ def table_row(name: str, frame: int, face, time="", track="", smooth_label=None)
     return [name, frame, time, track if track == "" else int(track),
             *(int(value) if isinstance(value, bool) else value
               for value in face.record().values()), smooth, CLASS_NAMES[smooth]]
+
+
+class LiveStreams:
+    """VideoTracks for each of several live streams at once (a web page's webcam each),
+    its frames timed as they come; a stream idle for ``idle_seconds`` is let go, and no
+    more than ``most`` are kept (the longest idle goes first)."""
+
+    def __init__(self, fps: float = 5.0, smooth: float = DEFAULT_SMOOTH,
+                 idle_seconds: float = 60.0, most: int = 32):
+        self.fps, self.smooth, self.idle_seconds, self.most = fps, smooth, idle_seconds, most
+        self._streams = {}  # name -> (VideoTracks, the clock's start, last seen)
+
+    def update(self, stream: str, now: float, boxes, probs):
+        """VideoTracks.update_at's answer for ``stream``'s frame at ``now`` (seconds of a
+        monotonic clock)."""
+        for name in [n for n, (_, _, seen) in self._streams.items()
+                     if now - seen > self.idle_seconds]:
+            del self._streams[name]
+        if stream not in self._streams:
+            while len(self._streams) >= self.most:
+                del self._streams[min(self._streams, key=lambda n: self._streams[n][2])]
+            self._streams[stream] = (VideoTracks(self.fps, 1, self.smooth), now, now)
+        tracks, start, _ = self._streams[stream]
+        self._streams[stream] = (tracks, start, now)
+        return tracks.update_at(now - start, boxes, probs)
 
 
 def frame_time(frame: int, fps: float) -> float:

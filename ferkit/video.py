@@ -1,6 +1,6 @@
-"""Videos and cameras through OpenCV: opened and checked (one clear error, not OpenCV's own
-warnings), their frame rate, their frames. Recognizer.analyze_video and annotate.py read
-video through these."""
+"""Videos through OpenCV: opened and checked (one clear error, not OpenCV's own warnings),
+their frame rate, their frames. Recognizer.analyze_video and annotate.py read video (and
+annotate.py its camera) through these."""
 from __future__ import annotations
 
 import os
@@ -9,11 +9,7 @@ import cv2
 
 from ferkit.errors import DataError
 
-CAMERA_FPS = 30.0  # a capture that does not say its frame rate
-
-
-class CameraError(DataError):
-    """A camera OpenCV cannot open or read."""
+CAMERA_FPS = 30.0  # a capture (a camera, say) that does not say its frame rate
 
 
 def quiet_video_warnings() -> None:
@@ -39,17 +35,6 @@ def open_video_file(path, name=None) -> cv2.VideoCapture:
                         f"cannot open or read a frame from")
     capture.release()
     return cv2.VideoCapture(str(path))
-
-
-def open_camera(index: int) -> cv2.VideoCapture:
-    """An opened capture of camera ``index`` that has given a frame (else a CameraError)."""
-    quiet_video_warnings()
-    capture = cv2.VideoCapture(index)
-    if not capture.isOpened() or not capture.read()[0]:
-        capture.release()
-        raise CameraError(f"{{camera}} {index}: cannot open camera {index} (no such device, "
-                          f"or no access to it)", ("camera",))
-    return capture
 
 
 def video_fps(capture) -> float:

@@ -106,7 +106,8 @@ def test_trainers_calibrate_and_calibrate_py_fits_an_existing_cascade(models, tm
         assert 0 <= trained[key]["before"]["ece"] <= 1 and "ece" in trained[key]["after"]
         Calibration.from_dict(trained[key])
     weights = {path: file_sha256(path) for path in (stage1, stage2)}
-    assert calibrate.main(["--stage1", str(stage1), "--stage2", str(stage2)]) == 0
+    moved = ["--train-data", str(models["data"])]  # the copies' data is not beside them
+    assert calibrate.main(["--stage1", str(stage1), "--stage2", str(stage2), *moved]) == 0
     printed = capsys.readouterr().out
     assert printed.count("validation ECE") == 6  # two models and the cascade, plain and TTA
     assert {path: file_sha256(path) for path in weights} == weights
@@ -115,10 +116,10 @@ def test_trainers_calibrate_and_calibrate_py_fits_an_existing_cascade(models, tm
     assert special["cascade_calibration"]["stage1_sha256"] == weights[stage1]
     assert special["cascade_calibration"]["faces"]["count"] == 35
     assert special["cascade_calibration"]["command"] == (
-        f"python3 calibrate.py --stage1 {stage1} --stage2 {stage2}")
+        f"python3 calibrate.py --stage1 {stage1} --stage2 {stage2} {' '.join(moved)}")
     out = tmp_path / "figures"
-    assert confusion.main(["--stage1", str(stage1), "--stage2", str(stage2), "--out",
-                           str(out)]) == 0
+    assert confusion.main(["--stage1", str(stage1), "--stage2", str(stage2), *moved,
+                           "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert printed.count("  calibrated ECE") == 2 and "no calibration" not in printed
 

@@ -127,6 +127,25 @@ def test_multipart_live_source_and_explain(client, astronaut_jpeg):
     assert body["faces"][0]["gradcam"].startswith("data:image/png;base64,")
 
 
+def test_a_webcams_frames_as_one_stream_keep_each_faces_track(client, astronaut_jpeg):
+    """The page names its webcam's stream: each face keeps its track (ferkit.tracking)
+    across the stream's frames and gets its smoothed label; another stream has its own
+    tracks; without a stream, no track."""
+    astronaut = cv2.resize(cv2.imread(str(astronaut_path())), (384, 384))
+    def frame(x):  # the astronaut at x on an 840-pixel-wide grey frame
+        picture = np.full((384, 840, 3), 128, np.uint8)
+        picture[:, x:x + 384] = astronaut
+        return encoded(picture)
+    said = [post_image(client, frame(x), source="live", stream="page-a").json()["faces"]
+            for x in (0, 3, 6, 450)]  # the last: somebody else, at the other end
+    assert [len(faces) for faces in said] == [1, 1, 1, 1]
+    assert [faces[0]["track"] for faces in said] == [1, 1, 1, 2]
+    assert all(faces[0]["smooth_label"] in range(7) for faces in said)
+    other = post_image(client, frame(450), source="live", stream="page-b").json()["faces"]
+    assert other[0]["track"] == 1  # a stream's tracks are its own, numbered from 1
+    assert "track" not in post_image(client, frame(0), source="live").json()["faces"][0]
+
+
 def test_48x48_faces_go_straight_to_the_models(client, reader):
     rng = np.random.default_rng(0)
     faces = rng.integers(0, 256, (3, 48, 48))
@@ -326,7 +345,7 @@ def test_docs_show_every_answers_schema_from_the_response_models(client):
     assert "multipart/form-data" in upload
     face = models["FaceAnswer"]["properties"]
     assert set(face) == set(FaceResult(None, None, 0, (0.0,) * 7, (0.0,) * 7, False).record()) \
-        | {"gradcam"}
+        | {"gradcam", "track", "smooth_label"}
     assert models["PictureAnswer"]["properties"]["faces"]["items"]["$ref"].endswith(
         "/FaceAnswer")
 

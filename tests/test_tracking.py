@@ -196,3 +196,18 @@ def test_a_video_with_no_frames_is_one_line_exit_2_and_no_output(tmp_path, capsy
     code, _, err = run_annotate([video, "--out", tmp_path / "out", "--no-cascade"], capsys)
     assert code == 2 and err.count("\n") == 1 and "empty.avi: " in err, err
     assert not (tmp_path / "out").exists() and no_staging_left(tmp_path)
+
+
+def test_analyze_video_gives_the_rows_annotate_py_writes(annotated):
+    from ferkit import Recognizer
+
+    out, _, videos = annotated
+    written = pd.read_csv(out / "faces.csv")
+    recognizer = Recognizer(cascade=False)
+    for video in videos:
+        table = recognizer.analyze_video(video)
+        assert tuple(table.columns) == tracking.TABLE_COLUMNS
+        assert len(table) > 0
+        pd.testing.assert_frame_equal(
+            table.reset_index(drop=True),
+            written[written["file"] == str(video)].reset_index(drop=True), check_dtype=False)

@@ -8,31 +8,28 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ferkit import DataError, paths, tracking
-from ferkit.inference import RESULT_FIELDS, FaceResult
+from ferkit.inference import FaceResult
 from ferkit.labels import CLASS_NAMES
 from ferkit.progress import progress_bar
-from ferkit.tracking import DEFAULT_SMOOTH, MIN_TRACK_FRAMES, VideoTracks, frame_time
+from ferkit.tracking import DEFAULT_SMOOTH, MIN_TRACK_FRAMES, TABLE_COLUMNS, VideoTable, table_row
+from ferkit.video import frames, open_video_file, quiet_video_warnings, video_fps
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG"}  # suffix -> the annotated video's FourCC
 CAMERA_SUFFIX = ".avi"    # MJPG: every OpenCV build writes it
-CAMERA_FPS = 30.0         # a camera that does not say its frame rate
 CSV_NAME = "faces.csv"
 # faces.csv: the input and frame; in a video, its seconds from the start and the face's
 # track (ferkit.tracking); then each face's result as FaceResult.record() names it (the box
 # x y w h, the detector's score, the label, its name, handed_over as 1/0, the label's
 # probabilities p_angry..p_neutral, stage 1's stage1_p_angry..); then the track's smoothed
 # label (--smooth). A photo's face has no time or track, and its smoothed label is its label.
-TRACK_FIELDS = ("time", "track")
-SMOOTH_FIELDS = ("smooth_label", "smooth_label_name")
-CSV_COLUMNS = ("file", "frame", *TRACK_FIELDS) + RESULT_FIELDS + SMOOTH_FIELDS
+CSV_COLUMNS = TABLE_COLUMNS  # faces.csv: ferkit.tracking's faces table
 
 # One colour per class (BGR), for the box, the label and the class's bar.
 CLASS_COLOURS = ((60, 60, 230), (40, 160, 40), (200, 90, 170), (0, 210, 255),
@@ -117,35 +114,18 @@ def _check_readable(source: Source) -> None:
         open_video(source).release()
 
 
-def quiet_video_warnings() -> None:
-    """OpenCV and the FFmpeg inside it print warnings straight to stderr when a camera or a
-    video does not open ("can't open camera by index", "moov atom not found"); the toolkit
-    says that itself, in one line. open_video calls this before opening one, not import:
-    OpenCV's level is set through its API (its environment variable is read only when cv2
-    is imported), FFmpeg's variable is read when the first capture opens."""
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
-
-
 def open_video(source: Source) -> cv2.VideoCapture:
-    """An opened capture of a video file or a camera that has given at least one frame
-    (a file is opened again to start at its first frame: seeking back is not exact with
-    every codec)."""
+    """An opened capture of a video file (ferkit.video.open_video_file) or a camera that
+    has given at least one frame."""
+    if source.kind != "camera":
+        return open_video_file(source.path, source.name)
     quiet_video_warnings()
-    if source.kind == "camera":
-        capture = cv2.VideoCapture(source.camera)
-        if not capture.isOpened() or not capture.read()[0]:
-            capture.release()
-            raise CameraError(f"--camera {source.camera}: cannot open camera {source.camera} "
-                              f"(no such device, or no access to it)")
-        return capture
-    capture = cv2.VideoCapture(str(source.path))
+    capture = cv2.VideoCapture(source.camera)
     if not capture.isOpened() or not capture.read()[0]:
         capture.release()
-        raise DataError(f"{source.name}: expected a video OpenCV can play, found one it "
-                        f"cannot open or read a frame from")
-    capture.release()
-    return cv2.VideoCapture(str(source.path))
+        raise CameraError(f"--camera {source.camera}: cannot open camera {source.camera} "
+                          f"(no such device, or no access to it)")
+    return capture
 
 
 def read_photo(source: Source) -> np.ndarray:
@@ -246,18 +226,9 @@ class Annotator:
         return Found(results, crops, heat)
 
 
-def csv_rows(name: str, frame: int, found: Found, time="", tracks=None,
-             smooth_labels=None) -> list[list]:
-    """faces.csv's rows of one picture or frame: the input's name, the frame, a video's
-    time and the faces' track ids, each face's FaceResult.record() (handed_over as 1 or 0),
-    its smoothed label (a photo's is its label)."""
-    tracks = [""] * len(found) if tracks is None else tracks
-    smooth_labels = ([face.label for face in found.results] if smooth_labels is None
-                     else smooth_labels)
-    return [[name, frame, time, track, *(int(value) if isinstance(value, bool) else value
-                                         for value in face.record().values()),
-             int(smooth), CLASS_NAMES[int(smooth)]]
-            for face, track, smooth in zip(found.results, tracks, smooth_labels)]
+def csv_rows(name: str, frame: int, found: Found) -> list[list]:
+    """faces.csv's rows of one photo (ferkit.tracking.table_row: no time or track)."""
+    return [table_row(name, frame, face) for face in found.results]
 
 
 def write_faces_csv(path, rows) -> None:
@@ -526,37 +497,31 @@ def annotate_video(annotator: Annotator, source: Source, out_path=None, every: i
                    smooth: float = DEFAULT_SMOOTH, min_track: int = MIN_TRACK_FRAMES):
     """(faces.csv's rows, frames read) of a video file or a camera: the faces of every
     ``every``-th frame (from frame 0), up to ``max_frames`` frames (a camera: until then or
-    Ctrl-C), each with its track and its label smoothed over ``smooth`` seconds
-    (ferkit.tracking.VideoTracks); the rows of tracks seen in fewer than ``min_track``
-    sampled frames are dropped. With ``out_path``, every frame is written to an annotated
-    video, the frames between two sampled ones with the last sampled frame's drawing: each
-    face of a track seen ``min_track`` times so far, with its track id and smoothed label."""
+    Ctrl-C), each with its time, track and label smoothed over ``smooth`` seconds
+    (ferkit.tracking.VideoTable, as Recognizer.analyze_video builds them); the rows of
+    tracks seen in fewer than ``min_track`` sampled frames are dropped. With ``out_path``,
+    every frame is written to an annotated video, the frames between two sampled ones with
+    the last sampled frame's drawing: each face of a track seen ``min_track`` times so far,
+    with its track id and smoothed label."""
     capture = open_video(source)
     try:
-        tracks = VideoTracks(video_fps(capture), every, smooth, min_track)
+        table = VideoTable(source.name, video_fps(capture), every, smooth, min_track)
         total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if source.kind == "video" else 0
         total = min(total, max_frames) if total > 0 and max_frames else (total or max_frames)
         bar = progress_bar(total or None, "frame", show_progress)
-        writer, rows, frame, drawn = None, [], 0, None
+        writer, read, drawn = None, 0, None
         try:
-            while max_frames is None or frame < max_frames:
-                ok, image = capture.read()
-                if not ok:
-                    break
-                if frame % every == 0:
+            for frame, image, sampled in frames(capture, every, max_frames):
+                if sampled:
                     found = annotator.look(image)
-                    ids, smoothed, shown = tracks.update(frame, found.boxes,
-                                                         found.probabilities)
-                    smooth_labels = smoothed.argmax(axis=1)
-                    rows += csv_rows(source.name, frame, found, frame_time(frame, tracks.fps),
-                                     ids, smooth_labels)
-                    drawn = found.smoothed(smooth_labels, smoothed, ids).select(shown)
+                    ids, smoothed, shown = table.add(frame, found.results)
+                    drawn = found.smoothed(smoothed.argmax(axis=1), smoothed, ids).select(shown)
                 if out_path is not None:
                     writer = writer or _video_writer(out_path, capture, image.shape)
                     writer.write(draw_found(image, drawn))
-                frame += 1
-                if total is None or frame < total:
-                    bar.update(frame)
+                read = frame + 1
+                if total is None or read < total:
+                    bar.update(read)
         except KeyboardInterrupt:
             if source.kind != "camera":
                 raise
@@ -564,17 +529,11 @@ def annotate_video(annotator: Annotator, source: Source, out_path=None, every: i
         finally:
             if writer is not None:
                 writer.release()
-        bar.target = frame  # OpenCV's frame count can be off: the bar ends where the video did
-        bar.update(frame, finalize=True)
-        return [row for row in rows if tracks.kept(row[CSV_COLUMNS.index("track")])], frame
+        bar.target = read  # OpenCV's frame count can be off: the bar ends where the video did
+        bar.update(read, finalize=True)
+        return table.rows(), read
     finally:
         capture.release()
-
-
-def video_fps(capture) -> float:
-    """The frame rate a capture says, or CAMERA_FPS where it says none that makes sense."""
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    return fps if 0 < fps < 1000 else CAMERA_FPS
 
 
 def _video_writer(path, capture, shape) -> cv2.VideoWriter:

@@ -43,6 +43,7 @@ from ferkit.faces import DETECTORS, SOURCE_DETECTORS
 from ferkit.figures import normalized
 from ferkit.inference import (BOX_FIELDS, CLASS_KEYS, LABEL_PROBABILITY_FIELDS,
                               STAGE1_PROBABILITY_FIELDS, FaceResult)
+from ferkit.tracking import LiveStreams
 
 STATIC = Path(__file__).resolve().parent / "web" / "static"
 DEFAULT_MAX_UPLOAD_MB = 10
@@ -79,6 +80,13 @@ def _face_fields() -> dict:
         fields[name] = (float, Field(description=f"the label's probability of {key}"))
     for name, key in zip(STAGE1_PROBABILITY_FIELDS, CLASS_KEYS):
         fields[name] = (float, Field(description=f"stage 1's probability of {key}"))
+    fields["track"] = (int | None, Field(None, description="with stream: the face's track, "
+                                                           "the same for one person across "
+                                                           "the stream's frames"))
+    fields["smooth_label"] = (int | None, Field(None, description="with stream: the track's "
+                                                                   "probabilities averaged "
+                                                                   "over the last second's "
+                                                                   "frames, their class"))
     fields["gradcam"] = (str | None, Field(None, description="with explain: where stage 1 "
                                                              "looked, a PNG data URL"))
     return fields
@@ -165,10 +173,11 @@ class FaceReader:
         self.detector = detector
         self.detectors = {name: recognizer.face_detector(name)
                           for name in ([detector] if detector else DETECTORS)}
+        self.streams = LiveStreams()
         self._lock = threading.Lock()
 
     def faces(self, image: np.ndarray, source: str = "photo", detector: str | None = None,
-              explain: bool = False) -> tuple[list[dict], str]:
+              explain: bool = False, stream: str | None = None) -> tuple[list[dict], str]:
         """([face_answer of every face, with its Grad-CAM when ``explain``], the detector
         used) of a BGR picture; ``source`` "photo" or "live" picks the detector and
         resolution (ferkit.Recognizer.look) unless ``detector`` names one."""
@@ -189,7 +198,14 @@ class FaceReader:
                 gradcams = [png_data_url(cv2.resize(_heat_tile(crop, map_),
                                                     (GRADCAM_SIDE, GRADCAM_SIDE)))
                             for crop, map_ in zip(crops, heat)]
-        return [face_answer(face, url) for face, url in zip(found, gradcams)], used
+            answers = [face_answer(face, url) for face, url in zip(found, gradcams)]
+            if stream is not None:  # a webcam's frames: each face's track (ferkit.tracking)
+                ids, smoothed, _ = self.streams.update(
+                    stream, time.monotonic(), [face.box for face in found],
+                    [face.probabilities for face in found])
+                for answer, track, probs in zip(answers, ids, smoothed):
+                    answer.update(track=int(track), smooth_label=int(np.argmax(probs)))
+        return answers, used
 
     def predict(self, crops: np.ndarray) -> list[dict]:
         """face_answer (no box, no score) of each uint8 (N, 48, 48) face."""
@@ -356,7 +372,11 @@ def create_app(reader: FaceReader, limits: Limits | None = None, about: dict | N
                     detector: Literal[DETECTORS] | None = Query(
                         None, description="another detector than the source's"),
                     explain: bool = Query(False, description="add each face's Grad-CAM "
-                                                             "(a PNG data URL)")):
+                                                             "(a PNG data URL)"),
+                    stream: str | None = Query(
+                        None, max_length=64, description="a name for a webcam's frames (one "
+                                                         "per page): each face gets its track "
+                                                         "and smoothed label across them")):
         """The picture (a JPEG, PNG, WebP or BMP, as a multipart form's file or as the raw
         body) -> its size and, per face, the box (x, y, w, h), the detector's score, the
         cascade's label and name, whether the specialist chose it, the label's seven
@@ -371,7 +391,8 @@ def create_app(reader: FaceReader, limits: Limits | None = None, about: dict | N
         else:
             data = await request.body()
         image = decode_image(data, limits)
-        found, used = await run_in_threadpool(reader.faces, image, source, detector, explain)
+        found, used = await run_in_threadpool(reader.faces, image, source, detector, explain,
+                                              stream)
         return {"width": image.shape[1], "height": image.shape[0], "detector": used,
                 "faces": found, "ms": round(1000 * (time.perf_counter() - started), 1)}
 

@@ -7,7 +7,7 @@ const NAMES = ["Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral"
 const KEYS = NAMES.map((name) => name.toLowerCase());   // colours: var(--angry) ...
 const LIVE_INTERVAL_MS = 200;   // at most 5 frames a second go to the server
 const LIVE_WIDTH = 640;         // frames are sent at most this wide
-const SMOOTHING = 0.35;         // weight of the newest frame in a face's running label
+const SMOOTHING = 0.35;         // weight of the newest frame in a face's running bars
 const TRACK_TIMEOUT_MS = 1000;  // a face unseen this long is forgotten
 const CHART_SPAN_MS = 30000;    // a tracked face's live chart shows its last 30 s
 const CHART_SIZE = [240, 64];   // the chart's canvas, CSS pixels
@@ -24,15 +24,16 @@ function el(tag, className, text) {
 
 function colour(label) { return `var(--${KEYS[label]})`; }
 
-function facesUrl(source, explain) {
+function facesUrl(source, explain, stream) {
   const query = new URLSearchParams({ source });
   if (detector.value) query.set("detector", detector.value);
   if (explain) query.set("explain", "true");
+  if (stream) query.set("stream", stream);
   return `api/faces?${query}`;
 }
 
-async function postPicture(blob, source, explain) {
-  const response = await fetch(facesUrl(source, explain), {
+async function postPicture(blob, source, explain, stream) {
+  const response = await fetch(facesUrl(source, explain, stream), {
     method: "POST", body: blob,
     headers: { "Content-Type": blob.type || "application/octet-stream" },
   });
@@ -158,35 +159,24 @@ drop.addEventListener("drop", (event) => {
 
 // --- webcam: frames a few times a second, a steady label per face ---------------------------
 
-const live = { stream: null, timer: null, busy: false, tracks: [], nextId: 1, done: [] };
+const live = { stream: null, timer: null, busy: false, tracks: [], done: [], name: null };
 
-// Each face seen is followed from frame to frame (the nearest box of the last frame); its
-// label is the most frequent of its recent labels (a running vote) and its bars the running
-// mean of its probabilities, so one odd frame does not flip what is shown.
+// Each face keeps the track the server gave it across this page's frames (its tracker,
+// ferkit.tracking, sees them as one stream): its label is the server's smoothed label, its
+// bars the running mean of its probabilities, and its history feeds its live chart.
 function track(faces, now) {
-  const free = new Set(live.tracks);
   for (const face of faces) {
-    const cx = face.x + face.w / 2, cy = face.y + face.h / 2;
-    let best = null, bestDistance = Infinity;
-    for (const t of free) {
-      const d = Math.hypot(t.x + t.w / 2 - cx, t.y + t.h / 2 - cy);
-      if (d < Math.max(t.w, face.w) * 0.6 && d < bestDistance) { best = t; bestDistance = d; }
-    }
     const probs = probsOf(face);
-    const vote = NAMES.map((_, i) => (i === face.label ? 1 : 0));
-    if (best === null) {
-      live.tracks.push({ id: live.nextId++, ...face, probs, vote, seen: now,
-                         history: [[now, probs]] });
-      continue;
+    let t = live.tracks.find((known) => known.id === face.track);
+    if (!t) {
+      t = { id: face.track, probs, history: [] };
+      live.tracks.push(t);
     }
-    free.delete(best);
-    for (const key of ["x", "y", "w", "h"]) best[key] += 0.6 * (face[key] - best[key]);
-    best.probs = best.probs.map((p, i) => p + SMOOTHING * (probs[i] - p));
-    best.vote = best.vote.map((v, i) => v + SMOOTHING * (vote[i] - v));
-    best.handed_over = face.handed_over;
-    best.seen = now;
-    best.history.push([now, probs]);
-    while (best.history[0][0] < now - CHART_SPAN_MS) best.history.shift();
+    Object.assign(t, { x: face.x, y: face.y, w: face.w, h: face.h, seen: now,
+                       label: face.smooth_label });
+    t.probs = t.probs.map((p, i) => p + SMOOTHING * (probs[i] - p));
+    t.history.push([now, probs]);
+    while (t.history[0][0] < now - CHART_SPAN_MS) t.history.shift();
   }
   live.tracks = live.tracks.filter((t) => now - t.seen < TRACK_TIMEOUT_MS);
 }
@@ -197,7 +187,7 @@ function drawLive(width, height) {
   overlay.replaceChildren();
   list.replaceChildren();
   for (const t of live.tracks) {
-    const label = t.vote.indexOf(Math.max(...t.vote));
+    const label = t.label;
     const text = labelText(label, t.probs, false);
     const box = faceBox(label, text);
     placeBox(box, t, width, height);
@@ -252,7 +242,7 @@ async function sendFrame() {
   if (live.busy || !live.stream || video.videoWidth === 0) return;
   live.busy = true;
   try {
-    const answer = await postPicture(await frameBlob(video), "live", false);
+    const answer = await postPicture(await frameBlob(video), "live", false, live.name);
     const now = performance.now();
     track(answer.faces, now);
     if (live.stream) drawLive(answer.width, answer.height);
@@ -282,6 +272,7 @@ async function startWebcam() {
     $("camera-status").textContent = `No webcam: ${err.message}`;
     return;
   }
+  live.name = `page-${Date.now()}-${Math.random().toString(36).slice(2, 10)}`;  // a new stream
   $("video").srcObject = live.stream;
   $("start").disabled = true;
   $("stop").disabled = false;
