@@ -486,11 +486,6 @@ class Cascade:
         return cls(stage1, stage2, info["classes"], threshold, tta, runtime, why,
                    *calibrations, notice)
 
-    @property
-    def runtime_line(self) -> str:
-        """``runtime: LiteRT (why)``, the line the scripts print."""
-        return runtime_line(self.runtime, self.runtime_reason)
-
     def predict(self, faces, handoff=None, progress: tuple[str, str] | None = None
                 ) -> Prediction:
         """uint8 or float pixels 0-255 (N, 48, 48) or (48, 48) (ferkit.arrays.check_faces)
