@@ -99,8 +99,11 @@ def load_training_faces(path, usage: str | None = None) -> Faces:
     faces = load_faces(path, usage, require_labels=True, several_splits=TRAINING_USAGE)
     if faces.splits is not None:
         read = usage or (TRAINING_USAGE if len(faces.splits) > 1 else next(iter(faces.splits)))
+        # The other splits by name and count, never a flag: the caller's layer says how to pick one.
+        others = ", ".join(f"{split} {count:,}" for split, count in faces.splits.items()
+                           if split != read)
         print(f"data: {path}: {len(faces):,} {read} rows of {sum(faces.splits.values()):,}"
-              + (" (pass usage to pick another split)" if usage is None else ""))
+              + (f" (also in the file: {others})" if usage is None and others else ""))
     return faces
 
 
