@@ -197,7 +197,7 @@ def measure(args) -> dict:
 
     recognizer = cli.recognizer(args, detector=None if args.detector == "auto"
                                 else args.detector, min_face=args.min_face)
-    print(recognizer.cascade.runtime_line)
+    print(cli.runtime_said(recognizer.cascade))
     annotator = Annotator(recognizer, "live")
     settings = annotator.settings
     result = {"runtime": recognizer.runtime}

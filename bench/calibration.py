@@ -91,7 +91,7 @@ def main(argv=None):
     else:
         faces = validation_faces(read_record(args.stage1), args.stage1)
         source = f"validation split of {args.stage1}"
-    print(f"{len(faces)} faces: {source}; {cascade.runtime_line}")
+    print(f"{len(faces)} faces: {source}; {cli.runtime_said(cascade)}")
     lines = ["| probabilities | accuracy | mean confidence | ECE | NLL | Brier |",
              "| --- | --- | --- | --- | --- | --- |"]
     for tta in (False, True):

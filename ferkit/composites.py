@@ -187,6 +187,17 @@ def scene_video(name: str, seed: int = 0) -> SceneVideo:
     return SceneVideo(np.stack(frames), heads)
 
 
+def person_of(box, heads_at_frame) -> int:
+    """Which drawn head (its index in SceneVideo.heads, at one frame) holds the box's
+    centre, the box no larger than the head; -1 for none: a false face."""
+    x, y, w, h = box
+    for person, square in enumerate(heads_at_frame):
+        if square is not None and square[0] <= x + w / 2 < square[0] + square[2] \
+                and square[1] <= y + h / 2 < square[1] + square[2] and w <= square[2]:
+            return person
+    return -1
+
+
 def write_video(path, frames, fps: float) -> None:
     """BGR frames to an .mp4 (mp4v) or .avi (MJPG) that OpenCV reads back."""
     codec = "MJPG" if str(path).lower().endswith(".avi") else "mp4v"

@@ -66,7 +66,7 @@ def load_faces(path, usage: str | None = None, require_labels: bool = False,
     ``require_labels`` turns an unlabelled file into a DataError (trainers need labels).
     ``several_splits``: what to read, when ``usage`` is None, of a file whose Usage column
     holds more than one split: "all" its rows, TRAINING_USAGE's only (trainers:
-    load_training_faces), or "refuse" (a DataError asking for --usage: a score or a
+    load_training_faces), or "refuse" (a DataError asking for ``usage``: a score or a
     prediction file must not mix splits; labelled_file).
     """
     path = check_data_path(path)
@@ -99,8 +99,11 @@ def load_training_faces(path, usage: str | None = None) -> Faces:
     faces = load_faces(path, usage, require_labels=True, several_splits=TRAINING_USAGE)
     if faces.splits is not None:
         read = usage or (TRAINING_USAGE if len(faces.splits) > 1 else next(iter(faces.splits)))
+        # The other splits by name and count, never a flag: the caller's layer says how to pick one.
+        others = ", ".join(f"{split} {count:,}" for split, count in faces.splits.items()
+                           if split != read)
         print(f"data: {path}: {len(faces):,} {read} rows of {sum(faces.splits.values()):,}"
-              + (" (--usage to pick another split)" if usage is None else ""))
+              + (f" (also in the file: {others})" if usage is None and others else ""))
     return faces
 
 

@@ -24,12 +24,9 @@ from ferkit.litert import LiteRTModel, file_sha256, load_litert, staleness
 
 DEFAULT_STAGE1 = MODELS / "cnn.h5"
 DEFAULT_STAGE2 = MODELS / "cnn_specific_0_2_4_6.h5"
-MAKE_STAGE1 = "python3 cnn_train.py"
-MAKE_STAGE2 = "python3 cnn_train_mod.py --specific 0_2_4_6"
-MAKE_CALIBRATION = "python3 calibrate.py"
 
 PREDICT_BATCH = 256  # large enough to keep both cores busy, small enough for any laptop
-# --runtime: auto = LiteRT (float32) when every model needed has a fresh .tflite, else
+# runtime: auto = LiteRT (float32) when every model needed has a fresh .tflite, else
 # Keras; litert-int8 runs the int8 copies, only when asked (their labels may differ).
 RUNTIMES = ("auto", "litert", "litert-int8", "keras")
 RUNTIME_NAMES = {"litert": "LiteRT", "litert-int8": "LiteRT int8", "keras": "Keras"}
@@ -196,7 +193,7 @@ def stale_handoff(stage1_path, specialist_path, handoff_below=None) -> str | Non
     ferkit.evaluation.record_handoff."""
     if handoff_below is not None:
         return None
-    recorded = read_record(specialist_path, MAKE_STAGE2).get("stage1_sha256")
+    recorded = read_record(specialist_path, "specialist").get("stage1_sha256")
     if recorded is None or file_sha256(stage1_path) == recorded:
         return None
     return (f"{specialist_path}: its hand-off threshold was tuned for another stage 1 than "
@@ -206,76 +203,80 @@ def stale_handoff(stage1_path, specialist_path, handoff_below=None) -> str | Non
 def choose_runtime(requested: str, model_paths) -> tuple[str, str]:
     """(runtime, why): the runtime ("litert", "litert-int8" or "keras") that runs the
     models at ``model_paths`` and the reason, also logged (INFO) as runtime_line's line,
-    which the scripts print.
+    which the scripts print. A reason that is the request itself names the parameter as
+    ``{runtime}`` (runtime_line writes it in the caller's words, as InputError.render).
 
-    --runtime auto takes LiteRT (float32) when every model has a fresh .tflite
-    (ferkit.litert.staleness) and Keras otherwise, saying why; --runtime litert (litert-int8)
-    makes a missing or stale .tflite (.int8.tflite) an InputError naming it; --runtime
-    keras is Keras. The sidecars must exist (read_record's errors name the file)."""
+    auto takes LiteRT (float32) when every model has a fresh .tflite
+    (ferkit.litert.staleness) and Keras otherwise, saying why; litert (litert-int8) makes a
+    missing or stale .tflite (.int8.tflite) a ParameterError naming it; keras is Keras.
+    The sidecars must exist (read_record's errors name the file)."""
     if requested not in RUNTIMES:
         raise ParameterError("runtime", f"expected one of {', '.join(RUNTIMES)}, found "
                          f"{requested!r}")
-    runtime, why = "keras", "--runtime keras"
+    runtime, why = "keras", "{runtime} keras"
     if requested != "keras":
         variant = LITERT_VARIANTS.get(requested, "float32")
-        problems = [problem for problem in (staleness(path, read_record(path), variant)
-                                            for path in model_paths) if problem]
+        problems = [(path, problem) for path, problem in
+                    ((path, staleness(path, read_record(path), variant)) for path in model_paths)
+                    if problem]
         if requested != "auto" and problems:
-            raise ParameterError("runtime", problems[0], requested)
+            path, problem = problems[0]
+            raise ParameterError("runtime", problem, requested, makes=("tflite", path, variant))
         if problems:
-            why = problems[0]
+            why = problems[0][1]
         else:
             runtime = "litert" if requested == "auto" else requested
-            why = (f"--runtime {requested}" if requested != "auto"
+            why = ("{runtime} " + requested if requested != "auto"
                    else "every model has a .tflite made from its current .h5")
     logger.info(runtime_line(runtime, why))
     return runtime, why
 
 
-def runtime_line(runtime: str, why: str) -> str:
-    """The line the scripts print about the runtime: ``runtime: LiteRT (why)``."""
-    return f"runtime: {RUNTIME_NAMES[runtime]} ({why})"
+def runtime_line(runtime: str, why: str, name=str) -> str:
+    """The line the scripts print about the runtime: ``runtime: LiteRT (why)``, the
+    parameter ``why`` names written ``name("runtime")`` (the command line: its flag)."""
+    return f"runtime: {RUNTIME_NAMES[runtime]} ({why.replace('{runtime}', name('runtime'))})"
 
 
-def load_predictor(path, runtime: str = "keras", make_command: str = ""):
+def load_predictor(path, runtime: str = "keras", kind: str = ""):
     """(model, sidecar) ready for predict_probs: the Keras model (runtime "keras") or its
     LiteRT copy (runtime "litert", or "litert-int8" for the int8 one: checked fresh,
-    TensorFlow not imported)."""
+    TensorFlow not imported). ``kind``: the model's, for a missing .h5 (read_record)."""
     if runtime in LITERT_VARIANTS:
-        return load_litert(path, make_command, LITERT_VARIANTS[runtime])
+        return load_litert(path, kind, LITERT_VARIANTS[runtime])
     if runtime != "keras":
         raise ValueError(f"runtime: expected one of {sorted(RUNTIME_NAMES)} (see "
                          f"choose_runtime), found {runtime!r}")
     from ferkit.models import load_model  # TensorFlow: only the Keras runtime loads it
 
-    return load_model(path, make_command)
+    return load_model(path, kind)
 
 
 def check_stage1(path, sidecar: dict) -> None:
     if sidecar["classes"] != list(range(7)):
         raise DataError(f"{path}: expected a 7-class stage-1 model, found classes "
-                        f"{sidecar['classes']}; make it with: {MAKE_STAGE1}")
+                        f"{sidecar['classes']}", makes=("stage1",))
 
 
 def check_specialist(path, sidecar: dict) -> None:
     classes = sidecar["classes"]
     if not (2 <= len(classes) < 7 and set(classes) <= set(range(7))):
         raise DataError(f"{path}: expected a specialist on 2-6 of the classes 0-6, found "
-                        f"classes {classes}; make it with: {MAKE_STAGE2}")
+                        f"classes {classes}", makes=("specialist",))
 
 
 def load_stage1(path, runtime: str = "keras"):
-    """(model, sidecar) of a 7-class stage-1 model; a clear error naming the file and the
-    command that makes it when it is missing or is not a 7-class model (checked on the
-    sidecar, before loading anything)."""
-    check_stage1(path, read_record(path, MAKE_STAGE1))
-    return load_predictor(path, runtime, MAKE_STAGE1)
+    """(model, sidecar) of a 7-class stage-1 model; a DataError naming the file, carrying
+    "stage1" as what makes it, when it is missing or is not a 7-class model (checked on
+    the sidecar, before loading anything)."""
+    check_stage1(path, read_record(path, "stage1"))
+    return load_predictor(path, runtime, "stage1")
 
 
 def load_specialist(path, runtime: str = "keras"):
     """(model, sidecar) of a specialist; which classes it covers comes from its sidecar."""
-    check_specialist(path, read_record(path, MAKE_STAGE2))
-    return load_predictor(path, runtime, MAKE_STAGE2)
+    check_specialist(path, read_record(path, "specialist"))
+    return load_predictor(path, runtime, "specialist")
 
 
 # --- what the cascade says --------------------------------------------------------------------
@@ -373,8 +374,8 @@ def _calibration(entry, key: str, name: str) -> Calibration:
 
 def uncalibrated_notice(stage1_path, stage2_path=None, calibrations=()) -> str | None:
     """The one line saying which of a prediction's probabilities are the raw softmax (a
-    sidecar without its calibration) and the command that calibrates them; None when all
-    are calibrated. ``calibrations``: (stage 1's, the cascade's when stage2_path is given)."""
+    sidecar without its calibration); None when all are calibrated (fit_model_calibration
+    and fit_cascade_calibration, ferkit.evaluation, fit them). ``calibrations``: (stage 1's, the cascade's when stage2_path is given)."""
     missing = [f"{stage1_path} (no calibration in its sidecar)"] if calibrations[0] is None \
         else []
     if stage2_path is not None and calibrations[1] is None:
@@ -382,10 +383,7 @@ def uncalibrated_notice(stage1_path, stage2_path=None, calibrations=()) -> str |
                        f"stage 1 in its sidecar)")
     if not missing:
         return None
-    command = (f"{MAKE_CALIBRATION} --stage1 {stage1_path}" if stage2_path is None else
-               f"{MAKE_CALIBRATION} --stage1 {stage1_path} --stage2 {stage2_path}")
-    return (f"uncalibrated: {'; '.join(missing)}: the raw softmax is given; "
-            f"calibrate with: {command}")
+    return f"uncalibrated: {'; '.join(missing)}: the raw softmax is given"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -467,10 +465,10 @@ class Cascade:
         without one gives the raw softmax, with uncalibrated_notice's line logged
         (WARNING) and kept as ``calibration_notice``. False: the raw softmax."""
         # Every sidecar checked before the runtime is chosen or a model loaded.
-        check_stage1(stage1_path, read_record(stage1_path, MAKE_STAGE1))
+        check_stage1(stage1_path, read_record(stage1_path, "stage1"))
         paths = [stage1_path]
         if stage2_path is not None:
-            check_specialist(stage2_path, read_record(stage2_path, MAKE_STAGE2))
+            check_specialist(stage2_path, read_record(stage2_path, "specialist"))
             paths.append(stage2_path)
         runtime, why = choose_runtime(runtime, paths)
         stage1, info1 = load_stage1(stage1_path, runtime)
@@ -487,11 +485,6 @@ class Cascade:
         threshold = 1.0 if stage2_path is None else handoff_threshold(handoff_below, info, tta)
         return cls(stage1, stage2, info["classes"], threshold, tta, runtime, why,
                    *calibrations, notice)
-
-    @property
-    def runtime_line(self) -> str:
-        """``runtime: LiteRT (why)``, the line the scripts print."""
-        return runtime_line(self.runtime, self.runtime_reason)
 
     def predict(self, faces, handoff=None, progress: tuple[str, str] | None = None
                 ) -> Prediction:

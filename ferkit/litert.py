@@ -30,10 +30,9 @@ from ferkit.errors import ParameterError
 from ferkit.files import write_atomically
 from ferkit.record import read_record, write_record
 
-MAKE_TFLITE = "python3 export_tflite.py"
-# variant: (file suffix, sidecar key, export_tflite.py's option that makes it, --runtime)
-VARIANTS = {"float32": (".tflite", "tflite", "", "litert"),
-            "int8": (".int8.tflite", "tflite_int8", "--int8 ", "litert-int8")}
+# variant: (file suffix, sidecar key, the runtime that runs it: ferkit.inference.RUNTIMES)
+VARIANTS = {"float32": (".tflite", "tflite", "litert"),
+            "int8": (".int8.tflite", "tflite_int8", "litert-int8")}
 # Training faces that calibrate the int8 copy's activation ranges: some 70 of each class;
 # with them the shipped stage 1 loses 0.14 points on its validation split
 # (bench/litert_quantization.py).
@@ -46,10 +45,6 @@ LITERT_BATCH = 64
 
 def tflite_path(model_path, variant: str = "float32") -> Path:
     return Path(model_path).with_suffix(VARIANTS[variant][0])
-
-
-def make_command(model_path, variant: str = "float32") -> str:
-    return f"{MAKE_TFLITE} {VARIANTS[variant][2]}{model_path}"
 
 
 def file_sha256(path) -> str:
@@ -94,7 +89,7 @@ def export_tflite(model_path, variant: str = "float32", calibration=None) -> Pat
     training faces that set the activations' ranges."""
     from ferkit.models import load_model
 
-    model, sidecar = load_model(model_path, make_command(model_path, variant))
+    model, sidecar = load_model(model_path)
     h5_sha256 = file_sha256(model_path)  # of the file loaded (read again: no race with it)
     record = {"h5_sha256": h5_sha256}
     if variant == "int8":
@@ -127,21 +122,19 @@ def full_int8(calibration):
 
 def staleness(model_path, sidecar: dict, variant: str = "float32") -> str | None:
     """None when ``MODEL.tflite`` (``MODEL.int8.tflite`` for variant "int8") is the one made
-    from this very .h5; else why not, one phrase that ends with the command that (re)makes
-    it."""
+    from this very .h5; else why not, one phrase (export_tflite remakes it)."""
     tflite = tflite_path(model_path, variant)
-    remake = f"make it with: {make_command(model_path, variant)}"
     record = sidecar.get(VARIANTS[variant][1])
     if not tflite.exists():
-        return f"{tflite} not found; {remake}"
+        return f"{tflite} not found"
     if not isinstance(record, dict) or not {"h5_sha256", "sha256"} <= set(record):
-        return f"{tflite}: its sidecar records no hash of it, so it may be stale; {remake}"
+        return f"{tflite}: its sidecar records no hash of it, so it may be stale"
     if file_sha256(model_path) != record["h5_sha256"]:
         return (f"{tflite} is stale: made from another {Path(model_path).name} than the one "
-                f"there now (SHA-256 differs from its sidecar's record); {remake}")
+                f"there now (SHA-256 differs from its sidecar's record)")
     if file_sha256(tflite) != record["sha256"]:
         return (f"{tflite} is not the file its sidecar records (SHA-256 differs): "
-                f"replaced or damaged; {remake}")
+                f"replaced or damaged")
     return None
 
 
@@ -202,14 +195,15 @@ def _quiet_stderr():
         os.close(devnull)
 
 
-def load_litert(model_path, make_model: str = "", variant: str = "float32"
+def load_litert(model_path, kind: str = "", variant: str = "float32"
                 ) -> tuple[LiteRTModel, dict]:
     """(LiteRTModel of ``MODEL.tflite`` or ``MODEL.int8.tflite``, sidecar); a stale or
-    missing one is an InputError naming it and the command that remakes it. ``make_model``:
-    the command that makes a missing .h5 (read_record's hint)."""
-    sidecar = read_record(model_path, make_model)
+    missing one is a ParameterError (runtime) naming it, carrying ("tflite", model_path,
+    variant) as what remakes it. ``kind``: the model's, for a missing .h5 (read_record)."""
+    sidecar = read_record(model_path, kind)
     problem = staleness(model_path, sidecar, variant)
     if problem is not None:
-        raise ParameterError("runtime", problem, VARIANTS[variant][3])
+        raise ParameterError("runtime", problem, VARIANTS[variant][2],
+                             makes=("tflite", model_path, variant))
     return LiteRTModel(tflite_path(model_path, variant)), sidecar
 

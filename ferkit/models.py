@@ -103,13 +103,13 @@ def save_model(model: keras.Model, path, record: ModelRecord | dict) -> None:
                  else ModelRecord.from_dict(record, path))
 
 
-def load_model(path, make_command: str = "") -> tuple[keras.Model, ModelRecord]:
+def load_model(path, kind: str = "") -> tuple[keras.Model, ModelRecord]:
     """Rebuild the architecture from the sidecar in float32 and load the weights.
 
     Rebuilding (rather than keras.models.load_model) makes a model trained under mixed
     precision load as plain float32 anywhere. Returns (model, its record).
     """
-    sidecar = read_record(path, make_command)
+    sidecar = read_record(path, kind)
     if sidecar["architecture"] not in BUILDERS:
         raise DataError(f"{sidecar_path(path)}: architecture: expected one of "
                         f"{sorted(BUILDERS)}, found {sidecar['architecture']!r}")

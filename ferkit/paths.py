@@ -21,11 +21,12 @@ from pathlib import Path
 from ferkit.errors import DataError, InputError
 
 
-def input_file(path, what: str = "file", hint: str = "") -> Path:
+def input_file(path, what: str = "file", makes: tuple = ()) -> Path:
     """An existing, readable file (not a folder). ``what`` names it in the message
-    ("model file"); ``hint`` is added when it is missing ("make it with: ...")."""
+    ("model file"); when it is missing the error carries ``makes`` (InputError.makes: what
+    would make it)."""
     path = Path(path)
-    _must_exist(path, what, hint)
+    _must_exist(path, what, "", makes)
     if path.is_dir():
         raise DataError(f"{path}: expected a {what}, found a folder")
     _must_be_readable(path, what)
@@ -44,14 +45,15 @@ def input_data(path, hint: str = "") -> Path:
     return path
 
 
-def model_file(path, make_command: str = "") -> Path:
+def model_file(path, makes: tuple = ()) -> Path:
     """A trained model: the .h5 file and its JSON sidecar beside it, both readable; when
-    either is missing, the message names the command that makes it."""
-    hint = f"make it with: {make_command}" if make_command else ""
-    path = input_file(path, "model file", hint)
+    either is missing, the error carries ``makes``, the kind of model and its details
+    (``("stage1",)``, ``("specialist", "0_2_4_6")``: InputError.makes), for the caller's
+    layer to name the command that makes it."""
+    path = input_file(path, "model file", makes=makes)
     sidecar = path.with_suffix(".json")
     if not sidecar.exists():
-        raise DataError(f"{sidecar}: sidecar not found beside the model" + _then(hint))
+        raise DataError(f"{sidecar}: sidecar not found beside the model", makes=makes)
     input_file(sidecar, "sidecar")
     return path
 
@@ -90,13 +92,13 @@ def writing(path, what: str = "output"):
         raise InputError(f"{path}: cannot write the {what} ({_reason(err)})") from None
 
 
-def _must_exist(path: Path, what: str, hint: str) -> None:
+def _must_exist(path: Path, what: str, hint: str, makes: tuple = ()) -> None:
     if path.exists():
         return
     beside = _compressed_twin(path)
     if beside is not None:
-        hint = f"{beside.name} is beside it"
-    raise DataError(f"{path}: {what} not found" + _then(hint))
+        hint, makes = f"{beside.name} is beside it", ()
+    raise DataError(f"{path}: {what} not found" + _then(hint), makes=makes)
 
 
 def _compressed_twin(path: Path) -> Path | None:

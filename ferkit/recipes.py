@@ -47,7 +47,6 @@ class Recipe:
     precision: str = "auto"      # PRECISIONS
 
     architecture = "cnn"         # (class attributes, not fields)
-    trainer = ""                 # the script that runs this recipe
 
     def __post_init__(self):
         check_recipe(self)
@@ -85,8 +84,6 @@ class Stage1Recipe(Recipe):
     recalibrate_bn: bool = True       # re-estimate BatchNorm on the plain training faces
     init_from: str | None = None      # a trained 7-class CNN to start from (a warm restart)
 
-    trainer = "cnn_train.py"
-
     @property
     def build_options(self) -> dict:
         return {"conv_dropout": self.conv_dropout, "dense_dropout": self.dense_dropout,
@@ -114,8 +111,6 @@ class SpecialistRecipe(Stage1Recipe):
     average: str = "swa"
     init_from: str | None = str(MODELS / "cnn.h5")
 
-    trainer = "cnn_train_mod.py"
-
     @property
     def classes(self) -> tuple[int, ...]:
         return tuple(self.specific)
@@ -141,7 +136,6 @@ class DnnRecipe(Recipe):
     dense_dropout: float = 0.3
 
     architecture = "dnn"
-    trainer = "dnn_train.py"
 
 
 SPECIALIST_FROM_SCRATCH = {"epochs": 60 + 4 * 3, "lr": DEFAULT_LR}

@@ -23,8 +23,7 @@ from ferkit import paths
 from ferkit.errors import DataError, ParameterError
 from ferkit.faces import (DEFAULT_MIN_NEIGHBORS, SOURCE_DETECTORS, find_faces,
                           load_face_detector, source_settings)
-from ferkit.inference import (DEFAULT_STAGE1, DEFAULT_STAGE2, MAKE_STAGE1, MAKE_STAGE2,
-                              Cascade, FaceResult, Prediction)
+from ferkit.inference import DEFAULT_STAGE1, DEFAULT_STAGE2, Cascade, FaceResult, Prediction
 from ferkit.tracking import DEFAULT_SMOOTH, MIN_TRACK_FRAMES, TABLE_COLUMNS, VideoTable
 from ferkit.video import frames, open_video_file, video_fps
 
@@ -64,9 +63,13 @@ class Recognizer:
                                            f"{stage2}")
         self.stage1 = Path(DEFAULT_STAGE1 if stage1 is None else stage1)
         self.stage2 = Path(DEFAULT_STAGE2 if stage2 is None else stage2) if cascade else None
-        paths.model_file(self.stage1, MAKE_STAGE1)
-        if self.stage2 is not None:
-            paths.model_file(self.stage2, MAKE_STAGE2)
+        for parameter, path, kind in (("stage1", self.stage1, "stage1"),
+                                      ("stage2", self.stage2, "specialist")):
+            if path is not None:
+                try:
+                    paths.model_file(path, (kind,))
+                except DataError as error:  # named by the parameter that gave the path
+                    raise ParameterError(parameter, error.template, makes=error.makes) from None
         # Checked now, before any model loads: a bad value fails fast.
         self.detector = detector
         self.face_settings = {source: source_settings(source, detector, min_face,

@@ -168,10 +168,10 @@ class ModelRecord(collections.abc.Mapping):
         return len(self.to_dict())
 
 
-def read_record(model_path, make_command: str = "") -> ModelRecord:
-    """The record of the model at ``model_path``; a missing model or sidecar names
-    ``make_command``, the command that makes it (ferkit.paths.model_file)."""
-    path = sidecar_path(paths.model_file(model_path, make_command))
+def read_record(model_path, kind: str = "") -> ModelRecord:
+    """The record of the model at ``model_path``; a missing model or sidecar is a DataError
+    carrying the ``kind`` of model ("stage1": ferkit.paths.model_file's makes)."""
+    path = sidecar_path(paths.model_file(model_path, (kind,) if kind else ()))
     return ModelRecord.from_json(path.read_bytes(), path)
 
 

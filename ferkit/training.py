@@ -107,7 +107,7 @@ def resume(out, *, cycles: int | None = None, average: str | None = None,
     config = state.recipe
     if kind is not None and not isinstance(config, kind):
         raise ParameterError("resume", f"the run in {state.folder} is one of "
-                                       f"{config.trainer}, not of {kind.trainer}")
+                                       f"{type(config).__name__}, not of {kind.__name__}")
     state.change(cycles, average)
     if state.finished:
         raise ParameterError("resume", f"the run in {state.folder} has finished; give "
@@ -381,7 +381,7 @@ def finish(state: RunState, model, faces: TrainingData, average: list | None, ru
     write_history(out, history)
     state.mark_finished()
     kept = (f"best epoch, cycle ends and last state kept in {state.folder} (resuming with "
-            f"more --cycles or the other --average changes the run)" if schedule.cycles else
+            f"more cycles or the other average changes the run)" if schedule.cycles else
             "a run without warm restarts keeps no state")
     ece = {key: sidecar["calibration"][key] for key in ("plain", "tta")}
     say(f"wrote {out} ({describe_final(how)}): validation accuracy {val_accuracy:.4f} "

@@ -264,7 +264,9 @@ def test_analysis_defaults_find_the_training_faces_at_readmes_data_location(
     write_csv(readme_data, "label,feature", zip(other_labels, other_images))
     (tmp_path / "data" / "train.csv.gz").unlink()
     assert cli.run(confusion.main, argv) == 2
-    err = capsys.readouterr().err.splitlines()
+    # After the line saying how to calibrate these uncalibrated models, one error line.
+    notice, *err = capsys.readouterr().err.splitlines()
+    assert notice.startswith("calibrate with: python3 calibrate.py --stage1 ")
     assert len(err) == 1 and f"{readme_data} holds other faces" in err[0], err
     assert "pass --train-data FILE, the file it was trained on" in err[0]
     assert "--data FILE" not in err[0]

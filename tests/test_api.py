@@ -213,9 +213,9 @@ def test_detect_reads_rgb_bgr_pil_and_paths_alike(recognizer, tmp_path):
 def test_the_runtime_is_an_attribute_and_logged_never_printed(capsys, caplog):
     with caplog.at_level("INFO", logger="ferkit"):
         recognizer = ferkit.Recognizer(cascade=False, runtime="keras")
-    assert recognizer.runtime == "keras" and recognizer.runtime_reason == "--runtime keras"
+    assert recognizer.runtime == "keras" and recognizer.runtime_reason == "{runtime} keras"
     assert capsys.readouterr() == ("", "")
-    assert caplog.messages == ["runtime: Keras (--runtime keras)"]
+    assert caplog.messages == ["runtime: Keras (runtime keras)"]  # the parameter, not a flag
     assert recognizer.specialist_classes == [] and recognizer.stage2 is None
     with pytest.raises(ParameterError, match="stage2: expected no specialist with "
                                              "cascade=False"):

@@ -151,7 +151,7 @@ def shipped_copy(folder, *names, drop=()):
     return copies
 
 
-def test_an_old_sidecar_runs_uncalibrated_with_one_line_naming_the_command(tmp_path, caplog):
+def test_an_old_sidecar_runs_uncalibrated_with_one_line_saying_which(tmp_path, caplog):
     import logging
 
     from conftest import make_faces
@@ -166,14 +166,28 @@ def test_an_old_sidecar_runs_uncalibrated_with_one_line_naming_the_command(tmp_p
     line = caplog.records[0].getMessage()
     assert "\n" not in line and line == alone.calibration_notice
     assert f"{stage1} (no calibration in its sidecar)" in line
-    assert line.endswith(f"calibrate with: python3 calibrate.py --stage1 {stage1}")
+    assert line.endswith("the raw softmax is given")  # the command: cli.announce_cascade
     np.testing.assert_allclose(alone.predict(faces).probabilities,
                                predict_probs(alone.stage1, faces), atol=1e-6)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="ferkit.inference"):
         both = Cascade.load(stage1, specialist, runtime="litert")
     assert len(caplog.records) == 1 and "the cascade with" in both.calibration_notice
-    assert both.calibration_notice.endswith(f"--stage1 {stage1} --stage2 {specialist}")
+    assert both.calibration_notice.endswith("stage 1 in its sidecar): the raw softmax is given")
+
+
+def test_the_command_line_names_the_command_that_calibrates(tmp_path, capsys):
+    from conftest import make_faces, write_csv
+    from ferkit.app import cli, predict
+
+    stage1, specialist = shipped_copy(tmp_path, "cnn", "cnn_specific_0_2_4_6",
+                                      drop=("calibration", "cascade_calibration"))
+    faces = write_csv(tmp_path / "faces.csv", "id,feature", enumerate(make_faces(4)[0]))
+    assert cli.run(predict.main, [str(faces), str(tmp_path / "out.csv"), "--stage1",
+                                  str(stage1), "--stage2", str(specialist),
+                                  "--runtime", "litert"]) == 0
+    assert (f"calibrate with: python3 calibrate.py --stage1 {stage1} --stage2 {specialist}\n"
+            in capsys.readouterr().err)
 
 
 @pytest.mark.slow  # loads the shipped models on Keras

@@ -42,10 +42,11 @@ def test_unknown_architecture_is_a_value_error():
         build_model("resnet", 7)
 
 
-def test_load_model_needs_the_sidecar_and_names_the_command(tmp_path):
+def test_load_model_needs_the_sidecar_and_carries_its_kind(tmp_path):
     path = tmp_path / "m.h5"
-    with pytest.raises(DataError, match=r"m\.h5: model file not found; make it with: X"):
-        load_model(path, "X")
+    with pytest.raises(DataError, match=r"m\.h5: model file not found$") as raised:
+        load_model(path, "stage1")
+    assert raised.value.makes == ("stage1",)
     model = build_dnn(3)
     save_model(model, path, {"architecture": "dnn", "classes": [0, 1, 2], "build": {}})
     assert not list(tmp_path.glob(".*")), "no temporary file left behind"

@@ -41,10 +41,10 @@ def test_inputs_must_be_the_right_kind(tmp_path):
     assert paths.input_data(tmp_path / "answers") == tmp_path / "answers"  # an image folder
 
 
-def test_missing_model_names_the_command_that_makes_it(tmp_path):
-    with pytest.raises(DataError, match=r"m\.h5: model file not found; make it with: "
-                                        r"python3 cnn_train\.py$"):
-        paths.model_file(tmp_path / "m.h5", "python3 cnn_train.py")
+def test_missing_model_carries_what_makes_it(tmp_path):
+    with pytest.raises(DataError, match=r"m\.h5: model file not found$") as raised:
+        paths.model_file(tmp_path / "m.h5", ("stage1",))
+    assert raised.value.makes == ("stage1",)
     (tmp_path / "m.h5").write_bytes(b"")
     with pytest.raises(DataError, match=r"m\.json: sidecar not found beside the model$"):
         paths.model_file(tmp_path / "m.h5")

@@ -139,8 +139,9 @@ def test_margin_crops_the_square_computed_by_hand(tmp_path, capsys, stage1):
     found = {}
     for margin in (0.0, 0.2):
         out = tmp_path / f"margin{margin}"
+        # --no-calibration: faces.csv then holds the model's raw softmax of the crop.
         run_annotate([astronaut_path(), "--out", out, "--margin", margin, "--no-draw",
-                      "--no-cascade", "--runtime", "keras"], capsys)
+                      "--no-cascade", "--runtime", "keras", "--no-calibration"], capsys)
         row = pd.read_csv(out / "faces.csv").iloc[0]
         crop = hand_crop(grey, [int(row[k]) for k in "xywh"], margin)
         expected = predict_probs(stage1, crop[None])[0]
@@ -148,6 +149,12 @@ def test_margin_crops_the_square_computed_by_hand(tmp_path, capsys, stage1):
         # faces.csv keeps 4 decimals: the probabilities are those of the hand-made crop.
         np.testing.assert_allclose(found[margin], expected, atol=6e-5)
     assert np.abs(found[0.0] - found[0.2]).max() > 1e-3  # the margin did change the crop
+    # By default faces.csv is calibrated: other probabilities, the same label.
+    run_annotate([astronaut_path(), "--out", tmp_path / "calibrated", "--margin", 0.2,
+                  "--no-draw", "--no-cascade", "--runtime", "keras"], capsys)
+    calibrated = pd.read_csv(tmp_path / "calibrated" / "faces.csv").iloc[0][PROBABILITIES]
+    assert np.abs(calibrated.to_numpy(float) - found[0.2]).max() > 1e-2
+    assert calibrated.to_numpy(float).argmax() == found[0.2].argmax()
 
 
 @pytest.mark.slow

@@ -137,7 +137,7 @@ def test_readme_results_are_what_bench_results_measures_on_public_test(capsys):
     table = table[:table.index("\n\n", table.index("| model |"))]
     # README's row: model, accuracy, macro-F1, with flip TTA, macro-F1.
     names = {"DNN (`models/dnn.h5`)": "DNN", "stage 1 alone (`models/cnn.h5`)": "stage 1 alone",
-             "cascade (`predict.py`)": "cascade"}
+             "cascade (`ferkit predict`)": "cascade"}
     rows = markdown_rows(table, tuple(names))
     assert set(rows) == set(names), rows
     for row, cells in rows.items():

@@ -36,7 +36,7 @@ def test_trainers_read_only_the_training_rows_and_say_so(fer2013, capsys):
     np.testing.assert_array_equal(faces.images, fer2013["images"][fer2013["training"]])
     np.testing.assert_array_equal(faces.labels, fer2013["labels"][fer2013["training"]])
     assert capsys.readouterr().out == (f"data: {fer2013['path']}: 14 Training rows of 28 "
-                                       f"(--usage to pick another split)\n")
+                                       f"(also in the file: PublicTest 7, PrivateTest 7)\n")
     assert len(load_training_faces(fer2013["path"], usage="PublicTest")) == 7
     assert capsys.readouterr().out == f"data: {fer2013['path']}: 7 PublicTest rows of 28\n"
 
@@ -51,7 +51,7 @@ def test_a_trainer_trains_and_validates_on_the_training_rows_only(fer2013, tmp_p
                     "--batch-size", "8", "--val-split", "0.5", "--precision", "float32",
                     "--no-augment"])
     printed = capsys.readouterr().out
-    assert "14 Training rows of 28 (--usage to pick another split)" in printed
+    assert "14 Training rows of 28 (also in the file: PublicTest 7, PrivateTest 7)" in printed
     assert f"data: {fer2013['path']}: 14 faces of 7 classes (7 training, 7 validation)" \
         in printed
     sidecar = read_record(out)

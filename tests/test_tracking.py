@@ -9,7 +9,7 @@ import pytest
 
 from ferkit import tracking
 from ferkit.app import annotate
-from ferkit.composites import TRACKING_SCENES, scene_video, write_video
+from ferkit.composites import TRACKING_SCENES, person_of, scene_video, write_video
 from ferkit.faces import find_faces, load_detector, source_settings
 from ferkit.labels import CLASS_NAMES
 from test_annotate import no_staging_left, run_annotate
@@ -17,16 +17,6 @@ from test_annotate import no_staging_left, run_annotate
 PROBS = [f"p_{name.lower()}" for name in CLASS_NAMES]
 
 pytestmark = pytest.mark.slow  # videos annotated through the cascade
-
-
-def person_of(box, squares) -> int:
-    """The drawn head (its index) that holds the box's centre; -1 for none."""
-    x, y, w, h = box
-    for person, square in enumerate(squares):
-        if square is not None and square[0] <= x + w / 2 < square[0] + square[2] \
-                and square[1] <= y + h / 2 < square[1] + square[2] and w <= square[2]:
-            return person
-    return -1
 
 
 @pytest.fixture(scope="module")

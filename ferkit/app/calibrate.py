@@ -72,16 +72,15 @@ def main(argv=None):
     args = parse_args(argv)
     from ferkit import paths
     from ferkit.data import check_data_path
-    from ferkit.inference import MAKE_STAGE1, MAKE_STAGE2
 
     if args.model is not None:
         models = [args.model]
-        paths.model_file(args.model, "")
+        paths.model_file(args.model)
     else:
         models = [args.stage1] + ([args.stage2] if args.cascade else [])
-        paths.model_file(args.stage1, MAKE_STAGE1)
+        paths.model_file(args.stage1, ("stage1",))
         if args.cascade:
-            paths.model_file(args.stage2, MAKE_STAGE2)
+            paths.model_file(args.stage2, ("specialist",))
     if args.train_data is not None:
         check_data_path(args.train_data)
     from ferkit.evaluation import (fit_cascade_calibration, fit_model_calibration,

@@ -9,8 +9,8 @@ from pathlib import Path
 from ferkit import backend, paths
 from ferkit.data import DEFAULT_TRAIN, USAGES, check_data_path
 from ferkit.errors import InputError
-from ferkit.inference import (DEFAULT_STAGE1, DEFAULT_STAGE2, MAKE_STAGE1, MAKE_STAGE2, RUNTIMES,
-                              Cascade, stale_handoff)
+from ferkit.inference import (DEFAULT_STAGE1, DEFAULT_STAGE2, RUNTIMES, Cascade, runtime_line,
+                              stale_handoff)
 from ferkit.recipes import AVERAGES, PRECISIONS, recipe_fields
 from ferkit.schedule import Schedule
 from ferkit.words import counted
@@ -170,9 +170,9 @@ def check_training_paths(args) -> None:
     cnn_train_mod.py --tune-only, a trained specialist to re-tune, and no --data read)."""
     for option in ("init_from", "stage1"):  # both a trained 7-class CNN
         if getattr(args, option, None):
-            paths.model_file(getattr(args, option), MAKE_STAGE1)
+            paths.model_file(getattr(args, option), ("stage1",))
     if getattr(args, "tune_only", False):
-        paths.model_file(args.out, f"python3 cnn_train_mod.py --specific {args.specific}")
+        paths.model_file(args.out, ("specialist", args.specific))
         return
     if not args.resume:  # a resumed run reads the data it started with
         check_data_path(args.data)
@@ -216,10 +216,11 @@ def add_figures_out(parser: argparse.ArgumentParser) -> None:
 
 
 def check_analysis_paths(args, models) -> None:
-    """The paths of an analysis script, before any work: its ``models`` as (path, command
-    that makes it or ""), --data, --labels, --train-data and the --out folder."""
-    for path, make_command in models:
-        paths.model_file(path, make_command)
+    """The paths of an analysis script, before any work: its ``models`` as (path, what
+    makes it: ferkit.paths.model_file's makes), --data, --labels, --train-data and the
+    --out folder."""
+    for path, makes in models:
+        paths.model_file(path, makes)
     if args.data is not None and args.train_data is not None:
         raise UsageError("--train-data rebuilds the validation split, which --data replaces: "
                          "give one of them")
@@ -298,9 +299,9 @@ def add_calibration_option(parser: argparse.ArgumentParser) -> None:
 def check_prediction_models(args) -> None:
     """The models add_prediction_options names (stage 1; the specialist unless
     --no-cascade), each with its sidecar, before TensorFlow is imported."""
-    paths.model_file(args.stage1, MAKE_STAGE1)
+    paths.model_file(args.stage1, ("stage1",))
     if args.cascade:
-        paths.model_file(args.stage2, MAKE_STAGE2)
+        paths.model_file(args.stage2, ("specialist",))
 
 
 def cascade_changes(stage1_labels, cascade_labels, truth) -> str:
@@ -318,14 +319,29 @@ def cascade_changes(stage1_labels, cascade_labels, truth) -> str:
             f"another")
 
 
+def runtime_said(cascade: Cascade) -> str:
+    """The cascade's runtime line as a command says it (a requested runtime as its flag)."""
+    return runtime_line(cascade.runtime, cascade.runtime_reason, flag)
+
+
 def announce_cascade(cascade: Cascade, stage1, stage2, handoff_below) -> None:
-    """What a script says once its cascade is loaded: the runtime line, and (stderr) a
-    warning when the specialist's hand-off was tuned against another stage 1."""
-    print(cascade.runtime_line)
+    """What a script says once its cascade is loaded: the runtime line, and (stderr) the
+    command that calibrates it when a calibration is missing (the library warned which),
+    and a warning when the specialist's hand-off was tuned against another stage 1."""
+    print(runtime_said(cascade))
+    if cascade.calibration_notice:
+        print(f"calibrate with: {calibrate_command(stage1, None if cascade.stage2 is None else stage2)}",
+              file=sys.stderr)
     notice = stale_handoff(stage1, stage2, handoff_below) if cascade.stage2 is not None else None
     if notice:
         print(f"warning: {notice}; retune it with: {retune_command(stage1, stage2)}",
               file=sys.stderr)
+
+
+def calibrate_command(stage1, specialist=None) -> str:
+    """The command that fits stage 1's calibration (and the cascade's, given a specialist)."""
+    return f"python3 calibrate.py --stage1 {stage1}" + (f" --stage2 {specialist}"
+                                                         if specialist else "")
 
 
 def retune_command(stage1, specialist) -> str:
@@ -362,11 +378,22 @@ def flag(parameter: str) -> str:
     return FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
 
 
+def make_command(kind: str, *details) -> str:
+    """The command that makes a missing or unfit file a library error names
+    (InputError.makes): a model of a ``kind``, or a model's LiteRT copy."""
+    if kind == "tflite":
+        model_path, variant = details
+        return f"python3 export_tflite.py {'--int8 ' if variant == 'int8' else ''}{model_path}"
+    if kind == "specialist":
+        return f"python3 cnn_train_mod.py --specific {details[0] if details else '0_2_4_6'}"
+    return {"stage1": "python3 cnn_train.py", "dnn": "python3 dnn_train.py"}.get(kind, "")
+
+
 def error_line(err: InputError) -> str:
     """The one line a user sees for ``err``: its message's first line, each library
     parameter it names (a ParameterError's own, and InputError.parameters) shown as the
-    flag that sets it."""
-    text = err.render(flag) if isinstance(err, InputError) else str(err)
+    flag that sets it, and the command that makes what it finds missing (make_command)."""
+    text = err.render(flag, make_command) if isinstance(err, InputError) else str(err)
     return text.splitlines()[0] if text else err.__class__.__name__
 
 

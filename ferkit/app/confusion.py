@@ -82,10 +82,8 @@ def calibration_report(title, raw, calibrated, truth):
 
 def main(argv=None):
     args = parse_args(argv)
-    from ferkit.inference import MAKE_STAGE1, MAKE_STAGE2
-
-    cli.check_analysis_paths(args, [(args.model, "")] if args.model is not None
-                             else [(args.stage1, MAKE_STAGE1), (args.stage2, MAKE_STAGE2)])
+    cli.check_analysis_paths(args, [(args.model, ())] if args.model is not None
+                             else [(args.stage1, ("stage1",)), (args.stage2, ("specialist",))])
     import numpy as np
     from ferkit import figures
     import dataclasses
@@ -100,7 +98,7 @@ def main(argv=None):
     # LiteRT as --runtime says (ferkit.inference.choose_runtime).
     if args.model is not None:
         runtime, why = choose_runtime(args.runtime, [args.model])
-        print(runtime_line(runtime, why))
+        print(runtime_line(runtime, why, cli.flag))
         model, info = load_predictor(args.model, runtime)
         first_path, calibration = args.model, model_calibration(info, args.tta)
     else:

@@ -26,7 +26,7 @@ import numpy as np
 from ferkit import figures
 from ferkit.app import cli
 from ferkit.app.cli import UsageError
-from ferkit.inference import DEFAULT_STAGE1, MAKE_STAGE1
+from ferkit.inference import DEFAULT_STAGE1
 from ferkit.labels import CLASS_NAMES
 from ferkit.progress import progress_bar
 
@@ -94,15 +94,15 @@ def progress_callback(steps):
 
 def main(argv=None):
     args = parse_args(argv)
-    hint = MAKE_STAGE1 if args.model == str(DEFAULT_STAGE1) else ""
-    cli.check_analysis_paths(args, [(args.model, hint)])
+    makes = ("stage1",) if args.model == str(DEFAULT_STAGE1) else ()
+    cli.check_analysis_paths(args, [(args.model, makes)])
     if args.filters < 1:
         raise UsageError(f"--filters {args.filters}: expected at least one filter")
     # TensorFlow loads only now, after the input checks: --help and input errors stay fast.
     from ferkit import explain
     from ferkit.models import load_model
 
-    model, info = load_model(args.model, hint)
+    model, info = load_model(args.model, makes[0] if makes else "")
     classes = info["classes"]
     stem = Path(args.model).stem
     out = Path(args.out)

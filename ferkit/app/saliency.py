@@ -24,7 +24,7 @@ from ferkit import figures
 from ferkit.app import cli
 from ferkit.app.cli import UsageError
 from ferkit.inference import predict_probs
-from ferkit.inference import DEFAULT_STAGE1, MAKE_STAGE1
+from ferkit.inference import DEFAULT_STAGE1
 from ferkit.labels import CLASS_NAMES
 from ferkit.progress import progress_bar
 
@@ -91,8 +91,8 @@ def pick_faces(faces, probs, classes):
 def main(argv=None):
     args = parse_args(argv)
     # Checked before any work, so no figure is drawn with the other methods first.
-    hint = MAKE_STAGE1 if args.model == str(DEFAULT_STAGE1) else ""
-    cli.check_analysis_paths(args, [(args.model, hint)])
+    makes = ("stage1",) if args.model == str(DEFAULT_STAGE1) else ()
+    cli.check_analysis_paths(args, [(args.model, makes)])
     if not 0 < args.keep <= 1:
         raise UsageError(f"--keep {args.keep}: expected a share of the pixels, "
                          f"0 < keep <= 1")
@@ -103,7 +103,7 @@ def main(argv=None):
     from ferkit import explain
     from ferkit.models import load_model
 
-    model, info = load_model(args.model, hint)
+    model, info = load_model(args.model, makes[0] if makes else "")
     classes = info["classes"]
     methods = list(METHODS) if args.method == "all" else [args.method]
     if "gradcam" in methods:

@@ -83,12 +83,12 @@ def main(argv=None):
               f"use the page and the API")
 
     import uvicorn
-    from ferkit.inference import load_stage1, runtime_line
+    from ferkit.inference import load_stage1
     from ferkit.app.server import FaceReader, Limits, create_app
 
     detector = None if args.detector == "auto" else args.detector
     recognizer = cli.recognizer(args, detector=detector)
-    print(runtime_line(recognizer.runtime, recognizer.runtime_reason))
+    print(cli.runtime_said(recognizer.cascade))
     # Grad-CAM needs stage 1 as a Keras model, whatever runs the cascade.
     explain_model = load_stage1(args.stage1)[0] if args.explain else None
     reader = FaceReader(recognizer, explain_model, detector)
