@@ -69,9 +69,13 @@ def main(argv=None) -> int:
     name, options = argv[0], argv[1:]
     if name not in COMMANDS:
         parser().error(f"unknown command {name!r}: expected one of {', '.join(COMMANDS)}")
-    # Its parser names the program as it was typed: "usage: ferkit predict ...".
-    sys.argv = [f"ferkit {name}", *options]
-    return cli.run(command_module(name).main, options)
+    # Its parser names the program as it was typed: "usage: ferkit predict ..."; restored
+    # after, so that a caller in the same process (a test, a notebook) keeps its own.
+    argv_before, sys.argv = sys.argv, [f"ferkit {name}", *options]
+    try:
+        return cli.run(command_module(name).main, options)
+    finally:
+        sys.argv = argv_before
 
 
 if __name__ == "__main__":
