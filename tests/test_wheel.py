@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import time
 import urllib.request
 from pathlib import Path
@@ -25,7 +26,7 @@ SERVER_START_S = 180
 
 class Installed:
     """A fresh virtual environment holding only the wheel (ferkit's dependencies come from
-    the system's site-packages); ``run`` runs a command in it from ``folder``, with no
+    the system's site-packages, none of its .pth files run); ``run`` runs a command in it from ``folder``, with no
     PYTHONPATH and no FERKIT_MODELS."""
 
     def __init__(self, root: Path, folder: Path):
@@ -68,8 +69,13 @@ def installed(tmp_path_factory):
                            capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr
     [wheel] = wheels.glob("ferkit-*.whl")
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(base / "venv")],
-                   check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "venv", str(base / "venv")], check=True, timeout=300)
+    # ferkit's dependencies: the system's site-packages as a plain path entry. Its .pth files
+    # are then not run, so an editable install of a checkout there (its finder) cannot
+    # import the checkout, as --system-site-packages would let it.
+    [venv_site] = (base / "venv" / "lib").glob("python*/site-packages")
+    (venv_site / "system-site-packages.pth").write_text(
+        sysconfig.get_paths()["purelib"] + "\n")
     far = base / "far"  # no checkout here or above
     far.mkdir()
     env = Installed(base / "venv", far)
@@ -80,11 +86,12 @@ def installed(tmp_path_factory):
 
 
 def test_the_installed_copy_is_imported_and_the_checkout_is_not_on_the_path(installed):
-    """The system's editable install of a checkout stays behind the venv's own copy."""
+    """The venv's own copy is imported, and nothing could import a checkout: no path
+    into it, no editable install's finder (the system's own editable install stays out)."""
     done = installed.run(installed.python, "-c",
                          "import json, sys, ferkit\n"
                          "print(json.dumps({'file': ferkit.__file__, 'models': str(ferkit.MODELS),"
-                         " 'path': sys.path}))")
+                         " 'path': sys.path, 'finders': [repr(f) for f in sys.meta_path]}))")
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
     site = installed.root / "lib"
@@ -93,6 +100,7 @@ def test_the_installed_copy_is_imported_and_the_checkout_is_not_on_the_path(inst
     on_path = [entry for entry in found["path"]
                if entry and Path(entry).resolve().is_relative_to(ROOT)]
     assert on_path == []
+    assert not [hook for hook in found["path"] + found["finders"] if "editable" in hook.lower()]
 
 
 def test_the_wheel_carries_the_models_and_the_page_within_60_mb(installed):
