@@ -39,11 +39,7 @@ def parse_args(argv=None):
                         help="calibrate stage 1 alone (not the specialist or the cascade)")
     parser.add_argument("--model", default=None,
                         help="calibrate this one model alone instead (e.g. models/dnn.h5)")
-    parser.add_argument("--train-data", default=None, metavar="FILE",
-                        help="the file the models were trained on, to rebuild their "
-                             "validation split from (default: the file each sidecar records, "
-                             "else data/train.csv or data/train.csv.gz, each used only when "
-                             "it holds the faces the sidecar's data_identity names)")
+    cli.add_train_data_option(parser)
     parser.add_argument("--runtime", choices=[r for r in RUNTIMES if r != "auto"],
                         default="keras",
                         help="what runs the models while fitting (keras: the .h5 as trained; "

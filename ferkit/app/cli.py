@@ -188,11 +188,17 @@ def add_data_options(parser: argparse.ArgumentParser, data_help: str) -> None:
                              "(required when the file holds several)")
     parser.add_argument("--labels", default=None,
                         help="answers 'id,label' for an 'id,feature' file given with --data")
+    add_train_data_option(parser)
+
+
+def add_train_data_option(parser: argparse.ArgumentParser) -> None:
+    """--train-data: the file to rebuild a model's validation split from (analysis scripts,
+    calibrate.py)."""
     parser.add_argument("--train-data", default=None, metavar="FILE",
-                        help="the file the model was trained on, to rebuild its validation "
-                             "split from (default: the file its sidecar records, else "
-                             "data/train.csv or data/train.csv.gz; each used only when it "
-                             "holds the faces the sidecar's data_identity names)")
+                        help="the file the models were trained on, to rebuild their "
+                             "validation split from (default: the file each sidecar records, "
+                             "else data/train.csv or data/train.csv.gz, each used only when "
+                             "it holds the faces the sidecar's data_identity names)")
 
 
 def scored_faces(args) -> str:
